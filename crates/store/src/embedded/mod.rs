@@ -1,0 +1,68 @@
+//! The embedded backend: rkube's own log.
+//!
+//! Where a newcomer starts:
+//! - [`EmbeddedStore`] (this file): the handle, its options, and the
+//!   `Store` implementation that ties the parts together;
+//! - `record.rs`: how one transaction is encoded (see `FORMAT.md`);
+//! - `segment.rs`: segment files, reading them back, torn-tail handling;
+//! - `index.rs`: the in-memory MVCC index (key history + revision log);
+//! - `commit.rs`: the committer thread and group commit;
+//! - `hub.rs`: the watch hub and bounded watcher buffers;
+//! - `snapshot.rs`: snapshots and removal of segments they cover;
+//! - `recovery.rs`: opening a data directory.
+//!
+//! Lock order: `writer` (the write-path mutex) before `index` (RwLock)
+//! before `hub`. The committer thread takes no lock while it fsyncs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When to compact automatically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompactionPolicy {
+    /// Never compact on its own (the caller calls `compact`).
+    Manual,
+    /// Every `interval`, compact so that the last `keep` revisions remain.
+    KeepRevisions { keep: i64, interval: Duration },
+    /// Every `interval`, compact the revisions older than `keep`.
+    KeepDuration { keep: Duration, interval: Duration },
+}
+
+/// Tunables of the embedded store. Defaults are in [`EmbeddedOptions::new`].
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// The data directory (created if missing).
+    pub dir: PathBuf,
+    /// A new segment starts when the current one passes this size. Default 64 MiB.
+    pub segment_bytes: u64,
+    /// Most bytes the committer writes before one fsync. Default 8 MiB.
+    pub max_batch_bytes: usize,
+    /// Batches a watcher may have queued before it is cancelled as slow. Default 1024.
+    pub watch_buffer: usize,
+    /// A snapshot is written when the log since the last one is larger than
+    /// both this and the last snapshot. Default 64 MiB.
+    pub snapshot_min_bytes: u64,
+    /// Automatic compaction. Default: keep 5 minutes of history, checked every minute
+    /// (kube-apiserver compacts every 5 minutes).
+    pub compaction: CompactionPolicy,
+}
+
+impl EmbeddedOptions {
+    /// Defaults for a data directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        EmbeddedOptions {
+            dir: dir.into(),
+            segment_bytes: 64 << 20,
+            max_batch_bytes: 8 << 20,
+            watch_buffer: 1024,
+            snapshot_min_bytes: 64 << 20,
+            compaction: CompactionPolicy::KeepDuration {
+                keep: Duration::from_secs(300),
+                interval: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+mod store_impl;
+pub use store_impl::EmbeddedStore;
