@@ -1,15 +1,17 @@
 //! The embedded backend: rkube's own log.
 //!
 //! Where a newcomer starts:
-//! - [`EmbeddedStore`] (this file): the handle, its options, and the
-//!   `Store` implementation that ties the parts together;
+//! - this file: the options;
+//! - `store.rs`: [`EmbeddedStore`], the handle and the `Store`
+//!   implementation that ties the parts together (threads, locks);
 //! - `record.rs`: how one transaction is encoded (see `FORMAT.md`);
 //! - `segment.rs`: segment files, reading them back, torn-tail handling;
 //! - `index.rs`: the in-memory MVCC index (key history + revision log);
 //! - `commit.rs`: the committer thread and group commit;
 //! - `hub.rs`: the watch hub and bounded watcher buffers;
 //! - `snapshot.rs`: snapshots and removal of segments they cover;
-//! - `recovery.rs`: opening a data directory.
+//! - `recovery.rs`: opening a data directory;
+//! - `compactor.rs`: periodic compaction.
 //!
 //! Lock order: `writer` (the write-path mutex) before `index` (RwLock)
 //! before `hub`. The committer thread takes no lock while it fsyncs.
@@ -35,8 +37,6 @@ pub struct EmbeddedOptions {
     pub dir: PathBuf,
     /// A new segment starts when the current one passes this size. Default 64 MiB.
     pub segment_bytes: u64,
-    /// Most bytes the committer writes before one fsync. Default 8 MiB.
-    pub max_batch_bytes: usize,
     /// Batches a watcher may have queued before it is cancelled as slow. Default 1024.
     pub watch_buffer: usize,
     /// A snapshot is written when the log since the last one is larger than
@@ -53,7 +53,6 @@ impl EmbeddedOptions {
         EmbeddedOptions {
             dir: dir.into(),
             segment_bytes: 64 << 20,
-            max_batch_bytes: 8 << 20,
             watch_buffer: 1024,
             snapshot_min_bytes: 64 << 20,
             compaction: CompactionPolicy::KeepDuration {
@@ -64,5 +63,14 @@ impl EmbeddedOptions {
     }
 }
 
-mod store_impl;
-pub use store_impl::EmbeddedStore;
+mod commit;
+mod compactor;
+mod hub;
+mod index;
+mod record;
+mod recovery;
+mod segment;
+mod snapshot;
+mod store;
+
+pub use store::EmbeddedStore;
