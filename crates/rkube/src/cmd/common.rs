@@ -1,0 +1,64 @@
+//! Arguments shared by the subcommands that serve the API (`up`, `server`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where to keep data and where to listen.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Directory for all of rkube's data (the store lives in DIR/store).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RKUBE_DATA_DIR",
+        default_value = "./.rkube"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Address to serve on, as IP:PORT (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:6443", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+}
+
+impl ServeArgs {
+    /// The embedded store's directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}
+
+/// Parse `--listen`: an IP address and a port; host names are not resolved.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value.parse::<SocketAddr>().map_err(|_| {
+        "expected ADDR:PORT with an IP address and a port, \
+         e.g. 127.0.0.1:6443, 0.0.0.0:6443 or [::1]:6443"
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_accepts_ip_and_port() {
+        assert_eq!(parse_listen("127.0.0.1:6443").map(|a| a.port()), Ok(6443));
+        assert_eq!(parse_listen("[::1]:0").map(|a| a.port()), Ok(0));
+    }
+
+    #[test]
+    fn listen_rejects_the_rest() {
+        for bad in [
+            "",
+            "6443",
+            "localhost:6443",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            "1.2.3.4:x",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
