@@ -1,0 +1,95 @@
+//! Every subcommand explains itself with `--help`, and what is not built
+//! yet says so.
+
+mod common;
+
+use common::run;
+
+fn help(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Usage: rkube"),
+        "{args:?} printed no usage:\n{stdout}"
+    );
+    stdout
+}
+
+#[test]
+fn top_level_help_lists_the_subcommands() {
+    let text = help(&["--help"]);
+    for sub in ["up", "server", "node", "bench"] {
+        assert!(
+            text.contains(&format!("\n  {sub} ")),
+            "no {sub} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn up_help_shows_its_flags() {
+    let text = help(&["up", "--help"]);
+    for flag in [
+        "--data-dir",
+        "--listen",
+        "--sim-nodes",
+        "RKUBE_DATA_DIR",
+        "./.rkube",
+        "127.0.0.1:6443",
+    ] {
+        assert!(text.contains(flag), "no {flag} in:\n{text}");
+    }
+}
+
+#[test]
+fn server_help_shows_its_flags() {
+    let text = help(&["server", "--help"]);
+    for flag in [
+        "--data-dir",
+        "--listen",
+        "--store",
+        "--etcd-endpoints",
+        "--etcd-prefix",
+    ] {
+        assert!(text.contains(flag), "no {flag} in:\n{text}");
+    }
+}
+
+#[test]
+fn bench_store_help_shows_its_flags() {
+    let text = help(&["bench", "store", "--help"]);
+    for flag in [
+        "--quick",
+        "--duration",
+        "--concurrency",
+        "--memory-keys",
+        "--dir",
+    ] {
+        assert!(text.contains(flag), "no {flag} in:\n{text}");
+    }
+    assert!(
+        !text.contains("--child"),
+        "the internal --child flag should be hidden"
+    );
+    help(&["bench", "--help"]);
+}
+
+#[test]
+fn node_has_help_and_says_it_is_not_built_yet() {
+    help(&["node", "--help"]);
+    let out = run(&["node"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not built yet"), "unclear error:\n{stderr}");
+}
+
+#[test]
+fn unknown_subcommands_are_rejected() {
+    let out = run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,142 @@
+//! `rkube up` as a user runs it: it serves health and metrics once the
+//! store is open, and a signal stops it cleanly with exit code 0.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_addr, http_get, rkube, Running};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[test]
+fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let addr = free_addr();
+    let mut cmd = rkube();
+    cmd.arg("up")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--listen")
+        .arg(addr.to_string());
+    let mut up = Running::start(cmd, addr, tmp.path());
+
+    up.wait_for("/readyz", "ok", READY_TIMEOUT);
+    for path in ["/livez", "/healthz"] {
+        assert_eq!(
+            http_get(addr, path).expect(path),
+            (200, "ok".to_string()),
+            "{path}"
+        );
+    }
+    let (status, metrics) = http_get(addr, "/metrics").expect("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.lines().any(|l| l.starts_with("rkube_store_")),
+        "no rkube_store_ lines in /metrics:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("# EOF"),
+        "metrics are not complete OpenMetrics text"
+    );
+    assert_eq!(http_get(addr, "/nope").expect("/nope").0, 404);
+    assert!(
+        data_dir.join("store").is_dir(),
+        "the store was not created in DATA_DIR/store"
+    );
+
+    up.signal("TERM");
+    let status = up.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit after SIGTERM; log:\n{}",
+        up.log()
+    );
+    let log = up.log();
+    assert!(
+        log.contains("shutting down"),
+        "no shutdown in the log:\n{log}"
+    );
+    assert!(
+        log.contains("store closed"),
+        "the store was not closed:\n{log}"
+    );
+}
+
+#[test]
+fn up_takes_the_data_dir_from_the_environment_and_stops_on_sigint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("from-env");
+    let addr = free_addr();
+    // Twice on the same data directory: the store reopens what it wrote.
+    for round in 0..2 {
+        let mut cmd = rkube();
+        cmd.env("RKUBE_DATA_DIR", &data_dir)
+            .args(["up", "--sim-nodes", "3", "--listen"])
+            .arg(addr.to_string());
+        let mut up = Running::start(cmd, addr, tmp.path());
+        up.wait_for("/readyz", "ok", READY_TIMEOUT);
+        assert!(
+            data_dir.join("store").is_dir(),
+            "RKUBE_DATA_DIR was not used"
+        );
+        if round == 0 {
+            assert!(
+                up.log().contains("sim-nodes"),
+                "--sim-nodes was not logged:\n{}",
+                up.log()
+            );
+        }
+        up.signal("INT");
+        let status = up.wait_exit(EXIT_TIMEOUT);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "round {round}, exit after SIGINT; log:\n{}",
+            up.log()
+        );
+    }
+}
+
+#[test]
+fn up_with_a_bad_listen_value_fails_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for bad in ["nonsense", "localhost:6443", "127.0.0.1", "127.0.0.1:70000"] {
+        let out = rkube()
+            .arg("up")
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .args(["--listen", bad])
+            .output()
+            .expect("run rkube");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--listen {bad} should fail");
+        assert!(
+            stderr.contains("--listen") && stderr.contains("ADDR:PORT"),
+            "unclear error for --listen {bad}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn up_on_a_busy_port_fails_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr");
+    let out = rkube()
+        .arg("up")
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["--listen", &addr.to_string()])
+        .output()
+        .expect("run rkube");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "unclear error:\n{stderr}"
+    );
+}
