@@ -178,6 +178,13 @@ impl Hub {
                 if st.closed {
                     return;
                 }
+                if st.watchers.is_empty() {
+                    // Nobody to tell: a watcher registering later reads
+                    // these revisions from the index instead.
+                    st.dispatched = st.target;
+                    self.advanced.notify_all();
+                    continue;
+                }
                 (st.dispatched + 1, st.target)
             };
             while next <= to {
