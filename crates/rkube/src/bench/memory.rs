@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use rkube_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use rkube_store::Store;
+use rkube_store::{KeyRange, RangeRequest, Store};
 use tracing::info;
 
 use super::plan::Plan;
@@ -53,6 +53,14 @@ pub async fn run(plan: &Plan, out: &mut Measurements) -> anyhow::Result<()> {
             let rss = read_rss(None)?;
             out.set("memory.rss", rss.current);
             out.set("memory.peak", rss.peak);
+            let req = RangeRequest::new(KeyRange::prefix(MEMORY_PREFIX)).count_only();
+            let count = store.range(req).await?.count;
+            if count != keys as i64 {
+                out.set_error(
+                    "memory",
+                    format!("{count} keys in the store after loading {keys}"),
+                );
+            }
         }
         Ok(Err(err)) => out.set_error("memory", err),
         Err(_) => out.set_error("memory", format!("loading timed out after {bound:?}")),

@@ -235,6 +235,15 @@ impl Report<'_> {
                 target: "every event, in order".into(),
                 met: met(delivered(e)),
             });
+            let (el, dl) = (num(e, "watch.write_s"), num(d, "watch.write_s"));
+            rows.push(Row {
+                metric: format!("watch: writing the events, {} per transaction", plan.batch),
+                embedded: cell(eo, "watch.write_s", human_seconds),
+                etcd: cell(dout, "watch.write_s", human_seconds),
+                ratio: ratio_cell(el, dl, Better::Lower),
+                target: String::new(),
+                met: String::new(),
+            });
             let (el, dl) = (num(e, "watch.last_s"), num(d, "watch.last_s"));
             rows.push(Row {
                 metric: "watch: first write to last event at the last watcher".into(),
