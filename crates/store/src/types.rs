@@ -196,8 +196,8 @@ pub enum TxnOpResponse {
 }
 
 /// An atomic `if all(compares) then success else failure`, as etcd's Txn.
-/// All ops see the state before the transaction; all writes of one
-/// transaction share one new revision. A transaction that writes nothing
+/// Ops run in order, and a later op sees the writes of earlier ones; all
+/// writes of one transaction share one new revision. A transaction that writes nothing
 /// does not advance the revision. Ops in one transaction may not write the
 /// same key twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -49,14 +49,17 @@ pub struct RangeResult {
     pub more: bool,
 }
 
-fn bounds(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
+/// BTreeMap bounds of a range; `None` for a range that holds no key (its
+/// end at or before its start — BTreeMap would panic on it).
+fn bounds(range: &KeyRange) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
     let start = Bound::Included(&range.key[..]);
     let end = match &range.range_end {
         None => Bound::Included(&range.key[..]),
         Some(end) if end.is_empty() => Bound::Unbounded,
+        Some(end) if end[..] <= range.key[..] => return None,
         Some(end) => Bound::Excluded(&end[..]),
     };
-    (start, end)
+    Some((start, end))
 }
 
 /// The version of `history` visible at `rev`, if the key was live then.
@@ -108,11 +111,9 @@ impl Index {
         keys_only: bool,
     ) -> RangeResult {
         let mut out = RangeResult::default();
-        if matches!(&range.range_end, Some(end) if !end.is_empty() && end[..] <= range.key[..]) {
-            return out;
-        }
+        let Some(bounds) = bounds(range) else { return out };
         let limit = if limit > 0 { limit as usize } else { usize::MAX };
-        for (k, history) in self.keys.range::<[u8], _>(bounds(range)) {
+        for (k, history) in self.keys.range::<[u8], _>(bounds) {
             let Some(v) = visible(history, rev) else { continue };
             out.count += 1;
             if count_only {
@@ -129,8 +130,9 @@ impl Index {
 
     /// Keys of a range live at the latest revision (for delete-range).
     pub fn live_keys(&self, range: &KeyRange) -> Vec<Bytes> {
+        let Some(bounds) = bounds(range) else { return Vec::new() };
         self.keys
-            .range::<[u8], _>(bounds(range))
+            .range::<[u8], _>(bounds)
             .filter(|(_, h)| h.last().is_some_and(|v| v.value.is_some()))
             .map(|(k, _)| k.clone())
             .collect()

@@ -147,6 +147,10 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
             Tail::Corrupt { offset, reason } => return Err(corrupt(offset, reason)),
         }
         if is_last {
+            // What we replayed may still be only in the page cache (a process
+            // that died before its fsync): make it durable before serving it,
+            // so a later power loss cannot take back what was read.
+            file.sync()?;
             let len = file.len()?;
             last = Some((file, len));
         }

@@ -647,6 +647,10 @@ impl Store for EmbeddedStore {
             catch_up = Some((start, reg.dispatched));
         } else if start > 0 {
             min_rev = start;
+        } else {
+            // "From now": nothing at or before the current revision, even
+            // if the hub has not handed it out yet.
+            min_rev = shared.durable() + 1;
         }
         let state = WatchState {
             _guard: WatchGuard { shared: shared.clone(), id: reg.id },
