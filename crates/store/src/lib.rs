@@ -11,7 +11,8 @@
 //!   in `FORMAT.md` beside this crate's `Cargo.toml`.
 //! - [`etcd`]: the same contract over an etcd v3 cluster.
 //!
-//! [`conformance`] is the suite every backend must pass.
+//! [`conformance`] is the suite every backend must pass; [`testing`] starts
+//! a throw-away etcd for it and for benchmarks.
 //!
 //! This crate knows nothing of Kubernetes: keys and values are bytes. It
 //! must not depend on any rkube crate.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod etcd;
 pub mod metrics;
 pub mod store;
+pub mod testing;
 pub mod types;
 
 pub use error::{Result, StoreError};
