@@ -3,8 +3,9 @@
 //! against a real etcd (`tests/conformance_etcd.rs`); the embedded backend
 //! must pass the same cases (`tests/conformance_embedded.rs`).
 //!
-//! Each case is a public `async fn(&dyn Store)`; [`run_all`] runs them in
-//! order. Cases may share one store (and one etcd), so each case:
+//! Each case is a public `async fn(&dyn Store)`; [`cases`] lists them and
+//! [`run_all`] runs them in order. Cases may share one store (and one
+//! etcd), so each case:
 //! - writes only under its own fresh key prefix (case name + random nonce);
 //! - asserts revisions relative to the revision it observed at its start,
 //!   assuming nobody else writes while it runs;
@@ -26,6 +27,8 @@
 //! Not covered here (it differs by design between backends): how and when
 //! a slow watcher is cancelled.
 
+use futures::future::BoxFuture;
+
 use crate::store::Store;
 
 mod compaction;
@@ -41,36 +44,57 @@ pub use kv::*;
 pub use txn::*;
 pub use watch::*;
 
+/// One conformance case: an async function over a store.
+pub type Case = for<'a> fn(&'a dyn Store) -> BoxFuture<'a, ()>;
+
+/// Every case of [`run_all`], by name, in the order it runs them
+/// (compaction last: it discards history the other cases might want).
+pub fn cases() -> Vec<(&'static str, Case)> {
+    macro_rules! cases {
+        ($($name:ident),* $(,)?) => {
+            vec![$((stringify!($name), (|s| Box::pin($name(s))) as Case)),*]
+        };
+    }
+    cases![
+        // kv
+        put_get_revisions,
+        delete_then_recreate,
+        delete_missing_key_writes_nothing,
+        range_prefix_sorted,
+        range_to_end_of_keyspace,
+        range_limit_count_keys_only,
+        range_at_older_revision,
+        range_at_future_revision,
+        delete_range_prev_kvs,
+        // txn
+        txn_compares,
+        txn_compares_on_missing_key,
+        txn_branches,
+        txn_one_revision_for_all_writes,
+        txn_read_only_keeps_revision,
+        txn_put_prev_kv,
+        txn_duplicate_keys,
+        txn_reads_see_earlier_writes,
+        // watch
+        watch_key_from_now,
+        watch_prefix_from_now,
+        watch_from_older_revision,
+        watch_from_future_revision,
+        watch_to_end_of_keyspace,
+        watch_txn_is_one_batch,
+        watch_several_watchers,
+        // concurrency
+        concurrent_writers,
+        // compaction
+        compaction,
+    ]
+}
+
 /// Run every case of the suite, in order, on one store. The store may hold
 /// other data, but nobody else may write to it meanwhile.
 pub async fn run_all(store: &dyn Store) {
-    // kv
-    put_get_revisions(store).await;
-    delete_then_recreate(store).await;
-    delete_missing_key_writes_nothing(store).await;
-    range_prefix_sorted(store).await;
-    range_to_end_of_keyspace(store).await;
-    range_limit_count_keys_only(store).await;
-    range_at_older_revision(store).await;
-    range_at_future_revision(store).await;
-    delete_range_prev_kvs(store).await;
-    // txn
-    txn_compares(store).await;
-    txn_compares_on_missing_key(store).await;
-    txn_branches(store).await;
-    txn_one_revision_for_all_writes(store).await;
-    txn_read_only_keeps_revision(store).await;
-    txn_put_prev_kv(store).await;
-    txn_duplicate_keys(store).await;
-    txn_reads_see_earlier_writes(store).await;
-    // watch
-    watch_key_from_now(store).await;
-    watch_prefix_from_now(store).await;
-    watch_from_older_revision(store).await;
-    watch_txn_is_one_batch(store).await;
-    watch_several_watchers(store).await;
-    // concurrency
-    concurrent_writers(store).await;
-    // compaction (last: it discards history the other cases might want)
-    compaction(store).await;
+    for (name, case) in cases() {
+        tracing::debug!(case = name, "conformance case");
+        case(store).await;
+    }
 }

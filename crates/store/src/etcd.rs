@@ -5,7 +5,10 @@
 //! (or test cases) can share one etcd: the prefix is added to every key and
 //! range on the way in and stripped from every key on the way out. A range
 //! "to the end of the keyspace" (an empty `range_end`) becomes "to the end of
-//! the prefix's space".
+//! the prefix's space". Prefixes of stores sharing one etcd must not be
+//! prefixes of one another (end them with a separator, or make every key
+//! start with one, as kube keys do with `/registry/...`): with prefixes `/a`
+//! and `/a2`, a whole-keyspace range of the first would see the second's keys.
 //!
 //! etcd already has the contract's semantics (the contract is modelled on
 //! it), so this file is mostly translation: requests to etcd's protobufs,
@@ -73,7 +76,8 @@ impl std::fmt::Debug for EtcdStore {
 
 impl EtcdStore {
     /// Connect to etcd at `endpoints` (e.g. `http://127.0.0.1:2379`) and
-    /// keep every key under `prefix`. Fails unless a first read succeeds.
+    /// keep every key under `prefix` (see the module docs on choosing
+    /// prefixes that do not overlap). Fails unless a first read succeeds.
     pub async fn connect(endpoints: &[String], prefix: impl Into<Bytes>) -> Result<EtcdStore> {
         let options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
@@ -244,27 +248,46 @@ impl EtcdStore {
 
     // ---- errors ----
 
-    /// Map an etcd error. `requested` is the revision the request asked for
-    /// (reported in `Compacted` / `FutureRevision`).
+    /// Map an etcd error of a read or watch at `requested` (reported in
+    /// `Compacted` / `FutureRevision`).
     async fn map_err(&self, err: etcd_client::Error, requested: Revision) -> StoreError {
+        // A read at `requested` failing as compacted means compacted > requested.
+        self.map_err_between(err, requested, requested, requested + 1)
+            .await
+    }
+
+    /// Map an etcd error of a request reading at revisions `oldest ..=
+    /// newest`: the oldest is reported as compacted, the newest as in the
+    /// future. `compacted_at_least` is what the failure proves about the
+    /// compacted revision.
+    async fn map_err_between(
+        &self,
+        err: etcd_client::Error,
+        oldest: Revision,
+        newest: Revision,
+        compacted_at_least: Revision,
+    ) -> StoreError {
         let etcd_client::Error::GRpcStatus(status) = &err else {
             return StoreError::Etcd(err.to_string());
         };
         let code = i32::from(status.code());
         let msg = status.message();
         if code == GRPC_OUT_OF_RANGE && msg.contains("required revision has been compacted") {
-            let compacted = self.compacted_revision().await.unwrap_or(requested + 1);
+            let compacted = self.compacted_revision(compacted_at_least).await;
             return StoreError::Compacted {
-                requested,
+                requested: oldest,
                 compacted,
             };
         }
         if code == GRPC_OUT_OF_RANGE && msg.contains("required revision is a future revision") {
             let current = match self.current_revision().await {
                 Ok(rev) => rev,
-                Err(_) => requested - 1,
+                Err(_) => newest - 1,
             };
-            return StoreError::FutureRevision { requested, current };
+            return StoreError::FutureRevision {
+                requested: newest,
+                current,
+            };
         }
         if code == GRPC_INVALID_ARGUMENT {
             return StoreError::InvalidRequest(msg.to_string());
@@ -272,9 +295,16 @@ impl EtcdStore {
         StoreError::Etcd(msg.to_string())
     }
 
-    /// etcd's compacted revision. etcd has no request that returns it, but a
-    /// watch from revision 1 is cancelled with it.
-    async fn compacted_revision(&self) -> Option<Revision> {
+    /// etcd's compacted revision, known to be at least `at_least`. etcd has
+    /// no request that returns it: if a read at `at_least` works, that is
+    /// it; otherwise it is above 1 and a watch from revision 1 is cancelled
+    /// with it. Best effort: `at_least` if etcd does not tell.
+    async fn compacted_revision(&self, at_least: Revision) -> Revision {
+        let lo = at_least.max(1);
+        let probe = GetOptions::new().with_revision(lo).with_count_only();
+        if self.kv().get(self.full_key(b""), Some(probe)).await.is_ok() {
+            return lo;
+        }
         let lookup = async {
             let opts = WatchOptions::new().with_start_revision(1);
             let (_watcher, mut stream) = self
@@ -296,21 +326,26 @@ impl EtcdStore {
             .await
             .ok()
             .flatten()
+            .unwrap_or(lo)
     }
 }
 
-/// The revision a transaction's range ops ask for (the oldest one, which is
-/// the one that can be compacted), or 0.
-fn requested_revision(req: &TxnRequest) -> Revision {
-    req.success
+/// The oldest and newest revisions a transaction's range ops ask for
+/// (`(0, 0)` when they all read the current revision).
+fn requested_revisions(req: &TxnRequest) -> (Revision, Revision) {
+    let revs = req
+        .success
         .iter()
         .chain(&req.failure)
         .filter_map(|op| match op {
             TxnOp::Range(r) if r.revision > 0 => Some(r.revision),
             _ => None,
-        })
-        .min()
-        .unwrap_or(0)
+        });
+    revs.fold(None, |acc: Option<(Revision, Revision)>, r| match acc {
+        None => Some((r, r)),
+        Some((lo, hi)) => Some((lo.min(r), hi.max(r))),
+    })
+    .unwrap_or((0, 0))
 }
 
 /// Whether the branch that ran wrote (so etcd advanced the revision): any
@@ -447,7 +482,10 @@ impl Store for EtcdStore {
             );
         let resp = match self.kv().txn(txn).await {
             Ok(resp) => resp,
-            Err(e) => return Err(self.map_err(e, requested_revision(&req)).await),
+            Err(e) => {
+                let (oldest, newest) = requested_revisions(&req);
+                return Err(self.map_err_between(e, oldest, newest, oldest + 1).await);
+            }
         };
         let succeeded = resp.succeeded();
         let revision = resp.header().map_or(0, |h| h.revision());
@@ -531,7 +569,8 @@ impl Store for EtcdStore {
                 self.metrics.compactions.inc();
                 Ok(())
             }
-            Err(e) => Err(self.map_err(e, revision).await),
+            // Compacting at `revision` failing as compacted means compacted >= revision.
+            Err(e) => Err(self.map_err_between(e, revision, revision, revision).await),
         }
     }
 
@@ -550,7 +589,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requested_revision_is_the_oldest_range() {
+    fn requested_revisions_span_the_range_ops() {
         let req = TxnRequest {
             success: vec![
                 TxnOp::Range(RangeRequest::new(KeyRange::key("a")).at_revision(9)),
@@ -561,7 +600,7 @@ mod tests {
             )],
             ..Default::default()
         };
-        assert_eq!(requested_revision(&req), 4);
-        assert_eq!(requested_revision(&TxnRequest::default()), 0);
+        assert_eq!(requested_revisions(&req), (4, 9));
+        assert_eq!(requested_revisions(&TxnRequest::default()), (0, 0));
     }
 }

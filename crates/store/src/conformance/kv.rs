@@ -510,6 +510,27 @@ pub async fn range_at_future_revision(store: &dyn Store) {
         Err(StoreError::FutureRevision { requested, .. }) => assert_eq!(requested, cur + 1000),
         other => panic!("range at current+1000 must fail with FutureRevision, got {other:?}"),
     }
+    let txn = crate::types::TxnRequest {
+        success: vec![crate::types::TxnOp::Range(
+            RangeRequest::new(KeyRange::key(b(format!("{p}k")))).at_revision(cur + 1),
+        )],
+        ..Default::default()
+    };
+    match store.txn(txn).await {
+        Err(StoreError::FutureRevision { requested, current }) => {
+            assert_eq!(
+                (requested, current),
+                (cur + 1, cur),
+                "FutureRevision fields for a txn read"
+            );
+        }
+        other => panic!("a txn reading at current+1 must fail with FutureRevision, got {other:?}"),
+    }
+    assert_eq!(
+        current(store, "future").await,
+        cur,
+        "failed requests write nothing"
+    );
 }
 
 /// A range delete removes every key in the range at one revision, reports

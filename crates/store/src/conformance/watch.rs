@@ -230,6 +230,48 @@ pub async fn watch_from_older_revision(store: &dyn Store) {
     );
 }
 
+/// A watch may start above the current revision (as in etcd): it is
+/// accepted and delivers events from that revision on, nothing before.
+pub async fn watch_from_future_revision(store: &dyn Store) {
+    let p = case_prefix("watch_from_future_revision");
+    let cur = current(store, "future watch").await;
+    let mut w = watch(
+        store,
+        WatchRequest::new(KeyRange::prefix(b(&p))).from_revision(cur + 2),
+        "future watch",
+    )
+    .await;
+    let r1 = put(store, &format!("{p}a"), "1").await;
+    let r2 = put(store, &format!("{p}b"), "2").await;
+    assert_eq!((r1, r2), (cur + 1, cur + 2));
+    let events = collect_events(&mut w, 1, "future watch").await;
+    assert_eq!(
+        summary(&events),
+        vec![(EventKind::Put, format!("{p}b"), "2".into(), r2)],
+        "a watch from a future revision starts at that revision"
+    );
+    assert_quiet(&mut w, "future watch").await;
+}
+
+/// A watch with an empty `range_end` covers every key from its start key
+/// to the end of the keyspace.
+pub async fn watch_to_end_of_keyspace(store: &dyn Store) {
+    let p = case_prefix("watch_to_end_of_keyspace");
+    let mut w = watch(
+        store,
+        WatchRequest::new(KeyRange::between(b(format!("{p}m")), bytes::Bytes::new())),
+        "to end",
+    )
+    .await;
+    put(store, &format!("{p}a"), "below").await;
+    let r = put(store, &format!("{p}z"), "above").await;
+    let events = collect_events(&mut w, 1, "to end").await;
+    assert_eq!(
+        summary(&events),
+        vec![(EventKind::Put, format!("{p}z"), "above".into(), r)]
+    );
+}
+
 /// The events of one transaction arrive together, in one batch, in op order.
 pub async fn watch_txn_is_one_batch(store: &dyn Store) {
     let p = case_prefix("watch_txn_is_one_batch");
@@ -252,29 +294,43 @@ pub async fn watch_txn_is_one_batch(store: &dyn Store) {
         })
         .await
         .expect("txn");
+    let want = vec![
+        (EventKind::Put, format!("{p}b")),
+        (EventKind::Put, format!("{p}a")),
+        (EventKind::Delete, format!("{p}gone")),
+        (EventKind::Put, format!("{p}c")),
+    ];
     let batch = next_batch(&mut w, "txn batch").await;
+    check_txn_batch(&batch, resp.revision, &want, "live");
+
+    // Replayed from history: the same batch, in the same order.
+    let mut replay = watch(
+        store,
+        WatchRequest::new(KeyRange::prefix(b(&p))).from_revision(resp.revision),
+        "txn batch replay",
+    )
+    .await;
+    let batch = next_batch(&mut replay, "txn batch replay").await;
+    check_txn_batch(&batch, resp.revision, &want, "replayed");
+}
+
+fn check_txn_batch(batch: &[WatchEvent], rev: Revision, want: &[(EventKind, String)], ctx: &str) {
     assert_eq!(
         batch.len(),
-        4,
-        "all events of one revision in one batch: {batch:#?}"
+        want.len(),
+        "{ctx}: all events of one revision in one batch: {batch:#?}"
     );
     assert!(
-        batch.iter().all(|e| e.kv.mod_revision == resp.revision),
-        "all at the txn's revision"
+        batch.iter().all(|e| e.kv.mod_revision == rev),
+        "{ctx}: all at the txn's revision"
     );
-    let kinds: Vec<(EventKind, String)> = batch
+    let got: Vec<(EventKind, String)> = batch
         .iter()
         .map(|e| (e.kind, String::from_utf8_lossy(&e.kv.key).into_owned()))
         .collect();
     assert_eq!(
-        kinds,
-        vec![
-            (EventKind::Put, format!("{p}b")),
-            (EventKind::Put, format!("{p}a")),
-            (EventKind::Delete, format!("{p}gone")),
-            (EventKind::Put, format!("{p}c")),
-        ],
-        "events of one transaction come in op order"
+        got, want,
+        "{ctx}: events of one transaction come in op order (not key order), as in etcd"
     );
 }
 
