@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rkube_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use rkube_store::etcd::EtcdStore;
 use rkube_store::{Store, StoreMetrics};
 
 /// Which store to open, and where.
@@ -97,9 +98,14 @@ async fn connect_etcd(
     endpoints: &[String],
     prefix: &str,
 ) -> anyhow::Result<(Arc<dyn Store>, Arc<StoreMetrics>)> {
-    // TODO(etcd backend): connect with rkube_store::etcd::EtcdStore once it lands.
-    anyhow::bail!(
-        "the etcd backend is not built yet (endpoints {}, prefix {prefix}); use --store embedded",
-        endpoints.join(",")
-    )
+    let store = EtcdStore::connect(endpoints, prefix.to_string())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot use etcd at {} (prefix {prefix})",
+                endpoints.join(",")
+            )
+        })?;
+    let metrics = store.metrics();
+    Ok((Arc::new(store), metrics))
 }
