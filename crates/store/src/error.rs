@@ -11,13 +11,21 @@ use crate::types::Revision;
 pub enum StoreError {
     /// The requested revision is older than the compacted revision; its
     /// history is gone. (etcd: `ErrCompacted`.)
-    #[error("required revision {requested} has been compacted (compacted revision is {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    #[error(
+        "required revision {requested} has been compacted (compacted revision is {compacted})"
+    )]
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
 
     /// The requested revision is newer than the store's current revision.
     /// (etcd: `ErrFutureRev`.)
     #[error("required revision {requested} is a future revision (current revision is {current})")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
 
     /// The request itself is malformed (e.g. a transaction writing one key twice).
     #[error("invalid request: {0}")]
@@ -32,11 +40,19 @@ pub enum StoreError {
     /// A record on disk fails its checksum or structure check where a torn
     /// tail cannot explain it. The store refuses to start rather than drop data.
     #[error("corrupt data in {file} at offset {offset}: {reason}")]
-    Corrupt { file: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
 
     /// The data directory was written by an unknown format version.
     #[error("data directory {dir} has format version {found}; this rkube understands version {supported}")]
-    UnsupportedFormat { dir: PathBuf, found: String, supported: u32 },
+    UnsupportedFormat {
+        dir: PathBuf,
+        found: String,
+        supported: u32,
+    },
 
     /// A previous write failed to reach the disk; the store no longer accepts
     /// writes. Reopen it to recover what was durable.

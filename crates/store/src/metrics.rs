@@ -54,7 +54,11 @@ impl StoreMetrics {
     /// Register every metric (clones share state) under `rkube_store_`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("rkube_store");
-        r.register("writes", "Transactions that wrote a revision", self.writes.clone());
+        r.register(
+            "writes",
+            "Transactions that wrote a revision",
+            self.writes.clone(),
+        );
         r.register("reads", "Read-only requests served", self.reads.clone());
         r.register("fsyncs", "fsync calls on the log", self.fsyncs.clone());
         r.register(
@@ -72,7 +76,11 @@ impl StoreMetrics {
             "Latency of a write from call to durable acknowledgement",
             self.write_duration.clone(),
         );
-        r.register("watchers", "Watchers currently registered", self.watchers.clone());
+        r.register(
+            "watchers",
+            "Watchers currently registered",
+            self.watchers.clone(),
+        );
         r.register(
             "slow_watchers_cancelled",
             "Watchers cancelled because they fell behind",

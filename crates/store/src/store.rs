@@ -47,7 +47,10 @@ pub trait Store: Send + Sync + 'static {
     /// Write one key; returns the new revision.
     async fn put(&self, key: Bytes, value: Bytes) -> Result<Revision> {
         let resp = self
-            .txn(TxnRequest { success: vec![TxnOp::put(key, value)], ..Default::default() })
+            .txn(TxnRequest {
+                success: vec![TxnOp::put(key, value)],
+                ..Default::default()
+            })
             .await?;
         Ok(resp.revision)
     }
@@ -62,7 +65,10 @@ pub trait Store: Send + Sync + 'static {
     /// after the call.
     async fn delete(&self, range: KeyRange) -> Result<(i64, Revision)> {
         let resp = self
-            .txn(TxnRequest { success: vec![TxnOp::delete(range)], ..Default::default() })
+            .txn(TxnRequest {
+                success: vec![TxnOp::delete(range)],
+                ..Default::default()
+            })
             .await?;
         let deleted = match resp.responses.first() {
             Some(TxnOpResponse::Delete { deleted, .. }) => *deleted,

@@ -33,19 +33,28 @@ pub struct KeyRange {
 impl KeyRange {
     /// Exactly one key.
     pub fn key(key: impl Into<Bytes>) -> Self {
-        KeyRange { key: key.into(), range_end: None }
+        KeyRange {
+            key: key.into(),
+            range_end: None,
+        }
     }
 
     /// Every key starting with `prefix`.
     pub fn prefix(prefix: impl Into<Bytes>) -> Self {
         let key: Bytes = prefix.into();
         let range_end = prefix_end(&key);
-        KeyRange { key, range_end: Some(range_end) }
+        KeyRange {
+            key,
+            range_end: Some(range_end),
+        }
     }
 
     /// Every key in `[start, end)`.
     pub fn between(start: impl Into<Bytes>, end: impl Into<Bytes>) -> Self {
-        KeyRange { key: start.into(), range_end: Some(end.into()) }
+        KeyRange {
+            key: start.into(),
+            range_end: Some(end.into()),
+        }
     }
 
     /// Whether `k` lies in this range.
@@ -86,7 +95,13 @@ pub struct RangeRequest {
 
 impl RangeRequest {
     pub fn new(range: KeyRange) -> Self {
-        RangeRequest { range, revision: 0, limit: 0, count_only: false, keys_only: false }
+        RangeRequest {
+            range,
+            revision: 0,
+            limit: 0,
+            count_only: false,
+            keys_only: false,
+        }
     }
     pub fn at_revision(mut self, revision: Revision) -> Self {
         self.revision = revision;
@@ -154,33 +169,63 @@ pub struct Compare {
 
 impl Compare {
     pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, rev: Revision) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::ModRevision(rev) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::ModRevision(rev),
+        }
     }
     pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, rev: Revision) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::CreateRevision(rev) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::CreateRevision(rev),
+        }
     }
     pub fn version(key: impl Into<Bytes>, op: CompareOp, version: i64) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::Version(version) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::Version(version),
+        }
     }
     pub fn value(key: impl Into<Bytes>, op: CompareOp, value: impl Into<Bytes>) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::Value(value.into()) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::Value(value.into()),
+        }
     }
 }
 
 /// One operation of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnOp {
-    Put { key: Bytes, value: Bytes, prev_kv: bool },
-    Delete { range: KeyRange, prev_kv: bool },
+    Put {
+        key: Bytes,
+        value: Bytes,
+        prev_kv: bool,
+    },
+    Delete {
+        range: KeyRange,
+        prev_kv: bool,
+    },
     Range(RangeRequest),
 }
 
 impl TxnOp {
     pub fn put(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        TxnOp::Put { key: key.into(), value: value.into(), prev_kv: false }
+        TxnOp::Put {
+            key: key.into(),
+            value: value.into(),
+            prev_kv: false,
+        }
     }
     pub fn delete(range: KeyRange) -> Self {
-        TxnOp::Delete { range, prev_kv: false }
+        TxnOp::Delete {
+            range,
+            prev_kv: false,
+        }
     }
     pub fn get(key: impl Into<Bytes>) -> Self {
         TxnOp::Range(RangeRequest::new(KeyRange::key(key)))
@@ -190,8 +235,13 @@ impl TxnOp {
 /// The result of one [`TxnOp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnOpResponse {
-    Put { prev_kv: Option<KeyValue> },
-    Delete { deleted: i64, prev_kvs: Vec<KeyValue> },
+    Put {
+        prev_kv: Option<KeyValue>,
+    },
+    Delete {
+        deleted: i64,
+        prev_kvs: Vec<KeyValue>,
+    },
     Range(RangeResponse),
 }
 
@@ -250,7 +300,11 @@ pub struct WatchRequest {
 
 impl WatchRequest {
     pub fn new(range: KeyRange) -> Self {
-        WatchRequest { range, start_revision: 0, prev_kv: false }
+        WatchRequest {
+            range,
+            start_revision: 0,
+            prev_kv: false,
+        }
     }
     pub fn from_revision(mut self, revision: Revision) -> Self {
         self.start_revision = revision;

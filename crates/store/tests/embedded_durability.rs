@@ -30,7 +30,12 @@ fn b(s: impl Into<String>) -> Bytes {
 async fn put_n(store: &EmbeddedStore, prefix: &str, n: usize) -> Vec<i64> {
     let mut revs = Vec::new();
     for i in 0..n {
-        revs.push(store.put(b(format!("{prefix}{i:04}")), b(format!("value-{i}"))).await.expect("put"));
+        revs.push(
+            store
+                .put(b(format!("{prefix}{i:04}")), b(format!("value-{i}")))
+                .await
+                .expect("put"),
+        );
     }
     revs
 }
@@ -52,17 +57,33 @@ async fn restart_keeps_every_write_and_its_metadata() {
     let revs = put_n(&store, "/a/", 200).await;
     assert_eq!(revs, (2..202).collect::<Vec<_>>());
     store.put(b("/a/0000"), b("again")).await.expect("put");
-    store.delete(KeyRange::key(b("/a/0001"))).await.expect("delete");
-    let before = store.range(RangeRequest::new(KeyRange::prefix("/a/"))).await.expect("range");
+    store
+        .delete(KeyRange::key(b("/a/0001")))
+        .await
+        .expect("delete");
+    let before = store
+        .range(RangeRequest::new(KeyRange::prefix("/a/")))
+        .await
+        .expect("range");
     store.close();
     assert!(segments(tmp.path()).len() >= 2, "small segments roll over");
 
     let store = EmbeddedStore::open(small(tmp.path())).expect("reopen");
-    let after = store.range(RangeRequest::new(KeyRange::prefix("/a/"))).await.expect("range");
+    let after = store
+        .range(RangeRequest::new(KeyRange::prefix("/a/")))
+        .await
+        .expect("range");
     assert_eq!(before.kvs, after.kvs);
     assert_eq!(store.current_revision().await.expect("rev"), 203);
-    let kv = store.get(b("/a/0000")).await.expect("get").expect("present");
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 202, 2));
+    let kv = store
+        .get(b("/a/0000"))
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version),
+        (2, 202, 2)
+    );
     // History survives too: the old value at its revision.
     let old = store
         .range(RangeRequest::new(KeyRange::key(b("/a/0001"))).at_revision(202))
@@ -77,7 +98,13 @@ async fn snapshot_after_compaction_reclaims_log_space() {
     let store = EmbeddedStore::open(small(tmp.path())).expect("open");
     for round in 0..10 {
         for i in 0..20 {
-            store.put(b(format!("/k/{i}")), b(format!("round {round} {}", "x".repeat(200)))).await.expect("put");
+            store
+                .put(
+                    b(format!("/k/{i}")),
+                    b(format!("round {round} {}", "x".repeat(200))),
+                )
+                .await
+                .expect("put");
         }
     }
     let rev = store.current_revision().await.expect("rev");
@@ -85,23 +112,39 @@ async fn snapshot_after_compaction_reclaims_log_space() {
     store.compact(rev).await.expect("compact");
     store.snapshot().await.expect("snapshot");
     let segs_after = segments(tmp.path()).len();
-    assert!(segs_after < segs_before, "segments {segs_before} -> {segs_after}");
+    assert!(
+        segs_after < segs_before,
+        "segments {segs_before} -> {segs_after}"
+    );
     assert!(matches!(
-        store.range(RangeRequest::new(KeyRange::prefix("/k/")).at_revision(rev - 1)).await,
+        store
+            .range(RangeRequest::new(KeyRange::prefix("/k/")).at_revision(rev - 1))
+            .await,
         Err(StoreError::Compacted { .. })
     ));
-    store.put(b("/k/after"), b("1")).await.expect("put after snapshot");
+    store
+        .put(b("/k/after"), b("1"))
+        .await
+        .expect("put after snapshot");
     store.close();
 
     let store = EmbeddedStore::open(small(tmp.path())).expect("reopen from snapshot");
-    let all = store.range(RangeRequest::new(KeyRange::prefix("/k/"))).await.expect("range");
+    let all = store
+        .range(RangeRequest::new(KeyRange::prefix("/k/")))
+        .await
+        .expect("range");
     assert_eq!(all.count, 21);
     assert!(all.kvs.iter().any(|kv| kv.value.starts_with(b"round 9")));
     assert_eq!(store.current_revision().await.expect("rev"), rev + 1);
-    assert!(matches!(
-        store.range(RangeRequest::new(KeyRange::prefix("/k/")).at_revision(rev - 1)).await,
-        Err(StoreError::Compacted { .. })
-    ), "compaction survives restart");
+    assert!(
+        matches!(
+            store
+                .range(RangeRequest::new(KeyRange::prefix("/k/")).at_revision(rev - 1))
+                .await,
+            Err(StoreError::Compacted { .. })
+        ),
+        "compaction survives restart"
+    );
 }
 
 #[tokio::test]
@@ -113,10 +156,18 @@ async fn a_torn_last_record_is_cut_and_everything_before_it_recovered() {
     let last = segments(tmp.path()).pop().expect("segment");
     let len = std::fs::metadata(&last).expect("meta").len();
     // Cut the last record in half, as a crash mid-write would.
-    std::fs::OpenOptions::new().write(true).open(&last).expect("open").set_len(len - 7).expect("truncate");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .expect("open")
+        .set_len(len - 7)
+        .expect("truncate");
 
     let store = EmbeddedStore::open(opts(tmp.path())).expect("recovers");
-    let all = store.range(RangeRequest::new(KeyRange::prefix("/t/"))).await.expect("range");
+    let all = store
+        .range(RangeRequest::new(KeyRange::prefix("/t/")))
+        .await
+        .expect("range");
     assert_eq!(all.count, 49, "all but the torn record");
     assert_eq!(store.current_revision().await.expect("rev"), 50);
     // The log continues cleanly after the cut.
@@ -141,9 +192,17 @@ async fn a_flipped_byte_mid_log_refuses_to_start_naming_file_and_offset() {
     match EmbeddedStore::open(opts(tmp.path())) {
         Err(e @ StoreError::Corrupt { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains(&seg.display().to_string()), "names the file: {msg}");
-            let StoreError::Corrupt { offset, .. } = e else { unreachable!() };
-            assert!(offset <= mid as u64 && mid as u64 - offset < 200, "offset {offset} near {mid}");
+            assert!(
+                msg.contains(&seg.display().to_string()),
+                "names the file: {msg}"
+            );
+            let StoreError::Corrupt { offset, .. } = e else {
+                unreachable!()
+            };
+            assert!(
+                offset <= mid as u64 && mid as u64 - offset < 200,
+                "offset {offset} near {mid}"
+            );
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
@@ -161,7 +220,10 @@ async fn an_unknown_format_version_is_refused_with_a_clear_message() {
     let err = EmbeddedStore::open(opts(tmp.path())).expect_err("must refuse");
     let msg = err.to_string();
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{msg}");
-    assert!(msg.contains("rkube-store 99") && msg.contains("understands version 1"), "{msg}");
+    assert!(
+        msg.contains("rkube-store 99") && msg.contains("understands version 1"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -171,32 +233,56 @@ async fn a_failed_fsync_is_never_acknowledged_and_stops_writes_cleanly() {
     let store = EmbeddedStore::open_on(dir, opts("unused".as_ref())).expect("open");
     put_n(&store, "/f/", 10).await;
     mem.set_fault(Some(Fault::SyncAfter(0)));
-    let err = store.put(b("/f/lost"), b("x")).await.expect_err("fsync failed");
+    let err = store
+        .put(b("/f/lost"), b("x"))
+        .await
+        .expect_err("fsync failed");
     assert!(matches!(err, StoreError::Io(_)), "{err:?}");
     // Later writes are refused; reads keep serving what is durable.
-    let err = store.put(b("/f/later"), b("x")).await.expect_err("store stopped");
+    let err = store
+        .put(b("/f/later"), b("x"))
+        .await
+        .expect_err("store stopped");
     assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
-    assert!(store.get(b("/f/lost")).await.expect("read").is_none(), "unacknowledged write invisible");
-    assert_eq!(store.range(RangeRequest::new(KeyRange::prefix("/f/"))).await.expect("range").count, 10);
+    assert!(
+        store.get(b("/f/lost")).await.expect("read").is_none(),
+        "unacknowledged write invisible"
+    );
+    assert_eq!(
+        store
+            .range(RangeRequest::new(KeyRange::prefix("/f/")))
+            .await
+            .expect("range")
+            .count,
+        10
+    );
 
     // After a power loss, every acknowledged write is there.
     mem.set_fault(None);
     let crashed = mem.crash(true);
     let store = EmbeddedStore::open_on(Arc::new(crashed), opts("unused".as_ref())).expect("reopen");
-    let all = store.range(RangeRequest::new(KeyRange::prefix("/f/"))).await.expect("range");
+    let all = store
+        .range(RangeRequest::new(KeyRange::prefix("/f/")))
+        .await
+        .expect("range");
     assert_eq!(all.count, 10);
-    assert!(store.put(b("/f/next"), b("y")).await.is_ok(), "usable after reopen");
+    assert!(
+        store.put(b("/f/next"), b("y")).await.is_ok(),
+        "usable after reopen"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_append_is_not_acknowledged() {
     let mem = MemDir::new();
-    let store = EmbeddedStore::open_on(Arc::new(mem.clone()), opts("unused".as_ref())).expect("open");
+    let store =
+        EmbeddedStore::open_on(Arc::new(mem.clone()), opts("unused".as_ref())).expect("open");
     store.put(b("/g/1"), b("x")).await.expect("put");
     mem.set_fault(Some(Fault::AppendAfter(0)));
     assert!(store.put(b("/g/2"), b("x")).await.is_err());
     mem.set_fault(None);
-    let store = EmbeddedStore::open_on(Arc::new(mem.crash(false)), opts("unused".as_ref())).expect("reopen");
+    let store = EmbeddedStore::open_on(Arc::new(mem.crash(false)), opts("unused".as_ref()))
+        .expect("reopen");
     assert!(store.get(b("/g/1")).await.expect("get").is_some());
 }
 
@@ -206,8 +292,14 @@ async fn a_slow_watcher_is_cancelled_without_slowing_writers_or_others() {
     let mut o = opts(tmp.path());
     o.watch_buffer = 4;
     let store = EmbeddedStore::open(o).expect("open");
-    let mut slow = store.watch(WatchRequest::new(KeyRange::prefix("/w/"))).await.expect("watch");
-    let mut fast = store.watch(WatchRequest::new(KeyRange::prefix("/w/"))).await.expect("watch");
+    let mut slow = store
+        .watch(WatchRequest::new(KeyRange::prefix("/w/")))
+        .await
+        .expect("watch");
+    let mut fast = store
+        .watch(WatchRequest::new(KeyRange::prefix("/w/")))
+        .await
+        .expect("watch");
     let reader = tokio::spawn(async move {
         let mut seen = Vec::new();
         while seen.len() < 300 {
@@ -219,7 +311,10 @@ async fn a_slow_watcher_is_cancelled_without_slowing_writers_or_others() {
         seen
     });
     for i in 0..300 {
-        store.put(b(format!("/w/{i}")), b("v")).await.expect("writers never wait for watchers");
+        store
+            .put(b(format!("/w/{i}")), b("v"))
+            .await
+            .expect("writers never wait for watchers");
     }
     let seen = reader.await.expect("reader");
     assert_eq!(seen, (2..302).collect::<Vec<_>>(), "every event, in order");
@@ -228,6 +323,21 @@ async fn a_slow_watcher_is_cancelled_without_slowing_writers_or_others() {
     while let Some(item) = slow.next().await {
         last = Some(item);
     }
-    assert!(matches!(last, Some(Err(StoreError::SlowWatcher))), "{last:?}");
+    assert!(
+        matches!(last, Some(Err(StoreError::SlowWatcher))),
+        "{last:?}"
+    );
     assert!(store.metrics().slow_watchers.get() >= 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_first_start_leaves_a_directory_that_opens() {
+    // Killed while writing FORMAT for the first time: only FORMAT.tmp exists.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("FORMAT.tmp"), "rkube-st").expect("write");
+    let store = EmbeddedStore::open(opts(tmp.path())).expect("opens");
+    store.put(b("/a"), b("1")).await.expect("put");
+    store.close();
+    let store = EmbeddedStore::open(opts(tmp.path())).expect("reopens");
+    assert_eq!(store.current_revision().await.expect("rev"), 2);
 }

@@ -93,7 +93,8 @@ struct Model {
     current: Revision,
     compacted: Revision,
     live: BTreeMap<Bytes, KeyValue>,
-    /// Every change, in revision order and, within a revision, key order.
+    /// Every change, in revision order and, within a revision, operation
+    /// order (as etcd reports them).
     changes: Vec<Change>,
     /// Every successful compaction, in order.
     compactions: Vec<Revision>,
@@ -161,27 +162,33 @@ impl Model {
             &req.failure
         };
 
-        // Validation, in the order the store reports problems: reads at
-        // unavailable revisions first, then keys written twice.
-        let mut puts: Vec<&Bytes> = Vec::new();
-        let mut deletes: Vec<&KeyRange> = Vec::new();
-        for op in ops {
-            match op {
-                TxnOp::Put { key, .. } => puts.push(key),
-                TxnOp::Delete { range, .. } => deletes.push(range),
-                TxnOp::Range(r) => {
-                    if r.revision > 0 {
-                        self.read_revision(r.revision)?;
-                    }
+        // Validation, in the order the store (and etcd) reports problems: a
+        // key written twice in either branch, run or not; then reads at
+        // unavailable revisions in the branch that runs.
+        for branch in [&req.failure, &req.success] {
+            let mut puts: Vec<&Bytes> = Vec::new();
+            let mut deletes: Vec<&KeyRange> = Vec::new();
+            for op in branch.iter() {
+                match op {
+                    TxnOp::Put { key, .. } => puts.push(key),
+                    TxnOp::Delete { range, .. } => deletes.push(range),
+                    TxnOp::Range(_) => {}
                 }
             }
+            let mut sorted = puts.clone();
+            sorted.sort();
+            if sorted.windows(2).any(|w| w[0] == w[1])
+                || puts.iter().any(|k| deletes.iter().any(|d| d.contains(k)))
+            {
+                return Err(Expected::Invalid);
+            }
         }
-        let mut sorted = puts.clone();
-        sorted.sort();
-        if sorted.windows(2).any(|w| w[0] == w[1])
-            || puts.iter().any(|k| deletes.iter().any(|d| d.contains(k)))
-        {
-            return Err(Expected::Invalid);
+        for op in ops {
+            if let TxnOp::Range(r) = op {
+                if r.revision > 0 {
+                    self.read_revision(r.revision)?;
+                }
+            }
         }
 
         // Ops apply in order; a read in the transaction sees earlier writes
@@ -255,7 +262,6 @@ impl Model {
             }
         }
         if wrote {
-            changes.sort_by(|a, b| a.key.cmp(&b.key));
             self.changes.extend(changes);
             self.live = work;
             self.current = rev;

@@ -43,7 +43,10 @@ impl Dir for FileDir {
     }
 
     fn open(&self, name: &str) -> io::Result<Box<dyn LogFile>> {
-        let file = OpenOptions::new().read(true).append(true).open(self.path.join(name))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(self.path.join(name))?;
         Ok(Box::new(DiskFile { file }))
     }
 

@@ -85,7 +85,13 @@ impl MemDir {
                 keep += rng.gen_range(0..=file.data.len() - file.synced);
             }
             let data = file.data[..keep].to_vec();
-            files.insert(name.clone(), Arc::new(Mutex::new(FileData { synced: data.len(), data })));
+            files.insert(
+                name.clone(),
+                Arc::new(Mutex::new(FileData {
+                    synced: data.len(),
+                    data,
+                })),
+            );
         }
         MemDir {
             state: Arc::new(Mutex::new(State {
@@ -98,7 +104,11 @@ impl MemDir {
 
     /// The current bytes of a file (for tests that corrupt data).
     pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
-        self.state.lock().files.get(name).map(|f| f.lock().data.clone())
+        self.state
+            .lock()
+            .files
+            .get(name)
+            .map(|f| f.lock().data.clone())
     }
 
     /// Replace a file's bytes, all durable (for tests that corrupt data).
@@ -121,18 +131,38 @@ impl Dir for MemDir {
     }
 
     fn open(&self, name: &str) -> io::Result<Box<dyn LogFile>> {
-        let file = self.state.lock().files.get(name).cloned().ok_or_else(|| not_found(name))?;
-        Ok(Box::new(MemFile { dir: self.state.clone(), file }))
+        let file = self
+            .state
+            .lock()
+            .files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
+        Ok(Box::new(MemFile {
+            dir: self.state.clone(),
+            file,
+        }))
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn LogFile>> {
         let file: Shared = Arc::default();
-        self.state.lock().files.insert(name.to_string(), file.clone());
-        Ok(Box::new(MemFile { dir: self.state.clone(), file }))
+        self.state
+            .lock()
+            .files
+            .insert(name.to_string(), file.clone());
+        Ok(Box::new(MemFile {
+            dir: self.state.clone(),
+            file,
+        }))
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        self.state.lock().files.remove(name).map(|_| ()).ok_or_else(|| not_found(name))
+        self.state
+            .lock()
+            .files
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| not_found(name))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -168,8 +198,13 @@ impl LogFile for MemFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let file = self.file.lock();
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let end = start.checked_add(buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
-        let src = file.data.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?;
+        let end = start
+            .checked_add(buf.len())
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        let src = file
+            .data
+            .get(start..end)
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(src);
         Ok(())
     }

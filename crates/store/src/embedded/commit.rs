@@ -114,7 +114,12 @@ pub trait OnDurable: Send {
 }
 
 /// The committer thread's loop. Returns when the queue is closed and drained.
-pub fn run(queue: &CommitQueue, mut log: LogWriter, metrics: &StoreMetrics, mut on: impl OnDurable) {
+pub fn run(
+    queue: &CommitQueue,
+    mut log: LogWriter,
+    metrics: &StoreMetrics,
+    mut on: impl OnDurable,
+) {
     loop {
         let batch = {
             let mut p = queue.pending.lock();
@@ -143,7 +148,8 @@ pub fn run(queue: &CommitQueue, mut log: LogWriter, metrics: &StoreMetrics, mut 
                 p.buf.clear();
                 drop(p);
                 for w in batch.waiters {
-                    let _ = w.tx.send(Err(StoreError::Io(io::Error::new(e.kind(), why.clone()))));
+                    let _ =
+                        w.tx.send(Err(StoreError::Io(io::Error::new(e.kind(), why.clone()))));
                 }
                 for w in later {
                     let _ = w.tx.send(Err(StoreError::Failed(why.clone())));
@@ -155,7 +161,9 @@ pub fn run(queue: &CommitQueue, mut log: LogWriter, metrics: &StoreMetrics, mut 
         }
         for w in batch.waiters {
             if w.is_write {
-                metrics.write_duration.observe(w.started.elapsed().as_secs_f64());
+                metrics
+                    .write_duration
+                    .observe(w.started.elapsed().as_secs_f64());
             }
             let _ = w.tx.send(Ok(()));
         }

@@ -124,9 +124,22 @@ impl Hub {
         }
         let id = st.next_id;
         st.next_id += 1;
-        st.watchers.insert(id, Slot { range, prev_kv, tx, cancel: cancel.clone() });
+        st.watchers.insert(
+            id,
+            Slot {
+                range,
+                prev_kv,
+                tx,
+                cancel: cancel.clone(),
+            },
+        );
         self.metrics.watchers.inc();
-        Some(Registration { id, rx, cancel, dispatched: st.dispatched })
+        Some(Registration {
+            id,
+            rx,
+            cancel,
+            dispatched: st.dispatched,
+        })
     }
 
     /// Remove a watcher (its stream was dropped).

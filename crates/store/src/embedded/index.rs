@@ -37,7 +37,12 @@ pub struct Index {
 
 impl Default for Index {
     fn default() -> Self {
-        Index { keys: BTreeMap::new(), revlog: VecDeque::new(), current: 1, compacted: 0 }
+        Index {
+            keys: BTreeMap::new(),
+            revlog: VecDeque::new(),
+            current: 1,
+            compacted: 0,
+        }
     }
 }
 
@@ -49,9 +54,11 @@ pub struct RangeResult {
     pub more: bool,
 }
 
+type Bounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// BTreeMap bounds of a range; `None` for a range that holds no key (its
 /// end at or before its start — BTreeMap would panic on it).
-fn bounds(range: &KeyRange) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+fn bounds(range: &KeyRange) -> Option<Bounds<'_>> {
     let start = Bound::Included(&range.key[..]);
     let end = match &range.range_end {
         None => Bound::Included(&range.key[..]),
@@ -72,7 +79,11 @@ fn visible(history: &[Ver], rev: Revision) -> Option<&Ver> {
 fn to_kv(key: &Bytes, v: &Ver, with_value: bool) -> KeyValue {
     KeyValue {
         key: key.clone(),
-        value: if with_value { v.value.clone().unwrap_or_default() } else { Bytes::new() },
+        value: if with_value {
+            v.value.clone().unwrap_or_default()
+        } else {
+            Bytes::new()
+        },
         create_revision: v.create_revision,
         mod_revision: v.mod_revision,
         version: v.version,
@@ -111,10 +122,18 @@ impl Index {
         keys_only: bool,
     ) -> RangeResult {
         let mut out = RangeResult::default();
-        let Some(bounds) = bounds(range) else { return out };
-        let limit = if limit > 0 { limit as usize } else { usize::MAX };
+        let Some(bounds) = bounds(range) else {
+            return out;
+        };
+        let limit = if limit > 0 {
+            limit as usize
+        } else {
+            usize::MAX
+        };
         for (k, history) in self.keys.range::<[u8], _>(bounds) {
-            let Some(v) = visible(history, rev) else { continue };
+            let Some(v) = visible(history, rev) else {
+                continue;
+            };
             out.count += 1;
             if count_only {
                 continue;
@@ -130,7 +149,9 @@ impl Index {
 
     /// Keys of a range live at the latest revision (for delete-range).
     pub fn live_keys(&self, range: &KeyRange) -> Vec<Bytes> {
-        let Some(bounds) = bounds(range) else { return Vec::new() };
+        let Some(bounds) = bounds(range) else {
+            return Vec::new();
+        };
         self.keys
             .range::<[u8], _>(bounds)
             .filter(|(_, h)| h.last().is_some_and(|v| v.value.is_some()))
@@ -172,7 +193,9 @@ impl Index {
                     history.push(ver);
                 }
                 LogOp::Delete { key } => {
-                    let Some(history) = self.keys.get_mut(&key[..]) else { return false };
+                    let Some(history) = self.keys.get_mut(&key[..]) else {
+                        return false;
+                    };
                     if history.last().is_some_and(|v| v.value.is_some()) {
                         history.push(Ver {
                             mod_revision: rev,
@@ -191,16 +214,7 @@ impl Index {
     }
 
     /// Make `rev` the current revision after its writes were applied.
-    /// Changes within one revision are kept in key order (so the order is
-    /// the same after a restart from a snapshot).
     pub fn set_current(&mut self, rev: Revision) {
-        let n = self.revlog.iter().rev().take_while(|(r, _)| *r == rev).count();
-        if n > 1 {
-            let start = self.revlog.len() - n;
-            let mut tail: Vec<_> = self.revlog.drain(start..).collect();
-            tail.sort_by(|a, b| a.1.cmp(&b.1));
-            self.revlog.extend(tail);
-        }
         self.current = rev;
     }
 
@@ -210,8 +224,10 @@ impl Index {
     pub fn compact_keys(&mut self, rev: Revision, from: &[u8], max_keys: usize) -> Option<Bytes> {
         let mut emptied = Vec::new();
         let mut next = None;
-        for (n, (k, history)) in
-            self.keys.range_mut::<[u8], _>((Bound::Included(from), Bound::Unbounded)).enumerate()
+        for (n, (k, history)) in self
+            .keys
+            .range_mut::<[u8], _>((Bound::Included(from), Bound::Unbounded))
+            .enumerate()
         {
             if n == max_keys {
                 next = Some(k.clone());
@@ -220,7 +236,10 @@ impl Index {
             let keep_from = history.partition_point(|v| v.mod_revision <= rev);
             // Keep the newest version at or below `rev` unless it is a delete.
             let mut drop = keep_from.saturating_sub(1);
-            if history.get(drop).is_some_and(|v| v.value.is_none() && v.mod_revision <= rev) {
+            if history
+                .get(drop)
+                .is_some_and(|v| v.value.is_none() && v.mod_revision <= rev)
+            {
                 drop += 1;
             }
             if drop > 0 {
@@ -298,7 +317,11 @@ impl Index {
             None
         };
         Some(match v.value {
-            Some(_) => WatchEvent { kind: EventKind::Put, kv: to_kv(key, v, true), prev_kv },
+            Some(_) => WatchEvent {
+                kind: EventKind::Put,
+                kv: to_kv(key, v, true),
+                prev_kv,
+            },
             None => WatchEvent {
                 kind: EventKind::Delete,
                 kv: KeyValue {
@@ -315,9 +338,17 @@ impl Index {
 
     /// Every key with its versions at or below `rev`, for `[from, ..)`, at
     /// most `max_keys` keys; and where to continue. For snapshots.
-    pub fn export(&self, rev: Revision, from: &[u8], max_keys: usize) -> (Vec<(Bytes, Vec<Ver>)>, Option<Bytes>) {
+    pub fn export(
+        &self,
+        rev: Revision,
+        from: &[u8],
+        max_keys: usize,
+    ) -> (Vec<(Bytes, Vec<Ver>)>, Option<Bytes>) {
         let mut out = Vec::new();
-        for (k, history) in self.keys.range::<[u8], _>((Bound::Included(from), Bound::Unbounded)) {
+        for (k, history) in self
+            .keys
+            .range::<[u8], _>((Bound::Included(from), Bound::Unbounded))
+        {
             if out.len() == max_keys {
                 return (out, Some(k.clone()));
             }
@@ -329,9 +360,38 @@ impl Index {
         (out, None)
     }
 
+    /// The order of changes within every revision at or below `rev` that
+    /// changed more than one key (events follow operation order, as in
+    /// etcd; a snapshot keeps it).
+    pub fn multi_key_revisions(&self, rev: Revision) -> Vec<(Revision, Vec<Bytes>)> {
+        let mut out: Vec<(Revision, Vec<Bytes>)> = Vec::new();
+        let mut i = 0;
+        while i < self.revlog.len() {
+            let r = self.revlog[i].0;
+            if r > rev {
+                break;
+            }
+            let mut j = i + 1;
+            while j < self.revlog.len() && self.revlog[j].0 == r {
+                j += 1;
+            }
+            if j - i > 1 {
+                out.push((r, self.revlog.range(i..j).map(|(_, k)| k.clone()).collect()));
+            }
+            i = j;
+        }
+        out
+    }
+
     /// Rebuild from a snapshot: `keys` in key order with their histories, at
-    /// revision `current`, compacted at `compacted`.
-    pub fn restore(keys: Vec<(Bytes, Vec<Ver>)>, current: Revision, compacted: Revision) -> Self {
+    /// revision `current`, compacted at `compacted`; `orders` from
+    /// [`Index::multi_key_revisions`].
+    pub fn restore(
+        keys: Vec<(Bytes, Vec<Ver>)>,
+        current: Revision,
+        compacted: Revision,
+        orders: &[(Revision, Vec<Bytes>)],
+    ) -> Self {
         let mut revlog: Vec<(Revision, Bytes)> = Vec::new();
         for (k, history) in &keys {
             for v in history {
@@ -340,8 +400,24 @@ impl Index {
                 }
             }
         }
-        revlog.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        Index { keys: keys.into_iter().collect(), revlog: revlog.into(), current, compacted }
+        // By revision, then (for multi-key revisions) by operation order.
+        let position = |rev: Revision, key: &Bytes| -> usize {
+            orders
+                .binary_search_by_key(&rev, |(r, _)| *r)
+                .ok()
+                .and_then(|i| orders[i].1.iter().position(|k| k == key))
+                .unwrap_or(0)
+        };
+        revlog.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| position(a.0, &a.1).cmp(&position(b.0, &b.1)))
+        });
+        Index {
+            keys: keys.into_iter().collect(),
+            revlog: revlog.into(),
+            current,
+            compacted,
+        }
     }
 }
 
@@ -350,10 +426,15 @@ mod tests {
     use super::*;
 
     fn put(k: &str, v: &str) -> LogOp {
-        LogOp::Put { key: Bytes::from(k.to_string()), value: Bytes::from(v.to_string()) }
+        LogOp::Put {
+            key: Bytes::from(k.to_string()),
+            value: Bytes::from(v.to_string()),
+        }
     }
     fn del(k: &str) -> LogOp {
-        LogOp::Delete { key: Bytes::from(k.to_string()) }
+        LogOp::Delete {
+            key: Bytes::from(k.to_string()),
+        }
     }
 
     #[test]
@@ -368,7 +449,9 @@ mod tests {
         assert!(ix.get(b"a", 4).is_none());
         let kv = ix.get(b"a", 5).expect("a at 5");
         assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (5, 5, 1));
-        let ev = ix.event(&Bytes::from_static(b"a"), 4, true).expect("delete event");
+        let ev = ix
+            .event(&Bytes::from_static(b"a"), 4, true)
+            .expect("delete event");
         assert_eq!(ev.kind, EventKind::Delete);
         assert_eq!(ev.prev_kv.map(|p| p.value), Some(Bytes::from_static(b"2")));
     }
@@ -383,7 +466,10 @@ mod tests {
         ix.begin_compaction(4);
         assert_eq!(ix.compact_keys(4, b"", 1), Some(Bytes::from_static(b"b")));
         assert_eq!(ix.compact_keys(4, b"b", 100), None);
-        assert_eq!(ix.get(b"a", 4).map(|kv| kv.value), Some(Bytes::from_static(b"2")));
+        assert_eq!(
+            ix.get(b"a", 4).map(|kv| kv.value),
+            Some(Bytes::from_static(b"2"))
+        );
         assert_eq!(ix.key_count(), 2, "b's tombstone is gone");
         let (events, next) = ix.events(&KeyRange::prefix(""), 1, 5, false, 100);
         assert_eq!(events.len(), 1);
@@ -407,8 +493,14 @@ mod tests {
         ix.apply(3, &[put("b", "1"), del("a")]);
         let (keys, next) = ix.export(3, b"", 10);
         assert!(next.is_none());
-        let back = Index::restore(keys, 3, 0);
-        assert_eq!(back.range(&KeyRange::prefix(""), 3, 0, false, false).kvs, ix.range(&KeyRange::prefix(""), 3, 0, false, false).kvs);
-        assert_eq!(back.events(&KeyRange::prefix(""), 2, 3, true, 10), ix.events(&KeyRange::prefix(""), 2, 3, true, 10));
+        let back = Index::restore(keys, 3, 0, &ix.multi_key_revisions(3));
+        assert_eq!(
+            back.range(&KeyRange::prefix(""), 3, 0, false, false).kvs,
+            ix.range(&KeyRange::prefix(""), 3, 0, false, false).kvs
+        );
+        assert_eq!(
+            back.events(&KeyRange::prefix(""), 2, 3, true, 10),
+            ix.events(&KeyRange::prefix(""), 2, 3, true, 10)
+        );
     }
 }

@@ -88,7 +88,10 @@ pub fn read_frame(buf: &[u8], offset: usize) -> Frame<'_> {
 /// Encode a transaction's writes as a framed record, appended to `out`.
 pub fn encode_txn(out: &mut Vec<u8>, revision: Revision, ops: &[LogOp]) {
     let mut payload = Vec::with_capacity(
-        13 + ops.iter().map(|op| 9 + op.key().len() + op_value_len(op)).sum::<usize>(),
+        13 + ops
+            .iter()
+            .map(|op| 9 + op.key().len() + op_value_len(op))
+            .sum::<usize>(),
     );
     payload.push(TYPE_TXN);
     payload.extend_from_slice(&(revision as u64).to_le_bytes());
@@ -132,7 +135,10 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// Decode a record payload (already checked by its frame). Returns a reason
 /// on malformed content.
 pub fn decode(payload: &[u8]) -> Result<Record, String> {
-    let mut r = Reader { buf: payload, pos: 0 };
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
     match r.u8()? {
         TYPE_TXN => {
             let revision = r.i64()?;
@@ -171,7 +177,11 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).ok_or("length overflow")?;
         let s = self.buf.get(self.pos..end).ok_or_else(|| {
-            format!("record ends early: needs {n} bytes at {} of {}", self.pos, self.buf.len())
+            format!(
+                "record ends early: needs {n} bytes at {} of {}",
+                self.pos,
+                self.buf.len()
+            )
         })?;
         self.pos = end;
         Ok(s)
@@ -198,7 +208,10 @@ impl<'a> Reader<'a> {
         if self.pos == self.buf.len() {
             Ok(())
         } else {
-            Err(format!("{} unexpected trailing bytes", self.buf.len() - self.pos))
+            Err(format!(
+                "{} unexpected trailing bytes",
+                self.buf.len() - self.pos
+            ))
         }
     }
 }
@@ -210,15 +223,24 @@ mod tests {
     #[test]
     fn txn_round_trips() {
         let ops = vec![
-            LogOp::Put { key: Bytes::from_static(b"/a"), value: Bytes::from_static(b"1") },
-            LogOp::Delete { key: Bytes::from_static(b"/b") },
+            LogOp::Put {
+                key: Bytes::from_static(b"/a"),
+                value: Bytes::from_static(b"1"),
+            },
+            LogOp::Delete {
+                key: Bytes::from_static(b"/b"),
+            },
         ];
         let mut buf = Vec::new();
         encode_txn(&mut buf, 42, &ops);
         encode_compact(&mut buf, 7);
-        let Frame::Ok { payload, next } = read_frame(&buf, 0) else { panic!("first frame") };
+        let Frame::Ok { payload, next } = read_frame(&buf, 0) else {
+            panic!("first frame")
+        };
         assert_eq!(decode(payload), Ok(Record::Txn { revision: 42, ops }));
-        let Frame::Ok { payload, next } = read_frame(&buf, next) else { panic!("second frame") };
+        let Frame::Ok { payload, next } = read_frame(&buf, next) else {
+            panic!("second frame")
+        };
         assert_eq!(decode(payload), Ok(Record::Compact { revision: 7 }));
         assert_eq!(next, buf.len());
         assert_eq!(read_frame(&buf, next), Frame::Truncated);
@@ -227,7 +249,13 @@ mod tests {
     #[test]
     fn damage_is_detected() {
         let mut buf = Vec::new();
-        encode_txn(&mut buf, 2, &[LogOp::Delete { key: Bytes::from_static(b"k") }]);
+        encode_txn(
+            &mut buf,
+            2,
+            &[LogOp::Delete {
+                key: Bytes::from_static(b"k"),
+            }],
+        );
         let mut flipped = buf.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
@@ -240,7 +268,12 @@ mod tests {
 
     #[test]
     fn malformed_payloads_are_errors_not_panics() {
-        for payload in [&[][..], &[1, 0, 0], &[1, 2, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255], &[9]] {
+        for payload in [
+            &[][..],
+            &[1, 0, 0],
+            &[1, 2, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255],
+            &[9],
+        ] {
             assert!(decode(payload).is_err());
         }
     }

@@ -32,25 +32,37 @@ pub struct Recovered {
 
 /// Recover the store in `dir` (creating it when empty).
 pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
-    let names = dir.list()?;
-    check_format(dir, &names)?;
+    let mut names = dir.list()?;
+    // Half-written files from an interrupted snapshot or set-up: never valid.
     for tmp in names.iter().filter(|n| n.ends_with(".tmp")) {
         dir.remove(tmp)?;
     }
+    names.retain(|n| !n.ends_with(".tmp"));
+    check_format(dir, &names)?;
 
     let newest_snapshot = names.iter().filter_map(|n| snapshot::parse_name(n)).max();
     let (mut index, snapshot_bytes) = match newest_snapshot {
         Some(rev) => {
             let loaded = snapshot::load(dir, &snapshot::name(rev))?;
             let size = loaded.size;
-            (Index::restore(loaded.keys, loaded.revision, loaded.compacted), size)
+            (
+                Index::restore(
+                    loaded.keys,
+                    loaded.revision,
+                    loaded.compacted,
+                    &loaded.orders,
+                ),
+                size,
+            )
         }
         None => (Index::default(), 0),
     };
     let snapshot_rev = index.current();
 
-    let mut segments: Vec<(Revision, String)> =
-        names.iter().filter_map(|n| segment::parse_name(n).map(|r| (r, n.clone()))).collect();
+    let mut segments: Vec<(Revision, String)> = names
+        .iter()
+        .filter_map(|n| segment::parse_name(n).map(|r| (r, n.clone())))
+        .collect();
     segments.sort();
 
     let mut log_bytes_since_snapshot = 0u64;
@@ -69,7 +81,10 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
         match segment::read_header(&buf) {
             Header::Ok { first: f } if f == *first => {}
             Header::Ok { first: f } => {
-                return Err(corrupt(0, format!("header says first revision {f}, name says {first}")))
+                return Err(corrupt(
+                    0,
+                    format!("header says first revision {f}, name says {first}"),
+                ))
             }
             // The segment's creation was cut off before its header was synced.
             Header::Short if is_last && buf.iter().all(|b| *b == 0) => {
@@ -142,7 +157,10 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
                 file.truncate(offset as u64)?;
             }
             Tail::Torn { offset } => {
-                return Err(corrupt(offset, "incomplete record before the last segment".into()))
+                return Err(corrupt(
+                    offset,
+                    "incomplete record before the last segment".into(),
+                ))
             }
             Tail::Corrupt { offset, reason } => return Err(corrupt(offset, reason)),
         }
@@ -168,7 +186,13 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
             (file, header.len() as u64)
         }
     };
-    Ok(Recovered { index, segment, segment_len, log_bytes_since_snapshot, snapshot_bytes })
+    Ok(Recovered {
+        index,
+        segment,
+        segment_len,
+        log_bytes_since_snapshot,
+        snapshot_bytes,
+    })
 }
 
 /// Compact the whole index at once (recovery has the index to itself).

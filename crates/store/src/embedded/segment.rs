@@ -21,7 +21,10 @@ pub fn name(first: Revision) -> String {
 
 /// The first revision of a segment file name, if it is one.
 pub fn parse_name(name: &str) -> Option<Revision> {
-    name.strip_prefix("log-")?.strip_suffix(".seg")?.parse().ok()
+    name.strip_prefix("log-")?
+        .strip_suffix(".seg")?
+        .parse()
+        .ok()
 }
 
 /// A segment header.
@@ -50,7 +53,9 @@ pub enum Header {
 
 /// Check the header at the start of `buf`.
 pub fn read_header(buf: &[u8]) -> Header {
-    let Some(h) = buf.get(..HEADER_LEN) else { return Header::Short };
+    let Some(h) = buf.get(..HEADER_LEN) else {
+        return Header::Short;
+    };
     if &h[..8] != MAGIC {
         return Header::Bad("not an rkube log segment (bad magic)");
     }
@@ -64,7 +69,9 @@ pub fn read_header(buf: &[u8]) -> Header {
     }
     let mut first = [0u8; 8];
     first.copy_from_slice(&h[12..20]);
-    Header::Ok { first: u64::from_le_bytes(first) as Revision }
+    Header::Ok {
+        first: u64::from_le_bytes(first) as Revision,
+    }
 }
 
 /// Where scanning the frames of a segment stopped.
@@ -103,7 +110,10 @@ pub fn scan(
             Frame::Truncated => return Tail::Torn { offset },
             Frame::BadHeader if rest_is_zero() => return Tail::Torn { offset },
             Frame::BadHeader => {
-                return Tail::Corrupt { offset, reason: "frame length check failed".into() }
+                return Tail::Corrupt {
+                    offset,
+                    reason: "frame length check failed".into(),
+                }
             }
             // The final frame, or one followed only by zeros (blocks allocated
             // but never written): a write cut off mid-way.
@@ -113,7 +123,10 @@ pub fn scan(
                 return Tail::Torn { offset }
             }
             Frame::BadChecksum { .. } => {
-                return Tail::Corrupt { offset, reason: "record checksum mismatch".into() }
+                return Tail::Corrupt {
+                    offset,
+                    reason: "record checksum mismatch".into(),
+                }
             }
         }
     }
@@ -128,7 +141,10 @@ mod tests {
     fn log(n: i64) -> Vec<u8> {
         let mut buf = header(2);
         for rev in 2..2 + n {
-            let ops = [LogOp::Put { key: Bytes::from(format!("k{rev}")), value: Bytes::from_static(b"v") }];
+            let ops = [LogOp::Put {
+                key: Bytes::from(format!("k{rev}")),
+                value: Bytes::from_static(b"v"),
+            }];
             encode_txn(&mut buf, rev, &ops);
         }
         buf

@@ -16,6 +16,7 @@ const MAGIC: &[u8; 8] = b"RKUBESNP";
 const HEADER_LEN: usize = 36;
 const KIND_KEYS: u8 = 1;
 const KIND_END: u8 = 2;
+const KIND_ORDER: u8 = 3;
 
 /// The file name of the snapshot at `rev`.
 pub fn name(rev: Revision) -> String {
@@ -24,7 +25,10 @@ pub fn name(rev: Revision) -> String {
 
 /// The revision of a snapshot file name, if it is one.
 pub fn parse_name(name: &str) -> Option<Revision> {
-    name.strip_prefix("snap-")?.strip_suffix(".snap")?.parse().ok()
+    name.strip_prefix("snap-")?
+        .strip_suffix(".snap")?
+        .parse()
+        .ok()
 }
 
 /// Writes a snapshot chunk by chunk; [`Writer::finish`] makes it durable
@@ -50,7 +54,13 @@ impl<'a> Writer<'a> {
         let crc = crc32c::crc32c(&h);
         h.extend_from_slice(&crc.to_le_bytes());
         file.append(&h)?;
-        Ok(Writer { dir, rev, file, keys: 0, bytes: h.len() as u64 })
+        Ok(Writer {
+            dir,
+            rev,
+            file,
+            keys: 0,
+            bytes: h.len() as u64,
+        })
     }
 
     /// Add keys (in key order, continuing the previous chunk).
@@ -84,6 +94,27 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Record the order of changes within multi-key revisions.
+    pub fn add_orders(&mut self, orders: &[(Revision, Vec<Bytes>)]) -> Result<()> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let mut payload = vec![KIND_ORDER];
+        payload.extend_from_slice(&(orders.len() as u32).to_le_bytes());
+        for (rev, keys) in orders {
+            payload.extend_from_slice(&(*rev as u64).to_le_bytes());
+            payload.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+            for k in keys {
+                put_bytes(&mut payload, k);
+            }
+        }
+        let mut frame = Vec::with_capacity(payload.len() + 12);
+        write_frame(&mut frame, &payload);
+        self.file.append(&frame)?;
+        self.bytes += frame.len() as u64;
+        Ok(())
+    }
+
     /// Write the end record, sync, rename into place; returns the size.
     pub fn finish(mut self) -> Result<u64> {
         let mut payload = vec![KIND_END];
@@ -109,6 +140,8 @@ pub struct Loaded {
     pub revision: Revision,
     pub compacted: Revision,
     pub keys: Vec<(Bytes, Vec<Ver>)>,
+    /// Order of changes within multi-key revisions, by revision.
+    pub orders: Vec<(Revision, Vec<Bytes>)>,
     pub size: u64,
 }
 
@@ -121,7 +154,9 @@ pub fn load(dir: &dyn Dir, file_name: &str) -> Result<Loaded> {
         reason,
     };
     let buf = dir.open(file_name)?.read_all()?;
-    let h = buf.get(..HEADER_LEN).ok_or_else(|| corrupt(0, "snapshot header is short".into()))?;
+    let h = buf
+        .get(..HEADER_LEN)
+        .ok_or_else(|| corrupt(0, "snapshot header is short".into()))?;
     if &h[..8] != MAGIC || crc32c::crc32c(&h[..32]).to_le_bytes() != h[32..36] {
         return Err(corrupt(0, "bad snapshot header".into()));
     }
@@ -137,28 +172,72 @@ pub fn load(dir: &dyn Dir, file_name: &str) -> Result<Loaded> {
     let revision = r.i64().map_err(|e| corrupt(12, e))?;
     let compacted = r.i64().map_err(|e| corrupt(20, e))?;
     let mut keys: Vec<(Bytes, Vec<Ver>)> = Vec::new();
+    let mut orders: Vec<(Revision, Vec<Bytes>)> = Vec::new();
     let mut offset = HEADER_LEN;
     loop {
         let (payload, next) = match read_frame(&buf, offset) {
             Frame::Ok { payload, next } => (payload, next),
-            Frame::Truncated => return Err(corrupt(offset, "snapshot ends before its end record".into())),
+            Frame::Truncated => {
+                return Err(corrupt(
+                    offset,
+                    "snapshot ends before its end record".into(),
+                ))
+            }
             Frame::BadHeader => return Err(corrupt(offset, "frame length check failed".into())),
-            Frame::BadChecksum { .. } => return Err(corrupt(offset, "record checksum mismatch".into())),
+            Frame::BadChecksum { .. } => {
+                return Err(corrupt(offset, "record checksum mismatch".into()))
+            }
         };
-        let mut r = Reader { buf: payload, pos: 0 };
+        let mut r = Reader {
+            buf: payload,
+            pos: 0,
+        };
         match r.u8().map_err(|e| corrupt(offset, e))? {
             KIND_KEYS => decode_keys(&mut r, &mut keys).map_err(|e| corrupt(offset, e))?,
+            KIND_ORDER => decode_orders(&mut r, &mut orders).map_err(|e| corrupt(offset, e))?,
             KIND_END => {
                 let n = r.i64().map_err(|e| corrupt(offset, e))?;
                 if n as usize != keys.len() || next != buf.len() {
-                    return Err(corrupt(offset, "snapshot end record does not match its contents".into()));
+                    return Err(corrupt(
+                        offset,
+                        "snapshot end record does not match its contents".into(),
+                    ));
                 }
-                return Ok(Loaded { revision, compacted, keys, size: buf.len() as u64 });
+                orders.sort_by_key(|(r, _)| *r);
+                return Ok(Loaded {
+                    revision,
+                    compacted,
+                    keys,
+                    orders,
+                    size: buf.len() as u64,
+                });
             }
-            other => return Err(corrupt(offset, format!("unknown snapshot record kind {other}"))),
+            other => {
+                return Err(corrupt(
+                    offset,
+                    format!("unknown snapshot record kind {other}"),
+                ))
+            }
         }
         offset = next;
     }
+}
+
+fn decode_orders(
+    r: &mut Reader<'_>,
+    orders: &mut Vec<(Revision, Vec<Bytes>)>,
+) -> Result<(), String> {
+    let n = r.u32()?;
+    for _ in 0..n {
+        let rev = r.i64()?;
+        let count = r.u32()? as usize;
+        let mut keys = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            keys.push(r.bytes()?);
+        }
+        orders.push((rev, keys));
+    }
+    r.finish()
 }
 
 fn decode_keys(r: &mut Reader<'_>, keys: &mut Vec<(Bytes, Vec<Ver>)>) -> Result<(), String> {
@@ -179,7 +258,12 @@ fn decode_keys(r: &mut Reader<'_>, keys: &mut Vec<(Bytes, Vec<Ver>)>) -> Result<
                 1 => Some(r.bytes()?),
                 other => return Err(format!("bad value marker {other}")),
             };
-            history.push(Ver { mod_revision, create_revision, version, value });
+            history.push(Ver {
+                mod_revision,
+                create_revision,
+                version,
+                value,
+            });
         }
         keys.push((key, history));
     }
@@ -195,8 +279,24 @@ mod tests {
     fn round_trip_and_damage() {
         let dir = MemDir::new();
         let keys = vec![
-            (Bytes::from_static(b"a"), vec![Ver { mod_revision: 2, create_revision: 2, version: 1, value: Some(Bytes::from_static(b"x")) }]),
-            (Bytes::from_static(b"b"), vec![Ver { mod_revision: 3, create_revision: 0, version: 0, value: None }]),
+            (
+                Bytes::from_static(b"a"),
+                vec![Ver {
+                    mod_revision: 2,
+                    create_revision: 2,
+                    version: 1,
+                    value: Some(Bytes::from_static(b"x")),
+                }],
+            ),
+            (
+                Bytes::from_static(b"b"),
+                vec![Ver {
+                    mod_revision: 3,
+                    create_revision: 0,
+                    version: 0,
+                    value: None,
+                }],
+            ),
         ];
         let mut w = Writer::create(&dir, 3, 1).expect("create");
         w.add(&keys[..1]).expect("add");

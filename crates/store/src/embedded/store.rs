@@ -136,7 +136,9 @@ impl OnDurable for Durable {
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
-    Ok(std::thread::Builder::new().name(name.to_string()).spawn(f)?)
+    Ok(std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)?)
 }
 
 impl EmbeddedStore {
@@ -193,7 +195,9 @@ impl EmbeddedStore {
         let s = shared.clone();
         threads.push(spawn("rkube-store-hub", move || {
             s.hub.run(|from, to, max| {
-                s.index.read().events(&KeyRange::prefix(Bytes::new()), from, to, true, max)
+                s.index
+                    .read()
+                    .events(&KeyRange::prefix(Bytes::new()), from, to, true, max)
             })
         })?);
         let s = shared.clone();
@@ -202,7 +206,10 @@ impl EmbeddedStore {
             let s = shared.clone();
             threads.push(spawn("rkube-store-compact", move || compactor::run(&s))?);
         }
-        let closer = Arc::new(Closer { shared: shared.clone(), threads: Mutex::new(threads) });
+        let closer = Arc::new(Closer {
+            shared: shared.clone(),
+            threads: Mutex::new(threads),
+        });
         Ok(EmbeddedStore { shared, closer })
     }
 
@@ -255,10 +262,16 @@ impl Shared {
         let durable = self.durable();
         let rev = if requested <= 0 { durable } else { requested };
         if rev > durable {
-            return Err(StoreError::FutureRevision { requested: rev, current: durable });
+            return Err(StoreError::FutureRevision {
+                requested: rev,
+                current: durable,
+            });
         }
         if rev < index.compacted() {
-            return Err(StoreError::Compacted { requested: rev, compacted: index.compacted() });
+            return Err(StoreError::Compacted {
+                requested: rev,
+                compacted: index.compacted(),
+            });
         }
         Ok(rev)
     }
@@ -268,7 +281,12 @@ impl Shared {
         let rev = self.read_revision(&index, req.revision)?;
         let r = index.range(&req.range, rev, req.limit, req.count_only, req.keys_only);
         self.metrics.reads.inc();
-        Ok(RangeResponse { kvs: r.kvs, count: r.count, more: r.more, revision: self.durable() })
+        Ok(RangeResponse {
+            kvs: r.kvs,
+            count: r.count,
+            more: r.more,
+            revision: self.durable(),
+        })
     }
 
     /// Evaluate a transaction and queue its record. Returns the response and,
@@ -276,12 +294,18 @@ impl Shared {
     fn start_txn(
         &self,
         req: TxnRequest,
-    ) -> Result<(TxnResponse, Option<tokio::sync::oneshot::Receiver<Result<()>>>)> {
+    ) -> Result<(
+        TxnResponse,
+        Option<tokio::sync::oneshot::Receiver<Result<()>>>,
+    )> {
         let started = Instant::now();
         let mut index = self.index.write();
         self.queue.pending.lock().check_open()?;
         let cur = index.current();
         let succeeded = req.compares.iter().all(|c| compare(&index, c, cur));
+        // etcd rejects a duplicate key in either branch, run or not.
+        check_duplicates(&req.failure)?;
+        check_duplicates(&req.success)?;
         let ops = if succeeded { req.success } else { req.failure };
         validate_ops(&ops, self, &index)?;
 
@@ -291,7 +315,11 @@ impl Shared {
         let mut responses = Vec::with_capacity(ops.len());
         for op in ops {
             match op {
-                TxnOp::Put { key, value, prev_kv } => {
+                TxnOp::Put {
+                    key,
+                    value,
+                    prev_kv,
+                } => {
                     let prev = if prev_kv { index.get(&key, rev) } else { None };
                     let op = LogOp::Put { key, value };
                     index.apply_one(rev, &op);
@@ -309,7 +337,10 @@ impl Shared {
                         index.apply_one(rev, &op);
                         log_ops.push(op);
                     }
-                    responses.push(TxnOpResponse::Delete { deleted: keys.len() as i64, prev_kvs });
+                    responses.push(TxnOpResponse::Delete {
+                        deleted: keys.len() as i64,
+                        prev_kvs,
+                    });
                 }
                 TxnOp::Range(r) => {
                     let at = if r.revision > 0 { r.revision } else { rev };
@@ -330,7 +361,11 @@ impl Shared {
                 r.revision = revision;
             }
         }
-        let resp = TxnResponse { succeeded, revision, responses };
+        let resp = TxnResponse {
+            succeeded,
+            revision,
+            responses,
+        };
 
         if !wrote && cur <= self.durable() {
             self.metrics.reads.inc();
@@ -348,7 +383,11 @@ impl Shared {
         } else {
             self.metrics.reads.inc();
         }
-        p.waiters.push(Waiter { tx, started, is_write: wrote });
+        p.waiters.push(Waiter {
+            tx,
+            started,
+            is_write: wrote,
+        });
         drop(p);
         drop(index);
         self.queue.wake.notify_one();
@@ -361,10 +400,16 @@ impl Shared {
         {
             let index = self.index.read();
             if rev <= index.compacted() {
-                return Err(StoreError::Compacted { requested: rev, compacted: index.compacted() });
+                return Err(StoreError::Compacted {
+                    requested: rev,
+                    compacted: index.compacted(),
+                });
             }
             if rev > self.durable() {
-                return Err(StoreError::FutureRevision { requested: rev, current: self.durable() });
+                return Err(StoreError::FutureRevision {
+                    requested: rev,
+                    current: self.durable(),
+                });
             }
         }
         // Log the compaction first, so that a restart repeats it.
@@ -373,7 +418,11 @@ impl Shared {
             let mut p = self.queue.pending.lock();
             p.check_open()?;
             encode_compact(&mut p.buf, rev);
-            p.waiters.push(Waiter { tx, started: Instant::now(), is_write: false });
+            p.waiters.push(Waiter {
+                tx,
+                started: Instant::now(),
+                is_write: false,
+            });
         }
         self.queue.wake.notify_one();
         rx.blocking_recv().map_err(|_| StoreError::Closed)??;
@@ -386,7 +435,11 @@ impl Shared {
             from = next;
         }
         self.metrics.compactions.inc();
-        tracing::info!(revision = rev, elapsed_ms = started.elapsed().as_millis() as u64, "compacted");
+        tracing::info!(
+            revision = rev,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compacted"
+        );
         Ok(())
     }
 
@@ -398,7 +451,8 @@ impl Shared {
                     if *self.stopping.lock() {
                         return;
                     }
-                    self.snap_wake.wait_for(&mut snap, Duration::from_millis(500));
+                    self.snap_wake
+                        .wait_for(&mut snap, Duration::from_millis(500));
                 }
                 snap.requested = false;
             }
@@ -433,6 +487,8 @@ impl Shared {
                 None => break,
             }
         }
+        let orders = self.index.read().multi_key_revisions(rev);
+        w.add_orders(&orders)?;
         let size = w.finish()?;
         {
             let mut snap = self.snap.lock();
@@ -463,8 +519,10 @@ impl Shared {
                 removed += 1;
             }
         }
-        let mut segs: Vec<(Revision, &String)> =
-            names.iter().filter_map(|n| segment::parse_name(n).map(|r| (r, n))).collect();
+        let mut segs: Vec<(Revision, &String)> = names
+            .iter()
+            .filter_map(|n| segment::parse_name(n).map(|r| (r, n)))
+            .collect();
         segs.sort();
         for pair in segs.windows(2) {
             if pair[1].0 <= rev + 1 {
@@ -498,24 +556,20 @@ fn compare(index: &Index, c: &Compare, cur: Revision) -> bool {
     }
 }
 
-/// Reject what etcd rejects before anything is applied: empty keys, a key
-/// written twice, reads at unavailable revisions.
+/// Reject what etcd rejects before anything is applied: empty keys and
+/// reads at unavailable revisions.
 fn validate_ops(ops: &[TxnOp], s: &Shared, index: &Index) -> Result<()> {
-    let mut puts: Vec<&Bytes> = Vec::new();
-    let mut deletes: Vec<&KeyRange> = Vec::new();
     for op in ops {
         match op {
             TxnOp::Put { key, .. } => {
                 if key.is_empty() {
                     return Err(StoreError::InvalidRequest("key is not provided".into()));
                 }
-                puts.push(key);
             }
             TxnOp::Delete { range, .. } => {
                 if range.key.is_empty() && range.range_end.is_none() {
                     return Err(StoreError::InvalidRequest("key is not provided".into()));
                 }
-                deletes.push(range);
             }
             TxnOp::Range(r) => {
                 if r.revision > 0 {
@@ -524,12 +578,29 @@ fn validate_ops(ops: &[TxnOp], s: &Shared, index: &Index) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// A key written twice in one branch (put+put, or a put inside a deleted
+/// range) is `InvalidRequest`, as in etcd.
+fn check_duplicates(ops: &[TxnOp]) -> Result<()> {
+    let mut puts: Vec<&Bytes> = Vec::new();
+    let mut deletes: Vec<&KeyRange> = Vec::new();
+    for op in ops {
+        match op {
+            TxnOp::Put { key, .. } => puts.push(key),
+            TxnOp::Delete { range, .. } => deletes.push(range),
+            TxnOp::Range(_) => {}
+        }
+    }
     let mut sorted = puts.clone();
     sorted.sort();
     if sorted.windows(2).any(|w| w[0] == w[1])
         || puts.iter().any(|k| deletes.iter().any(|d| d.contains(k)))
     {
-        return Err(StoreError::InvalidRequest("duplicate key given in txn request".into()));
+        return Err(StoreError::InvalidRequest(
+            "duplicate key given in txn request".into(),
+        ));
     }
     Ok(())
 }
@@ -635,14 +706,20 @@ impl Store for EmbeddedStore {
 
     async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
         let shared = self.shared.clone();
-        let reg = shared.hub.register(req.range.clone(), req.prev_kv).ok_or(StoreError::Closed)?;
+        let reg = shared
+            .hub
+            .register(req.range.clone(), req.prev_kv)
+            .ok_or(StoreError::Closed)?;
         let compacted = shared.index.read().compacted();
         let start = req.start_revision;
         let mut error = None;
         let mut catch_up = None;
         let mut min_rev = 0;
         if start > 0 && start < compacted {
-            error = Some(StoreError::Compacted { requested: start, compacted });
+            error = Some(StoreError::Compacted {
+                requested: start,
+                compacted,
+            });
         } else if start > 0 && start <= reg.dispatched {
             catch_up = Some((start, reg.dispatched));
         } else if start > 0 {
@@ -653,7 +730,10 @@ impl Store for EmbeddedStore {
             min_rev = shared.durable() + 1;
         }
         let state = WatchState {
-            _guard: WatchGuard { shared: shared.clone(), id: reg.id },
+            _guard: WatchGuard {
+                shared: shared.clone(),
+                id: reg.id,
+            },
             shared,
             range: req.range,
             prev_kv: req.prev_kv,
@@ -664,10 +744,13 @@ impl Store for EmbeddedStore {
             error,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(state, |mut st| async move {
-            let item = st.next_batch().await?;
-            Some((item, st))
-        })))
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut st| async move {
+                let item = st.next_batch().await?;
+                Some((item, st))
+            },
+        )))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
