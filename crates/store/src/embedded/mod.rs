@@ -9,6 +9,7 @@
 //! - `index.rs`: the in-memory MVCC index (key history + revision log);
 //! - `commit.rs`: the committer thread and group commit;
 //! - `hub.rs`: the watch hub and bounded watcher buffers;
+//! - `watch.rs`: one watcher's stream (catch-up, then live);
 //! - `snapshot.rs`: snapshots and removal of segments they cover;
 //! - `recovery.rs`: opening a data directory;
 //! - `compactor.rs`: periodic compaction.
@@ -72,5 +73,6 @@ mod recovery;
 mod segment;
 mod snapshot;
 mod store;
+mod watch;
 
 pub use store::EmbeddedStore;
