@@ -1,0 +1,26 @@
+//! # rkube-apimachinery
+//!
+//! The Kubernetes object model and the pure rules around it: no async, no
+//! I/O, nothing but data in and data out. The API server joins this crate
+//! to the store; controllers and the CLI may use it directly.
+//!
+//! Where to start:
+//! - [`registry`]: which resources exist (group/version/kind, plural,
+//!   scope, verbs, short names, categories, subresources); [`Registry::builtin`]
+//!   is what kube-apiserver 1.37 serves for the kinds rkube implements.
+//! - [`discovery`]: the `/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`
+//!   documents and aggregated discovery v2, built from a registry.
+//! - [`status`]: [`ApiError`], every failure a client can see, and the
+//!   `meta.k8s.io/v1` [`Status`] it becomes, worded like kube-apiserver.
+//! - [`cause`]: field-level validation errors ([`Cause`]) as carried in an
+//!   `Invalid` status.
+
+mod builtin;
+pub mod cause;
+pub mod discovery;
+pub mod registry;
+pub mod status;
+
+pub use cause::{Cause, CauseType};
+pub use registry::{Registry, ResourceInfo, SubresourceInfo};
+pub use status::{ApiError, Status, StatusCause, StatusDetails};

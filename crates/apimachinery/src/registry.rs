@@ -1,0 +1,508 @@
+//! The resource registry: which resources the API serves, under which
+//! group/version/kind and plural, with which scope, verbs, short names,
+//! categories and subresources.
+//!
+//! [`Registry::builtin`] holds exactly what kube-apiserver 1.37 serves for
+//! the resources rkube implements (the table is in `builtin.rs`);
+//! [`Registry::insert`] adds more (CRDs) at run time.
+//! Everything the discovery documents, routing and the CLI need to know
+//! about a resource is here; nothing here does I/O.
+
+use std::cmp::Ordering;
+
+/// The eight verbs of an ordinary stored resource, in discovery order.
+pub const VERBS_ALL: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+/// Namespaces: everything but `deletecollection`.
+pub const VERBS_NAMESPACE: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+/// `status` and `scale` subresources.
+pub const VERBS_GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+/// Create-only resources and subresources (`bindings`, `pods/binding`, `pods/eviction`).
+pub const VERBS_CREATE: &[&str] = &["create"];
+/// `namespaces/finalize`.
+pub const VERBS_UPDATE: &[&str] = &["update"];
+
+/// A subresource of a resource (`pods/status`, `deployments/scale`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubresourceInfo {
+    /// The path segment after the object name (`status`, `scale`).
+    pub name: String,
+    /// Group of the payload when it differs from the parent's group-version
+    /// (`autoscaling` for `scale`); `None` = same as the parent.
+    pub group: Option<String>,
+    /// Version of the payload when the group-version differs (`v1`).
+    pub version: Option<String>,
+    /// Payload kind (`Scale`, `Eviction`, or the parent's kind).
+    pub kind: String,
+    /// Verbs, sorted.
+    pub verbs: Vec<String>,
+}
+
+impl SubresourceInfo {
+    /// A subresource whose payload is in the parent's group-version.
+    pub fn new(name: &str, kind: &str, verbs: &[&str]) -> Self {
+        SubresourceInfo {
+            name: name.into(),
+            group: None,
+            version: None,
+            kind: kind.into(),
+            verbs: sorted(verbs),
+        }
+    }
+
+    /// A subresource whose payload lives in another group-version
+    /// (`deployments/scale` → `autoscaling/v1 Scale`).
+    pub fn foreign(name: &str, group: &str, version: &str, kind: &str, verbs: &[&str]) -> Self {
+        SubresourceInfo {
+            name: name.into(),
+            group: Some(group.into()),
+            version: Some(version.into()),
+            kind: kind.into(),
+            verbs: sorted(verbs),
+        }
+    }
+
+    /// The subresource's conventional `status` with get/patch/update.
+    pub fn status(kind: &str) -> Self {
+        SubresourceInfo::new("status", kind, VERBS_GET_PATCH_UPDATE)
+    }
+
+    /// `scale` as `autoscaling/v1 Scale` with get/patch/update.
+    pub fn scale() -> Self {
+        SubresourceInfo::foreign(
+            "scale",
+            "autoscaling",
+            "v1",
+            "Scale",
+            VERBS_GET_PATCH_UPDATE,
+        )
+    }
+
+    /// Whether this subresource supports `verb`.
+    pub fn has_verb(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+}
+
+/// One served resource in one group-version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// API group; `""` is the core (legacy) group.
+    pub group: String,
+    /// Version (`v1`).
+    pub version: String,
+    /// Kind (`Pod`).
+    pub kind: String,
+    /// Kind of list responses (`PodList`).
+    pub list_kind: String,
+    /// Plural, the URL segment (`pods`).
+    pub plural: String,
+    /// Singular (`pod`).
+    pub singular: String,
+    /// Namespaced (`true`) or cluster-scoped.
+    pub namespaced: bool,
+    /// Short names (`po`).
+    pub short_names: Vec<String>,
+    /// Categories (`all`).
+    pub categories: Vec<String>,
+    /// Verbs, sorted as discovery lists them.
+    pub verbs: Vec<String>,
+    /// Subresources, sorted by name.
+    pub subresources: Vec<SubresourceInfo>,
+}
+
+impl ResourceInfo {
+    /// A resource with the given names; list kind `<Kind>List`, no short
+    /// names, categories or subresources, all eight verbs.
+    pub fn new(
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+        singular: &str,
+        namespaced: bool,
+    ) -> Self {
+        ResourceInfo {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            list_kind: format!("{kind}List"),
+            plural: plural.into(),
+            singular: singular.into(),
+            namespaced,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            verbs: sorted(VERBS_ALL),
+            subresources: Vec::new(),
+        }
+    }
+
+    /// Sets the short names.
+    pub fn with_short_names(mut self, names: &[&str]) -> Self {
+        self.short_names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Sets the categories.
+    pub fn with_categories(mut self, cats: &[&str]) -> Self {
+        self.categories = cats.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Sets the verbs (stored sorted).
+    pub fn with_verbs(mut self, verbs: &[&str]) -> Self {
+        self.verbs = sorted(verbs);
+        self
+    }
+
+    /// Adds a subresource (kept sorted by name).
+    pub fn with_subresource(mut self, sub: SubresourceInfo) -> Self {
+        self.subresources.retain(|s| s.name != sub.name);
+        self.subresources.push(sub);
+        self.subresources.sort_by(|a, b| a.name.cmp(&b.name));
+        self
+    }
+
+    /// `v1` for core, `<group>/<version>` otherwise (the `apiVersion` field).
+    pub fn api_version(&self) -> String {
+        group_version(&self.group, &self.version)
+    }
+
+    /// Whether this is in the core (legacy, `/api`) group.
+    pub fn is_core(&self) -> bool {
+        self.group.is_empty()
+    }
+
+    /// Whether the resource itself supports `verb`.
+    pub fn has_verb(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+
+    /// The subresource with this name.
+    pub fn subresource(&self, name: &str) -> Option<&SubresourceInfo> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// `(group, version, kind)` of a subresource's payload.
+    pub fn subresource_gvk(&self, sub: &SubresourceInfo) -> (String, String, String) {
+        match (&sub.group, &sub.version) {
+            (Some(g), Some(v)) => (g.clone(), v.clone(), sub.kind.clone()),
+            (Some(g), None) => (g.clone(), self.version.clone(), sub.kind.clone()),
+            (None, Some(v)) => (self.group.clone(), v.clone(), sub.kind.clone()),
+            (None, None) => (self.group.clone(), self.version.clone(), sub.kind.clone()),
+        }
+    }
+
+    /// The store key prefix of DESIGN.md's key layout:
+    /// `/registry/<group>/<plural>` (core without the group segment).
+    pub fn storage_prefix(&self) -> String {
+        if self.group.is_empty() {
+            format!("/registry/{}", self.plural)
+        } else {
+            format!("/registry/{}/{}", self.group, self.plural)
+        }
+    }
+}
+
+/// `v1` for the core group, `<group>/<version>` otherwise.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+fn sorted(verbs: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = verbs.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Discovery priority of an API group, from kube-apiserver's aggregator
+/// table (`DefaultGenericAPIServicePriorities` plus the kube-apiserver
+/// groups): higher is listed first. Groups it does not know (CRDs) get
+/// 1000, the priority kube-apiserver gives CRD groups.
+pub fn group_priority(group: &str) -> u32 {
+    match group {
+        "" => 18000,
+        "apps" => 17800,
+        "events.k8s.io" => 17750,
+        "authentication.k8s.io" => 17700,
+        "authorization.k8s.io" => 17600,
+        "autoscaling" => 17500,
+        "batch" => 17400,
+        "certificates.k8s.io" => 17300,
+        "networking.k8s.io" => 17200,
+        "policy" => 17100,
+        "rbac.authorization.k8s.io" => 17000,
+        "storage.k8s.io" => 16800,
+        "apiextensions.k8s.io" | "admissionregistration.k8s.io" => 16700,
+        "scheduling.k8s.io" => 16600,
+        "coordination.k8s.io" => 16500,
+        "node.k8s.io" => 16300,
+        "discovery.k8s.io" => 16200,
+        "flowcontrol.apiserver.k8s.io" => 16100,
+        "internal.apiserver.k8s.io" => 16000,
+        _ => 1000,
+    }
+}
+
+/// Orders two group names as `/apis` lists them: priority descending, then
+/// by name.
+pub fn compare_groups(a: &str, b: &str) -> Ordering {
+    group_priority(b)
+        .cmp(&group_priority(a))
+        .then_with(|| a.cmp(b))
+}
+
+/// Orders versions by Kubernetes' version priority, most preferred first:
+/// GA before beta before alpha, higher major first, then higher minor;
+/// versions not of the form `v<N>[(alpha|beta)<M>]` come last, by name.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    fn parse(v: &str) -> Option<(u8, u64, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let major: u64 = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((2, major, 0));
+        }
+        let (level, num) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (0, n)
+        } else {
+            return None;
+        };
+        if num.is_empty() || !num.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        Some((level, major, num.parse().ok()?))
+    }
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+/// One API group and its versions, preferred first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupVersions {
+    /// Group name (`""` for core).
+    pub name: String,
+    /// Versions in descending preference; the first is preferred.
+    pub versions: Vec<String>,
+}
+
+impl GroupVersions {
+    /// The preferred version.
+    pub fn preferred(&self) -> Option<&str> {
+        self.versions.first().map(String::as_str)
+    }
+}
+
+/// The set of served resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registry {
+    resources: Vec<ResourceInfo>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// The built-in resources rkube serves, as kube-apiserver 1.37 does.
+    pub fn builtin() -> Self {
+        let mut r = Registry::new();
+        for info in crate::builtin::resources() {
+            r.insert(info);
+        }
+        r
+    }
+
+    /// Adds a resource, replacing one with the same group, version and
+    /// plural (returned).
+    pub fn insert(&mut self, info: ResourceInfo) -> Option<ResourceInfo> {
+        let old = self.remove(&info.group, &info.version, &info.plural);
+        self.resources.push(info);
+        old
+    }
+
+    /// Removes a resource.
+    pub fn remove(&mut self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+        let idx = self
+            .resources
+            .iter()
+            .position(|r| r.group == group && r.version == version && r.plural == plural)?;
+        Some(self.resources.remove(idx))
+    }
+
+    /// All resources, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &ResourceInfo> {
+        self.resources.iter()
+    }
+
+    /// Number of resources.
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    /// Whether the registry is empty.
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    /// The resource at `/apis/<group>/<version>/<plural>` (core: group `""`).
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// The resource serving `group/version, Kind=kind`.
+    pub fn get_by_gvk(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceInfo> {
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+    }
+
+    /// The resource serving `kind` in `group`, in the group's preferred
+    /// version when several serve it.
+    pub fn get_by_kind(&self, group: &str, kind: &str) -> Option<&ResourceInfo> {
+        self.resources
+            .iter()
+            .filter(|r| r.group == group && r.kind == kind)
+            .min_by(|a, b| compare_versions(&a.version, &b.version))
+    }
+
+    /// Resolves what a user typed (`po`, `pod`, `pods`, `Pod`,
+    /// `deployments.apps`, `deploy.v1.apps`) the way kubectl does: plural,
+    /// then singular, then short name, then kind (case-insensitive). When
+    /// several groups match, the one listed first in discovery wins (so
+    /// `events` and `ev` are core events); within a group, the preferred
+    /// version.
+    pub fn resolve(&self, arg: &str) -> Option<&ResourceInfo> {
+        let arg = arg.trim().to_ascii_lowercase();
+        if arg.is_empty() {
+            return None;
+        }
+        if let Some(found) = self.resolve_name(&arg, None, None) {
+            return Some(found);
+        }
+        let (name, rest) = arg.split_once('.')?;
+        // `<name>.<version>.<group>` first, like kubectl's fully-qualified parse.
+        if let Some((version, group)) = rest.split_once('.') {
+            if let Some(found) = self.resolve_name(name, Some(version), Some(group)) {
+                return Some(found);
+            }
+        }
+        self.resolve_name(name, None, Some(rest))
+    }
+
+    fn resolve_name(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        group: Option<&str>,
+    ) -> Option<&ResourceInfo> {
+        let in_scope = |r: &&ResourceInfo| {
+            group.is_none_or(|g| r.group == g) && version.is_none_or(|v| r.version == v)
+        };
+        let matchers: [&dyn Fn(&ResourceInfo) -> bool; 4] = [
+            &|r| r.plural == name,
+            &|r| r.singular == name,
+            &|r| r.short_names.iter().any(|s| s == name),
+            &|r| r.kind.to_ascii_lowercase() == name,
+        ];
+        for m in matchers {
+            let best = self
+                .resources
+                .iter()
+                .filter(in_scope)
+                .filter(|r| m(r))
+                .min_by(|a, b| {
+                    compare_groups(&a.group, &b.group)
+                        .then_with(|| compare_versions(&a.version, &b.version))
+                });
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+
+    /// The groups served, in discovery order, each with its versions
+    /// (preferred first). The core group is included as `""`.
+    pub fn groups(&self) -> Vec<GroupVersions> {
+        let mut groups: Vec<GroupVersions> = Vec::new();
+        for r in &self.resources {
+            match groups.iter_mut().find(|g| g.name == r.group) {
+                Some(g) => {
+                    if !g.versions.contains(&r.version) {
+                        g.versions.push(r.version.clone());
+                    }
+                }
+                None => groups.push(GroupVersions {
+                    name: r.group.clone(),
+                    versions: vec![r.version.clone()],
+                }),
+            }
+        }
+        for g in &mut groups {
+            g.versions.sort_by(|a, b| compare_versions(a, b));
+        }
+        groups.sort_by(|a, b| compare_groups(&a.name, &b.name));
+        groups
+    }
+
+    /// The resources of one group-version, sorted by plural (discovery order).
+    pub fn resources_in(&self, group: &str, version: &str) -> Vec<&ResourceInfo> {
+        let mut v: Vec<&ResourceInfo> = self
+            .resources
+            .iter()
+            .filter(|r| r.group == group && r.version == version)
+            .collect();
+        v.sort_by(|a, b| a.plural.cmp(&b.plural));
+        v
+    }
+
+    /// The resources in a category (`all`), in discovery order, preferred
+    /// versions only.
+    pub fn category(&self, category: &str) -> Vec<&ResourceInfo> {
+        let mut out = Vec::new();
+        for g in self.groups() {
+            let Some(preferred) = g.preferred() else {
+                continue;
+            };
+            for r in self.resources_in(&g.name, preferred) {
+                if r.categories.iter().any(|c| c == category) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "registry_test.rs"]
+mod tests;
