@@ -14,13 +14,20 @@
 //!   `meta.k8s.io/v1` [`Status`] it becomes, worded like kube-apiserver.
 //! - [`cause`]: field-level validation errors ([`Cause`]) as carried in an
 //!   `Invalid` status.
+//! - [`validation`]: names and metadata (DNS-1123 names, label and
+//!   annotation rules, `generateName`), returning [`Cause`]s.
+//! - [`selector`]: label and field selectors: parsing, matching, and the
+//!   field labels each kind supports.
 
 mod builtin;
 pub mod cause;
 pub mod discovery;
 pub mod registry;
+pub mod selector;
 pub mod status;
+pub mod validation;
 
 pub use cause::{Cause, CauseType};
 pub use registry::{Registry, ResourceInfo, SubresourceInfo};
+pub use selector::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Status, StatusCause, StatusDetails};
