@@ -830,7 +830,9 @@ impl ApiError {
         }
     }
 
-    /// The `Status` as JSON (what goes in the response body).
+    /// The `Status` as a JSON value. For a response body, serialize
+    /// [`ApiError::status`] directly instead: the typed struct keeps
+    /// kube-apiserver's key order, a `Value` map does not.
     pub fn to_status(&self) -> Value {
         self.status().to_value()
     }
