@@ -99,20 +99,20 @@ async fn puts(
     phase: usize,
     concurrency: usize,
 ) -> anyhow::Result<PutResult> {
-    let value = Bytes::from(vec![b'v'; plan.value_size]);
+    let value_size = plan.value_size;
     let start = Instant::now();
     let deadline = start + plan.duration;
     let mut tasks = JoinSet::new();
     for task in 0..concurrency {
         let store = store.clone();
-        let value = value.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(1024);
             let mut i = 0u64;
             while Instant::now() < deadline {
                 let key = Bytes::from(format!("{PUT_PREFIX}{phase}/{task:05}/{i:010}"));
+                let value = value_for(&key, value_size);
                 let t0 = Instant::now();
-                store.put(key, value.clone()).await?;
+                store.put(key, value).await?;
                 latencies.push(t0.elapsed());
                 i += 1;
             }
@@ -139,11 +139,10 @@ pub async fn load_keys(
     value_size: usize,
     batch: usize,
 ) -> anyhow::Result<()> {
-    let value = Bytes::from(vec![b'r'; value_size]);
     let next_chunk = Arc::new(AtomicUsize::new(0));
     let mut tasks = JoinSet::new();
     for _ in 0..LOADERS {
-        let (store, value, next_chunk) = (store.clone(), value.clone(), next_chunk.clone());
+        let (store, next_chunk) = (store.clone(), next_chunk.clone());
         tasks.spawn(async move {
             loop {
                 let first = next_chunk.fetch_add(1, Ordering::Relaxed) * batch;
@@ -151,7 +150,11 @@ pub async fn load_keys(
                     return anyhow::Ok(());
                 }
                 let success = (first..(first + batch).min(n))
-                    .map(|i| TxnOp::put(format!("{prefix}{i:010}"), value.clone()))
+                    .map(|i| {
+                        let key = format!("{prefix}{i:010}");
+                        let value = value_for(key.as_bytes(), value_size);
+                        TxnOp::put(key, value)
+                    })
                     .collect();
                 store
                     .txn(TxnRequest {
@@ -333,4 +336,21 @@ async fn receive(mut stream: WatchStream, events: usize) -> WatcherReport {
     }
     report.done_at = Some(Instant::now());
     report
+}
+
+/// A value of `size` bytes of its own (derived from the key), as every
+/// object a real client writes is: one shared buffer would let the store keep
+/// a single copy and flatter its memory figures.
+fn value_for(key: &[u8], size: usize) -> Bytes {
+    let mut v = Vec::with_capacity(size);
+    while v.len() < size {
+        let take = (size - v.len()).min(key.len().max(1));
+        v.extend(
+            key.iter()
+                .copied()
+                .chain(std::iter::repeat(b'v'))
+                .take(take),
+        );
+    }
+    Bytes::from(v)
 }

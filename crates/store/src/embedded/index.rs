@@ -175,7 +175,15 @@ impl Index {
         {
             match op {
                 LogOp::Put { key, value } => {
-                    let history = self.keys.entry(key.clone()).or_default();
+                    // Most keys have one version: room for exactly one
+                    // (an empty Vec's first push would reserve four).
+                    let history = match self.keys.get_mut(&key[..]) {
+                        Some(h) => h,
+                        None => self
+                            .keys
+                            .entry(key.clone())
+                            .or_insert_with(|| Vec::with_capacity(1)),
+                    };
                     let ver = match history.last() {
                         Some(prev) if prev.value.is_some() => Ver {
                             mod_revision: rev,

@@ -319,7 +319,13 @@ impl Shared {
                     prev_kv,
                 } => {
                     let prev = if prev_kv { index.get(&key, rev) } else { None };
-                    let op = LogOp::Put { key, value };
+                    // Keep exact-size copies: a caller's buffer may have
+                    // slack (a serializer's Vec) or be shared with others,
+                    // and the index keeps them for as long as they live.
+                    let op = LogOp::Put {
+                        key: Bytes::copy_from_slice(&key),
+                        value: Bytes::copy_from_slice(&value),
+                    };
                     index.apply_one(rev, &op);
                     log_ops.push(op);
                     responses.push(TxnOpResponse::Put { prev_kv: prev });
