@@ -28,6 +28,7 @@ mod files;
 pub mod kubeconfig;
 pub mod pki;
 pub mod request_attributes;
+pub mod resources;
 pub mod serve;
 pub mod status;
 pub mod tls;

@@ -1,12 +1,12 @@
 //! The API-server part that `rkube up` and `rkube server` share: listen,
 //! open the store, serve until SIGINT or SIGTERM, then stop cleanly.
 //!
-//! The listener is bound before the store opens, so a bad or busy address
-//! fails at once and `/readyz` answers `503` (not "connection refused")
-//! while the store recovers its data directory.
+//! The listener is bound first, so a bad or busy address fails at once;
+//! then the cluster PKI and kubeconfig are prepared, the store opens, and
+//! the API is served over HTTPS.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+use rkube_apiserver::resources::{self, ApiState};
+use rkube_apiserver::ApiServerConfig;
 
 use crate::backend::{BackendConfig, OpenedStore};
 use crate::health::{self, HealthState};
@@ -28,6 +31,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct ControlPlaneOptions {
     pub listen: SocketAddr,
+    /// The data directory: cluster PKI in `pki/`, the admin `kubeconfig`.
+    pub data_dir: PathBuf,
     pub backend: BackendConfig,
 }
 
@@ -43,31 +48,41 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let state = Arc::new(HealthState::default());
-    let mut server = HttpServer::start(listener, health::router(state.clone()));
-    info!(listen = %local, scheme = "http", "listening");
+    let prepared = rkube_apiserver::prepare(&ApiServerConfig::new(&opts.data_dir, local))
+        .await
+        .context("cannot prepare the API server's certificates and kubeconfig")?;
 
     let opened = tokio::select! {
-        opened = OpenedStore::open(&opts.backend) => match opened {
-            Ok(opened) => opened,
-            Err(err) => {
-                server.stop().await;
-                return Err(err);
-            }
-        },
+        opened = OpenedStore::open(&opts.backend) => opened?,
         signal = signals.recv() => {
             info!(signal, "stopping before the store was open");
-            server.stop().await;
             return Ok(());
         }
     };
+    let api = Arc::new(ApiState {
+        store: opened.store.clone(),
+        registry: Arc::new(rkube_apimachinery::Registry::builtin()),
+    });
+    if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry).await {
+        opened.close().await;
+        return Err(anyhow::anyhow!("cannot create the initial namespaces: {e}"));
+    }
 
+    let state = Arc::new(HealthState::default());
     let mut registry = Registry::default();
     opened.metrics.register(&mut registry);
     state.set_ready(registry);
+    let router = prepared.protect(
+        resources::router(api)
+            .merge(rkube_apiserver::version::router())
+            .merge(health::router(state)),
+    );
+    let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
     info!(
         store = opts.backend.name(),
         listen = %local,
+        scheme = "https",
+        kubeconfig = %prepared.kubeconfig_path.display(),
         startup_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
@@ -85,20 +100,19 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     outcome
 }
 
-/// The HTTP server task and the switch that starts its graceful shutdown.
-struct HttpServer {
+/// The HTTPS server task and the switch that starts its graceful shutdown.
+struct HttpsServer {
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<()>>,
 }
 
-impl HttpServer {
-    fn start(listener: TcpListener, router: axum::Router) -> Self {
+impl HttpsServer {
+    fn start(listener: TcpListener, router: axum::Router, tls: Arc<rustls::ServerConfig>) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let task = tokio::spawn(rkube_apiserver::serve(listener, router, tls, async move {
             let _ = stopped.await;
-        });
-        let task = tokio::spawn(serve.into_future());
-        HttpServer {
+        }));
+        HttpsServer {
             stop: Some(stop),
             task: Some(task),
         }
@@ -107,14 +121,13 @@ impl HttpServer {
     /// Wait for the server to end on its own (which only an error makes it do).
     async fn wait(&mut self) -> anyhow::Error {
         let Some(task) = self.task.as_mut() else {
-            return anyhow::anyhow!("the HTTP server is not running");
+            return anyhow::anyhow!("the HTTPS server is not running");
         };
         let ended = task.await;
         self.task = None;
         match ended {
-            Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
-            Ok(Err(err)) => anyhow::Error::new(err).context("the HTTP server failed"),
-            Err(err) => anyhow::Error::new(err).context("the HTTP server task failed"),
+            Ok(()) => anyhow::anyhow!("the HTTPS server stopped unexpectedly"),
+            Err(err) => anyhow::Error::new(err).context("the HTTPS server task failed"),
         }
     }
 
@@ -125,9 +138,8 @@ impl HttpServer {
         }
         if let Some(task) = self.task.take() {
             match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(err))) => warn!(error = %err, "the HTTP server failed while stopping"),
-                Ok(Err(err)) => warn!(error = %err, "the HTTP server task failed while stopping"),
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => warn!(error = %err, "the HTTPS server task failed while stopping"),
                 Err(_) => warn!(
                     timeout_s = DRAIN_TIMEOUT.as_secs(),
                     "requests still open; stopping anyway"

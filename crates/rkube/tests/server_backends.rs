@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{free_addr, http_get, rkube, Running};
+use common::{admin_get, free_addr, rkube, Running};
 use rkube_store::testing::EtcdServer;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,7 +22,8 @@ fn serve_until_sigterm(extra: &[String]) {
         .args(extra);
     let mut server = Running::start(cmd, addr, tmp.path());
     server.wait_for("/readyz", "ok", READY_TIMEOUT);
-    let (status, metrics) = http_get(addr, "/metrics").expect("/metrics");
+    let (status, metrics) =
+        admin_get(addr, &tmp.path().join("data"), "/metrics").expect("/metrics");
     assert_eq!(status, 200);
     assert!(
         metrics.contains("rkube_store_"),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{free_addr, http_get, rkube, Running};
+use common::{admin_get, free_addr, http_get, rkube, Running};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,7 +31,9 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
             "{path}"
         );
     }
-    let (status, metrics) = http_get(addr, "/metrics").expect("/metrics");
+    // Anonymous clients may only check health; metrics need credentials.
+    assert_eq!(http_get(addr, "/metrics").expect("/metrics").0, 401);
+    let (status, metrics) = admin_get(addr, &data_dir, "/metrics").expect("/metrics");
     assert_eq!(status, 200);
     assert!(
         metrics.lines().any(|l| l.starts_with("rkube_store_")),
@@ -41,7 +43,11 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
         metrics.contains("# EOF"),
         "metrics are not complete OpenMetrics text"
     );
-    assert_eq!(http_get(addr, "/nope").expect("/nope").0, 404);
+    assert_eq!(admin_get(addr, &data_dir, "/nope").expect("/nope").0, 404);
+    assert!(
+        data_dir.join("kubeconfig").is_file(),
+        "no DATA_DIR/kubeconfig"
+    );
     assert!(
         data_dir.join("store").is_dir(),
         "the store was not created in DATA_DIR/store"

@@ -68,6 +68,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
+        data_dir: args.serve.data_dir.clone(),
         backend,
     })
     .await

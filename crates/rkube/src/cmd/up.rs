@@ -39,6 +39,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
+        data_dir: args.serve.data_dir.clone(),
         backend: BackendConfig::Embedded {
             dir: args.serve.store_dir(),
         },

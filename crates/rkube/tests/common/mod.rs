@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -120,44 +120,53 @@ impl Drop for Running {
     }
 }
 
-/// A minimal HTTP/1.1 GET: returns the status code and the body.
+/// An anonymous HTTPS GET (rkube serves only HTTPS; its certificate is
+/// signed by the cluster CA, which this check does not pin): status and body.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {head:?}")))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Ok((status, body))
+    curl_get(addr, path, &[])
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
+/// An HTTPS GET as the cluster admin, with the client certificate from
+/// `DATA_DIR/pki`, verifying the server against the cluster CA.
+pub fn admin_get(addr: SocketAddr, data_dir: &Path, path: &str) -> std::io::Result<(u16, String)> {
+    let pki = data_dir.join("pki");
+    let arg = |f: &str| pki.join(f).display().to_string();
+    curl_get(
+        addr,
+        path,
+        &[
+            "--cacert".into(),
+            arg("ca.crt"),
+            "--cert".into(),
+            arg("admin.crt"),
+            "--key".into(),
+            arg("admin.key"),
+        ],
+    )
+}
+
+fn curl_get(addr: SocketAddr, path: &str, extra: &[String]) -> std::io::Result<(u16, String)> {
+    let insecure = if extra.is_empty() {
+        vec!["-k".to_string()]
+    } else {
+        vec![]
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}"])
+        .args(insecure)
+        .args(extra)
+        .arg(format!("https://{addr}{path}"))
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        ));
     }
-    out
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let code = code
+        .trim()
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("bad curl output: {text}")))?;
+    Ok((code, body.to_string()))
 }

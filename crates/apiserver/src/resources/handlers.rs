@@ -1,0 +1,397 @@
+//! The axum routes of the resource API: discovery, then every verb of
+//! every registered resource under `/api/v1/...` and `/apis/<g>/<v>/...`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClientCidr};
+use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, Registry};
+use rkube_store::Store;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::path::{self, ResourcePath};
+use super::storage::{self, DeleteOptions, ListOptions, PatchType};
+use super::watch::{self, WatchParams};
+use crate::status::error_response;
+
+/// Largest request body kube-apiserver accepts (3 MiB).
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What the handlers share.
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+}
+
+/// The resource API's routes (put them behind authentication).
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api", get(api))
+        .route("/apis", get(apis))
+        .route("/api/v1", get(core_v1))
+        .route("/apis/:group", get(group))
+        .route("/apis/:group/:version", get(group_version))
+        .route("/api/v1/*rest", any(core_resource))
+        .route("/apis/:group/:version/*rest", any(group_resource))
+        .layer(DefaultBodyLimit::max(MAX_BODY + 1))
+        .with_state(state)
+}
+
+fn json_response<T: Serialize>(code: StatusCode, body: &T, content_type: &'static str) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (code, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(e) => error_response(&ApiError::internal(e.to_string())),
+    }
+}
+
+fn ok_json<T: Serialize>(body: &T) -> Response {
+    json_response(StatusCode::OK, body, "application/json")
+}
+
+/// kube-apiserver's 404 for a path where nothing is served.
+fn page_not_found() -> Response {
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "the server could not find the requested resource",
+        "reason": "NotFound", "details": {}, "code": 404
+    });
+    json_response(StatusCode::NOT_FOUND, &body, "application/json")
+}
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+fn server_address(headers: &HeaderMap) -> Vec<ServerAddressByClientCidr> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1:6443");
+    vec![ServerAddressByClientCidr::any(host)]
+}
+
+async fn api(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    match discovery::negotiate_discovery(accept(&headers)) {
+        Ok(DiscoveryFormat::Aggregated) => json_response(
+            StatusCode::OK,
+            &discovery::aggregated_core(&s.registry),
+            discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
+        ),
+        Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_versions(
+            &s.registry,
+            server_address(&headers),
+        )),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    match discovery::negotiate_discovery(accept(&headers)) {
+        Ok(DiscoveryFormat::Aggregated) => json_response(
+            StatusCode::OK,
+            &discovery::aggregated_groups(&s.registry),
+            discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
+        ),
+        Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_group_list(&s.registry)),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn core_v1(State(s): State<Arc<ApiState>>) -> Response {
+    match discovery::api_resource_list(&s.registry, "", "v1") {
+        Some(list) => ok_json(&list),
+        None => page_not_found(),
+    }
+}
+
+async fn group(State(s): State<Arc<ApiState>>, Path(group): Path<String>) -> Response {
+    match discovery::api_group(&s.registry, &group) {
+        Some(g) => ok_json(&g),
+        None => page_not_found(),
+    }
+}
+
+async fn group_version(
+    State(s): State<Arc<ApiState>>,
+    Path((group, version)): Path<(String, String)>,
+) -> Response {
+    match discovery::api_resource_list(&s.registry, &group, &version) {
+        Some(list) => ok_json(&list),
+        None => page_not_found(),
+    }
+}
+
+type Body3 = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+async fn core_resource(
+    State(s): State<Arc<ApiState>>,
+    Path(rest): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Body3,
+) -> Response {
+    resource(s, "", "v1", &rest, method, headers, query, body).await
+}
+
+async fn group_resource(
+    State(s): State<Arc<ApiState>>,
+    Path((group, version, rest)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Body3,
+) -> Response {
+    resource(s, &group, &version, &rest, method, headers, query, body).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resource(
+    s: Arc<ApiState>,
+    group: &str,
+    version: &str,
+    rest: &str,
+    method: Method,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    body: Body3,
+) -> Response {
+    let Some(p) = path::parse(&s.registry, group, version, rest) else {
+        return page_not_found();
+    };
+    let body = match body {
+        Ok(b) if b.len() > MAX_BODY => {
+            return error_response(&ApiError::request_entity_too_large("limit is 3145728"))
+        }
+        Ok(b) => b,
+        Err(_) => return error_response(&ApiError::request_entity_too_large("limit is 3145728")),
+    };
+    match dispatch(&s, &p, &method, &headers, &query, body).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn verb_not_allowed(p: &ResourcePath, verb: &str) -> ApiError {
+    ApiError::method_not_allowed(&p.info.group, &p.info.plural, verb)
+}
+
+/// Decode a request body (JSON, or YAML which JSON is a subset of for our purposes).
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    match media {
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        }),
+        _ => Err(ApiError::unsupported_media_type(&["application/json"])),
+    }
+}
+
+fn list_options(p: &ResourcePath, q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
+    let label_selector = match q.get("labelSelector") {
+        Some(s) if !s.is_empty() => LabelSelector::parse(s)?,
+        _ => LabelSelector::everything(),
+    };
+    let field_selector = match q.get("fieldSelector") {
+        Some(s) if !s.is_empty() => {
+            FieldSelector::parse(s)?.for_kind(&p.info.group, &p.info.kind)?
+        }
+        _ => FieldSelector::everything(),
+    };
+    let limit = match q.get("limit") {
+        Some(l) if !l.is_empty() => l
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
+        _ => 0,
+    };
+    Ok(ListOptions {
+        label_selector,
+        field_selector,
+        limit,
+        continue_token: q.get("continue").filter(|c| !c.is_empty()).cloned(),
+        resource_version: q.get("resourceVersion").filter(|c| !c.is_empty()).cloned(),
+        resource_version_match: q
+            .get("resourceVersionMatch")
+            .filter(|c| !c.is_empty())
+            .cloned(),
+    })
+}
+
+fn is_true(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+fn dry_run(q: &HashMap<String, String>) -> bool {
+    q.get("dryRun").is_some_and(|v| v == "All")
+}
+
+async fn dispatch(
+    s: &ApiState,
+    p: &ResourcePath,
+    method: &Method,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let store = s.store.as_ref();
+    let info = &p.info;
+    let ns = p.namespace.as_deref();
+    if info.namespaced && ns.is_none() && p.name.is_some() {
+        return Ok(page_not_found());
+    }
+    let status_sub = match p.subresource.as_deref() {
+        None => false,
+        Some("status") => true,
+        Some(other) => {
+            return Err(ApiError::method_not_allowed(
+                &info.group,
+                &format!("{}/{other}", info.plural),
+                method.as_str(),
+            ))
+        }
+    };
+    match (method.clone(), p.name.as_deref()) {
+        (Method::GET, None) if p.legacy_watch || is_true(q, "watch") => {
+            if !info.has_verb("watch") {
+                return Err(verb_not_allowed(p, "watch"));
+            }
+            let opts = list_options(p, q)?;
+            let params = WatchParams {
+                send_initial_events: q.get("sendInitialEvents").map(|v| v == "true"),
+                allow_bookmarks: is_true(q, "allowWatchBookmarks"),
+                timeout: q
+                    .get("timeoutSeconds")
+                    .and_then(|t| t.parse().ok())
+                    .map(Duration::from_secs),
+            };
+            let rx = watch::start(
+                s.store.clone(),
+                info.clone(),
+                p.namespace.clone(),
+                opts,
+                params,
+            )
+            .await?;
+            let stream = futures::StreamExt::map(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                Ok::<Bytes, std::convert::Infallible>,
+            );
+            Ok((
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "no-cache, private"),
+                ],
+                Body::from_stream(stream),
+            )
+                .into_response())
+        }
+        (Method::GET, None) => {
+            let opts = list_options(p, q)?;
+            Ok(ok_json(&storage::list(store, info, ns, &opts).await?))
+        }
+        (Method::GET, Some(name)) => Ok(ok_json(&storage::read(store, info, ns, name).await?.0)),
+        (Method::POST, None) => {
+            if !info.has_verb("create") {
+                return Err(verb_not_allowed(p, "create"));
+            }
+            let obj = decode_body(headers, &body)?;
+            let created = storage::create(store, info, ns, obj, dry_run(q)).await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &created,
+                "application/json",
+            ))
+        }
+        (Method::PUT, Some(name)) => {
+            let obj = decode_body(headers, &body)?;
+            let updated =
+                storage::update(store, info, ns, name, obj, status_sub, dry_run(q)).await?;
+            Ok(ok_json(&updated))
+        }
+        (Method::PATCH, Some(name)) => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let kind = match ct.split(';').next().unwrap_or("").trim() {
+                "application/json-patch+json" => PatchType::Json,
+                "application/merge-patch+json" => PatchType::Merge,
+                "application/strategic-merge-patch+json" => PatchType::StrategicAsMerge,
+                _ => {
+                    return Err(ApiError::unsupported_media_type(&[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/strategic-merge-patch+json",
+                    ]))
+                }
+            };
+            let patch: Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
+            })?;
+            let patched =
+                storage::patch(store, info, ns, name, kind, &patch, status_sub, dry_run(q)).await?;
+            Ok(ok_json(&patched))
+        }
+        (Method::DELETE, Some(name)) => {
+            let mut opts = delete_options(headers, &body, q)?;
+            opts.dry_run |= dry_run(q);
+            let obj = storage::delete(store, info, ns, name, &opts).await?;
+            if info.group.is_empty() && info.plural == "namespaces" && !opts.dry_run {
+                let (store, registry, ns) = (s.store.clone(), s.registry.clone(), name.to_string());
+                tokio::spawn(async move {
+                    if let Err(e) = storage::finalize_namespace(store, registry, ns.clone()).await {
+                        tracing::warn!(namespace = %ns, error = %e, "emptying a deleted namespace failed");
+                    }
+                });
+            }
+            Ok(ok_json(&obj))
+        }
+        (Method::DELETE, None) => {
+            if !info.has_verb("deletecollection") {
+                return Err(verb_not_allowed(p, "deletecollection"));
+            }
+            let mut opts = delete_options(headers, &body, q)?;
+            opts.dry_run |= dry_run(q);
+            let list_opts = list_options(p, q)?;
+            Ok(ok_json(
+                &storage::delete_collection(store, info, ns, &list_opts, &opts).await?,
+            ))
+        }
+        (m, _) => Err(ApiError::method_not_allowed(
+            &info.group,
+            &info.plural,
+            m.as_str(),
+        )),
+    }
+}
+
+fn delete_options(
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> Result<DeleteOptions, ApiError> {
+    let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteOptions::default()
+    } else {
+        DeleteOptions::from_body(&decode_body(headers, body)?)
+    };
+    if let Some(g) = q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()) {
+        opts.grace_period_seconds = Some(g);
+    }
+    Ok(opts)
+}

@@ -1,0 +1,21 @@
+//! The resource API: discovery documents and the REST verbs (get, list,
+//! watch, create, update, patch, delete, deletecollection) for every
+//! resource in the registry, stored as JSON in the store.
+//!
+//! - `path.rs`: turning `/api/v1/namespaces/ns/pods/x/status` into a request;
+//! - `object.rs`: metadata rules on create and update (uid, timestamps,
+//!   generation, resourceVersion = store revision);
+//! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
+//!   finalizers, selectors, paging);
+//! - `watch.rs`: watch streams (one JSON event per line);
+
+//! - `handlers.rs`: the axum routes.
+
+mod handlers;
+mod object;
+mod path;
+mod storage;
+mod watch;
+
+pub use handlers::{router, ApiState};
+pub use storage::ensure_namespaces;

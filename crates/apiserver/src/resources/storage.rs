@@ -1,0 +1,618 @@
+//! The REST verbs against the [`Store`]: keys, preconditions, finalizers,
+//! selectors and paging. Objects are stored as JSON without their
+//! `resourceVersion`; on the way out it is set from the key's
+//! `mod_revision`, as kube-apiserver does on etcd.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, ResourceInfo};
+use rkube_store::{
+    Compare, CompareOp, KeyRange, KeyValue, RangeRequest, Revision, Store, StoreError, TxnOp,
+    TxnRequest,
+};
+use serde_json::{json, Value};
+
+use super::object;
+
+/// Map a store failure to what a client sees.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::too_old_resource_version(requested.max(0) as u64, compacted.max(0) as u64),
+        StoreError::FutureRevision { requested, current } => {
+            ApiError::too_large_resource_version(requested.max(0) as u64, current.max(0) as u64, 1)
+        }
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// The key of one object.
+pub fn key(info: &ResourceInfo, ns: Option<&str>, name: &str) -> Bytes {
+    match (info.namespaced, ns) {
+        (true, Some(ns)) => Bytes::from(format!("{}/{}/{}", info.storage_prefix(), ns, name)),
+        _ => Bytes::from(format!("{}/{}", info.storage_prefix(), name)),
+    }
+}
+
+/// The key prefix of a list (one namespace, or all).
+pub fn list_prefix(info: &ResourceInfo, ns: Option<&str>) -> String {
+    match (info.namespaced, ns) {
+        (true, Some(ns)) => format!("{}/{}/", info.storage_prefix(), ns),
+        _ => format!("{}/", info.storage_prefix()),
+    }
+}
+
+/// Decode a stored object and stamp its resourceVersion.
+pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    object::set_resource_version(&mut obj, kv.mod_revision);
+    Ok(obj)
+}
+
+fn encode(obj: &Value) -> Result<Bytes, ApiError> {
+    let mut obj = obj.clone();
+    if let Ok(meta) = object::meta_mut(&mut obj) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&obj)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The current stored object and its revision.
+pub async fn read(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<(Value, Revision), ApiError> {
+    let kv = store
+        .get(key(info, ns, name))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
+    Ok((decode(&kv)?, kv.mod_revision))
+}
+
+/// List options, as parsed from the query.
+#[derive(Debug, Default, Clone)]
+pub struct ListOptions {
+    pub label_selector: LabelSelector,
+    pub field_selector: FieldSelector,
+    pub limit: i64,
+    pub continue_token: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
+    let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|_| bad())?;
+    let t: ContinueToken = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    if t.v != "meta.k8s.io/v1" || t.rv <= 0 {
+        return Err(bad());
+    }
+    Ok(t)
+}
+
+fn encode_continue(rv: i64, start: &str) -> String {
+    let t = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: start.into(),
+    };
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&t).unwrap_or_default())
+}
+
+/// Whether an object matches the selectors.
+pub fn matches(info: &ResourceInfo, opts: &ListOptions, obj: &Value) -> bool {
+    opts.label_selector.matches_object(obj)
+        && opts
+            .field_selector
+            .matches_object(&info.group, &info.kind, obj)
+}
+
+/// A list, as the `<Kind>List` object.
+pub async fn list(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+) -> Result<Value, ApiError> {
+    let prefix = list_prefix(info, ns);
+    let end = rkube_store::prefix_end(prefix.as_bytes());
+    let requested_rv = match opts.resource_version.as_deref() {
+        None | Some("") | Some("0") => 0,
+        Some(rv) => rv
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+    };
+    let (mut start, rev) = match &opts.continue_token {
+        Some(token) if !token.is_empty() => {
+            let t = decode_continue(token)?;
+            (format!("{prefix}{}", t.start), t.rv)
+        }
+        // An exact revision is read only with a limit (or when asked); otherwise "not older than".
+        _ if requested_rv > 0
+            && (opts.limit > 0 || opts.resource_version_match.as_deref() == Some("Exact")) =>
+        {
+            (prefix.clone(), requested_rv)
+        }
+        _ => (prefix.clone(), 0),
+    };
+    let filtering = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
+    let limit = opts.limit.max(0) as usize;
+    let mut items = Vec::new();
+    let mut read_rev = rev;
+    let mut next_token = None;
+    let mut remaining: Option<i64> = None;
+    loop {
+        let page = if limit == 0 {
+            0
+        } else if filtering {
+            (limit * 2).max(500) as i64
+        } else {
+            (limit + 1) as i64
+        };
+        let resp = store
+            .range(
+                RangeRequest::new(KeyRange::between(Bytes::from(start.clone()), end.clone()))
+                    .at_revision(read_rev)
+                    .with_limit(page),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Compacted { .. } if opts.continue_token.is_some() => ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ),
+                other => store_error(other),
+            })?;
+        if read_rev == 0 {
+            read_rev = resp.revision;
+        }
+        let mut last_key = None;
+        let mut consumed = 0i64;
+        for kv in &resp.kvs {
+            if limit > 0 && items.len() == limit {
+                break;
+            }
+            consumed += 1;
+            last_key = Some(kv.key.clone());
+            let obj = decode(kv)?;
+            if !filtering || matches(info, opts, &obj) {
+                items.push(obj);
+            }
+        }
+        let more_here = (resp.kvs.len() as i64) > consumed || resp.more;
+        if limit > 0 && items.len() == limit && more_here {
+            if let Some(k) = last_key {
+                let rel = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+                next_token = Some(encode_continue(read_rev, &format!("{rel}\u{0}")));
+                if !filtering {
+                    remaining = Some(resp.count - consumed);
+                }
+            }
+            break;
+        }
+        if !resp.more || limit == 0 {
+            break;
+        }
+        match resp.kvs.last() {
+            Some(k) => start = format!("{}\u{0}", String::from_utf8_lossy(&k.key)),
+            None => break,
+        }
+    }
+    let mut metadata = json!({ "resourceVersion": read_rev.to_string() });
+    if let Some(token) = next_token {
+        metadata["continue"] = Value::String(token);
+        if let Some(r) = remaining {
+            metadata["remainingItemCount"] = Value::from(r);
+        }
+    }
+    Ok(json!({
+        "kind": info.list_kind,
+        "apiVersion": info.api_version(),
+        "metadata": metadata,
+        "items": items,
+    }))
+}
+
+/// Refuse writes into a namespace that does not exist or is terminating.
+pub async fn check_namespace(
+    store: &dyn Store,
+    ns: &str,
+    info: &ResourceInfo,
+    name: &str,
+) -> Result<(), ApiError> {
+    let key = Bytes::from(format!("/registry/namespaces/{ns}"));
+    let Some(kv) = store.get(key).await.map_err(store_error)? else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    let nsobj = decode(&kv)?;
+    if object::is_deleting(&nsobj) {
+        return Err(ApiError::namespace_terminating(
+            &info.group,
+            &info.plural,
+            name,
+            ns,
+        ));
+    }
+    Ok(())
+}
+
+/// Create an object; returns it as stored.
+pub async fn create(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    object::check_type(info, &mut obj)?;
+    object::set_namespace(info, &mut obj, ns)?;
+    let name = object::prepare_create(info, &mut obj)?;
+    if let (true, Some(ns)) = (info.namespaced, ns) {
+        check_namespace(store, ns, info, &name).await?;
+    }
+    let k = key(info, ns, &name);
+    if dry_run {
+        if store.get(k).await.map_err(store_error)?.is_some() {
+            return Err(ApiError::already_exists(&info.group, &info.plural, &name));
+        }
+        return Ok(obj);
+    }
+    let resp = store
+        .txn(TxnRequest {
+            compares: vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)],
+            success: vec![TxnOp::put(k, encode(&obj)?)],
+            failure: vec![],
+        })
+        .await
+        .map_err(store_error)?;
+    if !resp.succeeded {
+        return Err(ApiError::already_exists(&info.group, &info.plural, &name));
+    }
+    object::set_resource_version(&mut obj, resp.revision);
+    Ok(obj)
+}
+
+/// Write `obj` over the stored version at `mod_rev` (or delete it when it
+/// is being deleted and its last finalizer went). `Conflict` if it moved.
+async fn write_if_unchanged(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    mod_rev: Revision,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
+    let k = key(info, ns, name);
+    let remove = object::is_deleting(&obj) && !object::has_finalizers(&obj);
+    let op = if remove {
+        TxnOp::delete(KeyRange::key(k.clone()))
+    } else {
+        TxnOp::put(k.clone(), encode(&obj)?)
+    };
+    let resp = store
+        .txn(TxnRequest {
+            compares: vec![Compare::mod_revision(k, CompareOp::Equal, mod_rev)],
+            success: vec![op],
+            failure: vec![],
+        })
+        .await
+        .map_err(store_error)?;
+    if !resp.succeeded {
+        return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
+    }
+    object::set_resource_version(&mut obj, resp.revision);
+    Ok(obj)
+}
+
+/// Replace an object (PUT), through the main resource or `status`.
+pub async fn update(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    mut obj: Value,
+    status: bool,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    object::check_type(info, &mut obj)?;
+    object::set_namespace(info, &mut obj, ns)?;
+    let (old, mod_rev) = read(store, info, ns, name).await?;
+    let given_rv = object::meta_str(&obj, "resourceVersion").to_string();
+    if !given_rv.is_empty() && given_rv != mod_rev.to_string() {
+        return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
+    }
+    object::prepare_update(info, &old, &mut obj, status)?;
+    if dry_run {
+        object::set_resource_version(&mut obj, mod_rev);
+        return Ok(obj);
+    }
+    write_if_unchanged(store, info, ns, name, mod_rev, obj).await
+}
+
+/// Delete preconditions from a `DeleteOptions` body.
+#[derive(Debug, Default, Clone)]
+pub struct DeleteOptions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub grace_period_seconds: Option<i64>,
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    pub fn from_body(body: &Value) -> Self {
+        let pre = body.get("preconditions");
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        DeleteOptions {
+            uid: s(pre.and_then(|p| p.get("uid"))),
+            resource_version: s(pre.and_then(|p| p.get("resourceVersion"))),
+            grace_period_seconds: body.get("gracePeriodSeconds").and_then(Value::as_i64),
+            dry_run: body
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v == "All")),
+        }
+    }
+}
+
+/// Whether deletion must wait (finalizers, or a pod its node must stop).
+fn deletion_waits(info: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
+    let pod_on_node = info.group.is_empty()
+        && info.plural == "pods"
+        && obj
+            .get("spec")
+            .and_then(|s| s.get("nodeName"))
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        && !matches!(
+            obj.get("status")
+                .and_then(|s| s.get("phase"))
+                .and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+    let grace = if pod_on_node {
+        opts.grace_period_seconds
+            .or_else(|| {
+                obj.get("spec")
+                    .and_then(|s| s.get("terminationGracePeriodSeconds"))
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(30)
+    } else {
+        0
+    };
+    let namespace = info.group.is_empty() && info.plural == "namespaces";
+    (object::has_finalizers(obj) || namespace || grace > 0).then_some(grace)
+}
+
+/// Delete an object. Returns the object: gone, or marked for deletion.
+pub async fn delete(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
+    let (mut obj, mod_rev) = read(store, info, ns, name).await?;
+    if let Some(uid) = &opts.uid {
+        if uid != object::meta_str(&obj, "uid") {
+            return Err(ApiError::conflict(
+                &info.group,
+                &info.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    object::meta_str(&obj, "uid")
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = &opts.resource_version {
+        if *rv != mod_rev.to_string() {
+            return Err(ApiError::conflict(
+                &info.group,
+                &info.plural,
+                name,
+                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {mod_rev}"),
+            ));
+        }
+    }
+    if opts.dry_run {
+        return Ok(obj);
+    }
+    if let Some(grace) = deletion_waits(info, &obj, opts) {
+        if !object::is_deleting(&obj) {
+            let meta = object::meta_mut(&mut obj)?;
+            meta.insert(
+                "deletionTimestamp".into(),
+                Value::String(object::now_rfc3339()),
+            );
+            meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
+            if info.group.is_empty() && info.plural == "namespaces" {
+                obj["status"]["phase"] = Value::String("Terminating".into());
+            }
+            return write_if_unchanged(store, info, ns, name, mod_rev, obj).await;
+        }
+        return Ok(obj);
+    }
+    let k = key(info, ns, name);
+    let resp = store
+        .txn(TxnRequest {
+            compares: vec![Compare::mod_revision(k.clone(), CompareOp::Equal, mod_rev)],
+            success: vec![TxnOp::delete(KeyRange::key(k))],
+            failure: vec![],
+        })
+        .await
+        .map_err(store_error)?;
+    if !resp.succeeded {
+        return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
+    }
+    Ok(obj)
+}
+
+/// Delete every object of a list selection; returns the list of what was deleted.
+pub async fn delete_collection(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    list_opts: &ListOptions,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
+    let listed = list(store, info, ns, list_opts).await?;
+    let mut deleted = Vec::new();
+    for item in listed
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = object::meta_str(item, "name");
+        let item_ns = match object::meta_str(item, "namespace") {
+            "" => None,
+            n => Some(n),
+        };
+        match delete(store, info, item_ns, name, opts).await {
+            Ok(obj) => deleted.push(obj),
+            Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json!({
+        "kind": info.list_kind,
+        "apiVersion": info.api_version(),
+        "metadata": listed.get("metadata").cloned().unwrap_or(json!({})),
+        "items": deleted,
+    }))
+}
+
+/// Create the namespaces every cluster starts with, if missing.
+pub async fn ensure_namespaces(
+    store: &dyn Store,
+    registry: &rkube_apimachinery::Registry,
+) -> Result<(), ApiError> {
+    let Some(info) = registry.get("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        match create(store, info, None, obj, false).await {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Finish deleting a terminating namespace: delete everything in it, then
+/// the namespace (what the namespace controller does, until it exists).
+pub async fn finalize_namespace(
+    store: Arc<dyn Store>,
+    registry: Arc<rkube_apimachinery::Registry>,
+    ns: String,
+) -> Result<(), ApiError> {
+    let opts = DeleteOptions {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    for info in registry.iter().filter(|r| r.namespaced) {
+        let prefix = list_prefix(info, Some(&ns));
+        store
+            .delete(KeyRange::prefix(Bytes::from(prefix)))
+            .await
+            .map_err(store_error)?;
+    }
+    let Some(info) = registry.get("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    let _ = &opts;
+    let k = key(info, None, &ns);
+    store.delete(KeyRange::key(k)).await.map_err(store_error)?;
+    Ok(())
+}
+
+/// The patch formats a PATCH may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// RFC 6902 (`application/json-patch+json`).
+    Json,
+    /// RFC 7386 (`application/merge-patch+json`).
+    Merge,
+    /// `application/strategic-merge-patch+json`. Applied as a merge patch
+    /// for now: maps merge, lists are replaced whole (Kubernetes' per-field
+    /// merge keys are not applied yet).
+    StrategicAsMerge,
+}
+
+fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    match kind {
+        PatchType::Json => {
+            let p: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
+            json_patch::patch(doc, &p).map_err(|e| {
+                ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
+            })
+        }
+        PatchType::Merge | PatchType::StrategicAsMerge => {
+            if !patch.is_object() {
+                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+            }
+            json_patch::merge(doc, patch);
+            Ok(())
+        }
+    }
+}
+
+/// Patch an object: apply the patch to the stored version and write it back
+/// if nothing changed meanwhile (retrying, as kube-apiserver does, unless the
+/// patch itself names a resourceVersion).
+#[allow(clippy::too_many_arguments)]
+pub async fn patch(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    kind: PatchType,
+    patch: &Value,
+    status: bool,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    for _ in 0..8 {
+        let (old, mod_rev) = read(store, info, ns, name).await?;
+        let mut new = old.clone();
+        apply_patch(kind, &mut new, patch)?;
+        object::check_type(info, &mut new)?;
+        object::set_namespace(info, &mut new, ns)?;
+        let wanted_rv = object::meta_str(&new, "resourceVersion").to_string();
+        let pinned = wanted_rv != mod_rev.to_string();
+        if pinned && !wanted_rv.is_empty() {
+            return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
+        }
+        object::prepare_update(info, &old, &mut new, status)?;
+        if dry_run {
+            return Ok(new);
+        }
+        match write_if_unchanged(store, info, ns, name, mod_rev, new).await {
+            Err(ApiError::Conflict { .. }) if !pinned => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::conflict_modified(&info.group, &info.plural, name))
+}

