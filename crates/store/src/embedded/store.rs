@@ -118,9 +118,12 @@ impl std::fmt::Debug for EmbeddedStore {
 struct Durable(Arc<Shared>);
 
 impl OnDurable for Durable {
-    fn durable(&mut self, rev: Revision, bytes: u64) {
+    fn durable(&mut self, rev: Revision) {
+        self.0.durable.store(rev, Ordering::Release);
+    }
+
+    fn after_ack(&mut self, rev: Revision, bytes: u64) {
         let s = &self.0;
-        s.durable.store(rev, Ordering::Release);
         s.hub.announce(rev);
         let mut snap = s.snap.lock();
         snap.log_bytes += bytes;
