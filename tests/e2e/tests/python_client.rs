@@ -1,0 +1,38 @@
+//! The official Python `kubernetes` client (from PyPI, installed by
+//! `scripts/setup.sh`) drives `rkube up`: create, AlreadyExists, paging,
+//! stale replace → Conflict, watch from a resourceVersion, delete, NotFound.
+//! The flows are in `scripts/python_core_flows.py`.
+
+use std::process::Command;
+
+use rkube_e2e::Cluster;
+
+#[test]
+fn python_client_core_flows() {
+    let has_client = Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Python kubernetes client is required under CI"
+        );
+        eprintln!("SKIPPED: python3 -c 'import kubernetes' failed; run scripts/setup.sh");
+        return;
+    }
+    let c = Cluster::up();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/python_core_flows.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(c.dir.path().join("data/kubeconfig"))
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "python client flows failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+}
