@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rkube_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use rkube_store::embedded::{CompactionPolicy, EmbeddedOptions, EmbeddedStore};
 use rkube_store::etcd::EtcdStore;
 use rkube_store::{Store, StoreMetrics};
 
@@ -12,7 +12,12 @@ use rkube_store::{Store, StoreMetrics};
 #[derive(Clone, Debug)]
 pub enum BackendConfig {
     /// The embedded store in this directory (`DATA_DIR/store`).
-    Embedded { dir: PathBuf },
+    Embedded {
+        dir: PathBuf,
+        /// Every interval, history older than one interval is compacted
+        /// (kube-apiserver's `--etcd-compaction-interval`).
+        compaction_interval: std::time::Duration,
+    },
     /// An etcd v3 cluster, with every key under `prefix`.
     Etcd {
         endpoints: Vec<String>,
@@ -47,9 +52,12 @@ impl OpenedStore {
     /// directory on a blocking thread.
     pub async fn open(config: &BackendConfig) -> anyhow::Result<Self> {
         match config {
-            BackendConfig::Embedded { dir } => {
-                let dir = dir.clone();
-                let store = tokio::task::spawn_blocking(move || open_embedded(dir))
+            BackendConfig::Embedded {
+                dir,
+                compaction_interval,
+            } => {
+                let (dir, interval) = (dir.clone(), *compaction_interval);
+                let store = tokio::task::spawn_blocking(move || open_embedded(dir, interval))
                     .await
                     .context("the task opening the embedded store failed")??;
                 Ok(OpenedStore {
@@ -85,12 +93,24 @@ impl OpenedStore {
     }
 }
 
-fn open_embedded(dir: PathBuf) -> anyhow::Result<EmbeddedStore> {
+fn open_embedded(
+    dir: PathBuf,
+    compaction_interval: std::time::Duration,
+) -> anyhow::Result<EmbeddedStore> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the data directory {}", parent.display()))?;
     }
-    EmbeddedStore::open(EmbeddedOptions::new(&dir))
+    let mut opts = EmbeddedOptions::new(&dir);
+    opts.compaction = if compaction_interval.is_zero() {
+        CompactionPolicy::Manual
+    } else {
+        CompactionPolicy::KeepDuration {
+            keep: compaction_interval,
+            interval: compaction_interval,
+        }
+    };
+    EmbeddedStore::open(opts)
         .with_context(|| format!("cannot open the embedded store in {}", dir.display()))
 }
 

@@ -56,6 +56,24 @@ pub fn kubectl_bin() -> PathBuf {
     candidate
 }
 
+fn spawn_up(dir: &Path, addr: SocketAddr, extra: &[String]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("rkube.log"))
+        .expect("log");
+    Command::new(rkube_bin())
+        .args(["up", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn rkube up")
+}
+
 fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
@@ -67,47 +85,65 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
     kubectl: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Cluster {
     /// Start `rkube up` and wait until `kubectl get --raw /readyz` says ok.
     pub fn up() -> Cluster {
+        Self::up_with(&[])
+    }
+
+    /// [`Cluster::up`] with more `rkube up` arguments.
+    pub fn up_with(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr = free_addr();
-        let log = std::fs::File::create(dir.path().join("rkube.log")).expect("log");
-        let child = Command::new(rkube_bin())
-            .args(["up", "--listen", &addr.to_string(), "--data-dir"])
-            .arg(dir.path().join("data"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn rkube up");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_up(dir.path(), addr, &extra);
         let mut c = Cluster {
             child,
             dir,
             addr,
             kubectl: kubectl_bin(),
+            extra,
         };
+        c.wait_ready();
+        c
+    }
+
+    /// Stop the server (SIGKILL, by pid) and start it again on the same
+    /// address and data directory.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_up(self.dir.path(), self.addr, &self.extra);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(Some(status)) = c.child.try_wait() {
-                panic!("rkube up exited ({status}):\n{}", c.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rkube up exited ({status}):\n{}", self.log());
             }
-            if c.dir.path().join("data/kubeconfig").is_file() {
-                let out = c.kubectl(&["get", "--raw", "/readyz"]);
+            if self.dir.path().join("data/kubeconfig").is_file() {
+                let out = self.kubectl(&["get", "--raw", "/readyz"]);
                 if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
-                    return c;
+                    return;
                 }
             }
             assert!(
                 Instant::now() < deadline,
                 "rkube up not ready:\n{}",
-                c.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The admin kubeconfig's path.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("data/kubeconfig")
     }
 
     pub fn log(&self) -> String {

@@ -20,6 +20,12 @@ pub struct ServeArgs {
     /// Address to serve on, as IP:PORT (port 0 picks a free port).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:6443", value_parser = parse_listen)]
     pub listen: SocketAddr,
+
+    /// How often the embedded store compacts history older than one
+    /// interval (as kube-apiserver's --etcd-compaction-interval; 0 turns it
+    /// off). Watches and paged lists from compacted revisions get 410 Gone.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::bench::duration::parse_duration)]
+    pub compaction_interval: std::time::Duration,
 }
 
 impl ServeArgs {

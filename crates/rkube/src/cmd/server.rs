@@ -43,6 +43,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let backend = match args.store {
         StoreKind::Embedded => BackendConfig::Embedded {
             dir: args.serve.store_dir(),
+            compaction_interval: args.serve.compaction_interval,
         },
         StoreKind::Etcd => {
             let endpoints: Vec<String> = args

@@ -42,6 +42,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         data_dir: args.serve.data_dir.clone(),
         backend: BackendConfig::Embedded {
             dir: args.serve.store_dir(),
+            compaction_interval: args.serve.compaction_interval,
         },
     })
     .await
