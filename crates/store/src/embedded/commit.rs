@@ -59,14 +59,37 @@ impl Pending {
     }
 }
 
+/// How long the committer watches for the next write before it sleeps.
+/// A lone writer's next request usually arrives within this, and catching it
+/// without a sleep/wake round trip takes tens of microseconds off every
+/// acknowledgement (it costs at most this much CPU per fsync).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// The queue between writers and the committer.
 #[derive(Default)]
 pub struct CommitQueue {
     pub pending: Mutex<Pending>,
     pub wake: Condvar,
+    /// Set by writers when they queue work; cleared when the committer takes it.
+    has_work: std::sync::atomic::AtomicBool,
 }
 
 impl CommitQueue {
+    /// Tell the committer there is work (call after queueing it).
+    pub fn notify(&self) {
+        self.has_work
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Spin briefly until work is queued (or the spin time is up).
+    fn spin_for_work(&self) {
+        let start = Instant::now();
+        while !self.has_work.load(std::sync::atomic::Ordering::Acquire) && start.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
+    }
+
     /// Close the queue: the committer finishes what is queued, then stops.
     pub fn close(&self) {
         self.pending.lock().closed = true;
@@ -125,6 +148,7 @@ pub fn run(
     mut on: impl OnDurable,
 ) {
     loop {
+        queue.spin_for_work();
         let batch = {
             let mut p = queue.pending.lock();
             while p.is_empty() {
@@ -133,6 +157,9 @@ pub fn run(
                 }
                 queue.wake.wait(&mut p);
             }
+            queue
+                .has_work
+                .store(false, std::sync::atomic::Ordering::Release);
             Pending {
                 buf: std::mem::take(&mut p.buf),
                 waiters: std::mem::take(&mut p.waiters),

@@ -397,7 +397,7 @@ impl Shared {
         });
         drop(p);
         drop(index);
-        self.queue.wake.notify_one();
+        self.queue.notify();
         Ok((resp, Some(rx)))
     }
 
@@ -431,7 +431,7 @@ impl Shared {
                 is_write: false,
             });
         }
-        self.queue.wake.notify_one();
+        self.queue.notify();
         rx.blocking_recv().map_err(|_| StoreError::Closed)??;
         // Events up to `rev` must reach watchers before their history goes.
         self.hub.wait_dispatched(rev);
