@@ -5,12 +5,14 @@
 //! - `path.rs`: turning `/api/v1/namespaces/ns/pods/x/status` into a request;
 //! - `object.rs`: metadata rules on create and update (uid, timestamps,
 //!   generation, resourceVersion = store revision);
+//! - `allocator.rs`: Service cluster IPs and node ports;
 //! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
 //!   finalizers, selectors, paging);
 //! - `watch.rs`: watch streams (one JSON event per line);
 
 //! - `handlers.rs`: the axum routes.
 
+mod allocator;
 mod handlers;
 mod object;
 mod path;

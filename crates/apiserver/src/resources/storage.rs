@@ -14,7 +14,7 @@ use rkube_store::{
 };
 use serde_json::{json, Value};
 
-use super::object;
+use super::{allocator, object};
 
 /// Map a store failure to what a client sees.
 pub fn store_error(e: StoreError) -> ApiError {
@@ -270,25 +270,74 @@ pub async fn create(
         check_namespace(store, ns, info, &name).await?;
     }
     let k = key(info, ns, &name);
-    if dry_run {
-        if store.get(k).await.map_err(store_error)?.is_some() {
+    let owner = Bytes::from(format!("{}/{}", ns.unwrap_or(""), name));
+    // A randomly chosen cluster IP or node port may collide: try again.
+    for _ in 0..16 {
+        let mut candidate = obj.clone();
+        let allocs = if is_service(info) {
+            allocator::for_new_service(&mut candidate)
+                .map_err(|causes| ApiError::invalid(&info.group, &info.kind, &name, causes))?
+        } else {
+            Vec::new()
+        };
+        if dry_run {
+            if store.get(k.clone()).await.map_err(store_error)?.is_some() {
+                return Err(ApiError::already_exists(&info.group, &info.plural, &name));
+            }
+            return Ok(candidate);
+        }
+        let mut compares = vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)];
+        let mut success = vec![TxnOp::put(k.clone(), encode(&candidate)?)];
+        for a in &allocs {
+            compares.push(Compare::create_revision(a.key.clone(), CompareOp::Equal, 0));
+            success.push(TxnOp::put(a.key.clone(), owner.clone()));
+        }
+        let resp = store
+            .txn(TxnRequest {
+                compares,
+                success,
+                failure: vec![],
+            })
+            .await
+            .map_err(store_error)?;
+        if resp.succeeded {
+            object::set_resource_version(&mut candidate, resp.revision);
+            return Ok(candidate);
+        }
+        if store.get(k.clone()).await.map_err(store_error)?.is_some() {
             return Err(ApiError::already_exists(&info.group, &info.plural, &name));
         }
-        return Ok(obj);
+        for a in allocs.iter().filter(|a| a.requested) {
+            if store
+                .get(a.key.clone())
+                .await
+                .map_err(store_error)?
+                .is_some()
+            {
+                return Err(allocator::taken(a, &name));
+            }
+        }
     }
-    let resp = store
-        .txn(TxnRequest {
-            compares: vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)],
-            success: vec![TxnOp::put(k, encode(&obj)?)],
-            failure: vec![],
-        })
-        .await
-        .map_err(store_error)?;
-    if !resp.succeeded {
-        return Err(ApiError::already_exists(&info.group, &info.plural, &name));
+    Err(ApiError::internal(
+        "could not allocate a free cluster IP or node port",
+    ))
+}
+
+fn is_service(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "services"
+}
+
+/// Delete ops for the object and what it holds (a Service's IP and ports).
+fn delete_ops(info: &ResourceInfo, k: Bytes, obj: &Value) -> Vec<TxnOp> {
+    let mut ops = vec![TxnOp::delete(KeyRange::key(k))];
+    if is_service(info) {
+        ops.extend(
+            allocator::held_by(obj)
+                .into_iter()
+                .map(|a| TxnOp::delete(KeyRange::key(a))),
+        );
     }
-    object::set_resource_version(&mut obj, resp.revision);
-    Ok(obj)
+    ops
 }
 
 /// Write `obj` over the stored version at `mod_rev` (or delete it when it
@@ -303,15 +352,15 @@ async fn write_if_unchanged(
 ) -> Result<Value, ApiError> {
     let k = key(info, ns, name);
     let remove = object::is_deleting(&obj) && !object::has_finalizers(&obj);
-    let op = if remove {
-        TxnOp::delete(KeyRange::key(k.clone()))
+    let ops = if remove {
+        delete_ops(info, k.clone(), &obj)
     } else {
-        TxnOp::put(k.clone(), encode(&obj)?)
+        vec![TxnOp::put(k.clone(), encode(&obj)?)]
     };
     let resp = store
         .txn(TxnRequest {
             compares: vec![Compare::mod_revision(k, CompareOp::Equal, mod_rev)],
-            success: vec![op],
+            success: ops,
             failure: vec![],
         })
         .await
@@ -457,7 +506,7 @@ pub async fn delete(
     let resp = store
         .txn(TxnRequest {
             compares: vec![Compare::mod_revision(k.clone(), CompareOp::Equal, mod_rev)],
-            success: vec![TxnOp::delete(KeyRange::key(k))],
+            success: delete_ops(info, k, &obj),
             failure: vec![],
         })
         .await
@@ -528,12 +577,27 @@ pub async fn finalize_namespace(
     registry: Arc<rkube_apimachinery::Registry>,
     ns: String,
 ) -> Result<(), ApiError> {
-    let opts = DeleteOptions {
-        grace_period_seconds: Some(0),
-        ..Default::default()
-    };
     for info in registry.iter().filter(|r| r.namespaced) {
         let prefix = list_prefix(info, Some(&ns));
+        if is_service(info) {
+            // Release what the Services hold along with them.
+            let resp = store
+                .range(RangeRequest::new(KeyRange::prefix(Bytes::from(
+                    prefix.clone(),
+                ))))
+                .await
+                .map_err(store_error)?;
+            for kv in &resp.kvs {
+                let ops = delete_ops(info, kv.key.clone(), &decode(kv)?);
+                store
+                    .txn(TxnRequest {
+                        success: ops,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
         store
             .delete(KeyRange::prefix(Bytes::from(prefix)))
             .await
@@ -542,7 +606,6 @@ pub async fn finalize_namespace(
     let Some(info) = registry.get("", "v1", "namespaces") else {
         return Ok(());
     };
-    let _ = &opts;
     let k = key(info, None, &ns);
     store.delete(KeyRange::key(k)).await.map_err(store_error)?;
     Ok(())
