@@ -96,10 +96,10 @@ fn router() -> (axum::Router, tokio::runtime::Runtime) {
     let mut opts = EmbeddedOptions::new("unused");
     opts.compaction = CompactionPolicy::Manual;
     let store = EmbeddedStore::open_on(Arc::new(MemDir::new()), opts).expect("store");
-    let state = Arc::new(ApiState {
-        store: Arc::new(store),
-        registry: Arc::new(Registry::builtin()),
-    });
+    let state = Arc::new(ApiState::new(
+        Arc::new(store),
+        Arc::new(Registry::builtin()),
+    ));
     rt.block_on(resources::ensure_namespaces(
         state.store.as_ref(),
         &state.registry,

@@ -59,10 +59,10 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let api = Arc::new(ApiState {
-        store: opened.store.clone(),
-        registry: Arc::new(rkube_apimachinery::Registry::builtin()),
-    });
+    let api = Arc::new(ApiState::new(
+        opened.store.clone(),
+        Arc::new(rkube_apimachinery::Registry::builtin()),
+    ));
     if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry).await {
         opened.close().await;
         return Err(anyhow::anyhow!("cannot create the initial namespaces: {e}"));
@@ -71,6 +71,12 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let state = Arc::new(HealthState::default());
     let mut registry = Registry::default();
     opened.metrics.register(&mut registry);
+    api.metrics.register(&mut registry);
+    api.metrics.spawn_object_counter(
+        api.store.clone(),
+        api.registry.clone(),
+        Duration::from_secs(10),
+    );
     state.set_ready(registry);
     let router = prepared.protect(
         resources::router(api)

@@ -39,6 +39,34 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
         metrics.lines().any(|l| l.starts_with("rkube_store_")),
         "no rkube_store_ lines in /metrics:\n{metrics}"
     );
+    // The API's own metrics, by the names Kubernetes users query.
+    assert_eq!(
+        admin_get(addr, &data_dir, "/api/v1/namespaces")
+            .expect("list")
+            .0,
+        200
+    );
+    let (_, metrics) = admin_get(addr, &data_dir, "/metrics").expect("/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("apiserver_request_total{")
+                && l.contains(r#"verb="LIST""#)
+                && l.contains(r#"resource="namespaces""#)
+                && l.contains(r#"code="200""#)
+                && l.ends_with(" 1")),
+        "no apiserver_request_total for the list:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("apiserver_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"apiserver_storage_objects{resource="namespaces"} 4"#),
+        "the four initial namespaces are counted:\n{metrics}"
+    );
     assert!(
         metrics.contains("# EOF"),
         "metrics are not complete OpenMetrics text"

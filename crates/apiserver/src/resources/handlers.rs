@@ -17,6 +17,7 @@ use rkube_store::Store;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::metrics::{ApiMetrics, RequestKind};
 use super::path::{self, ResourcePath};
 use super::storage::{self, DeleteOptions, ListOptions, PatchType};
 use super::watch::{self, WatchParams};
@@ -29,6 +30,17 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
+    pub metrics: ApiMetrics,
+}
+
+impl ApiState {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
+        ApiState {
+            store,
+            registry,
+            metrics: ApiMetrics::default(),
+        }
+    }
 }
 
 /// The resource API's routes (put them behind authentication).
@@ -174,10 +186,36 @@ async fn resource(
         Ok(b) => b,
         Err(_) => return error_response(&ApiError::request_entity_too_large("limit is 3145728")),
     };
-    match dispatch(&s, &p, &method, &headers, &query, body).await {
+    let started = std::time::Instant::now();
+    let response = match dispatch(&s, &p, &method, &headers, &query, body).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
-    }
+    };
+    let verb = match (&method, p.name.is_some()) {
+        (&Method::GET, false) if p.legacy_watch || is_true(&query, "watch") => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "other",
+    };
+    let scope = match (p.info.namespaced, &p.namespace, &p.name) {
+        (_, _, Some(_)) => "resource",
+        (true, Some(_), None) => "namespace",
+        _ => "cluster",
+    };
+    let kind = RequestKind {
+        verb,
+        info: &p.info,
+        subresource: p.subresource.as_deref().unwrap_or(""),
+        scope,
+    };
+    s.metrics
+        .observe(&kind, response.status().as_u16(), started.elapsed());
+    response
 }
 
 fn verb_not_allowed(p: &ResourcePath, verb: &str) -> ApiError {
@@ -284,6 +322,7 @@ async fn dispatch(
                 p.namespace.clone(),
                 opts,
                 params,
+                s.metrics.watchers(info),
             )
             .await?;
             let stream = futures::StreamExt::map(

@@ -10,14 +10,17 @@
 //!   finalizers, selectors, paging);
 //! - `watch.rs`: watch streams (one JSON event per line);
 
-//! - `handlers.rs`: the axum routes.
+//! - `handlers.rs`: the axum routes;
+//! - `metrics.rs`: `apiserver_*` metrics.
 
 mod allocator;
 mod handlers;
+mod metrics;
 mod object;
 mod path;
 mod storage;
 mod watch;
 
 pub use handlers::{router, ApiState};
+pub use metrics::ApiMetrics;
 pub use storage::ensure_namespaces;

@@ -46,6 +46,7 @@ pub async fn start(
     ns: Option<String>,
     opts: ListOptions,
     params: WatchParams,
+    watchers: prometheus_client::metrics::gauge::Gauge,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let rv = opts.resource_version.clone().unwrap_or_default();
     let initial = params
@@ -101,6 +102,15 @@ pub async fn start(
         .map_err(storage::store_error)?;
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
     tokio::spawn(async move {
+        watchers.inc();
+        // Counted while this task lives, however it ends.
+        struct Registered(prometheus_client::metrics::gauge::Gauge);
+        impl Drop for Registered {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        let _registered = Registered(watchers);
         for l in first_lines {
             if tx.send(l).await.is_err() {
                 return;
