@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::metrics::{ApiMetrics, RequestKind};
 use super::path::{self, ResourcePath};
+use super::scale;
 use super::storage::{self, DeleteOptions, ListOptions, PatchType};
 use super::watch::{self, WatchParams};
 use crate::status::error_response;
@@ -291,6 +292,9 @@ async fn dispatch(
     if info.namespaced && ns.is_none() && p.name.is_some() {
         return Ok(page_not_found());
     }
+    if let (Some("scale"), Some(name)) = (p.subresource.as_deref(), p.name.as_deref()) {
+        return scale_subresource(s, p, name, method, headers, q, &body).await;
+    }
     let status_sub = match p.subresource.as_deref() {
         None => false,
         Some("status") => true,
@@ -433,4 +437,83 @@ fn delete_options(
         opts.grace_period_seconds = Some(g);
     }
     Ok(opts)
+}
+
+/// GET, PUT and PATCH of `<resource>/scale`.
+async fn scale_subresource(
+    s: &ApiState,
+    p: &ResourcePath,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let store = s.store.as_ref();
+    let (info, ns) = (&p.info, p.namespace.as_deref());
+    let (current, _) = storage::read(store, info, ns, name).await?;
+    let view = scale::to_scale(&current);
+    let wanted = match *method {
+        Method::GET => return Ok(ok_json(&view)),
+        Method::PUT => decode_body(headers, body)?,
+        Method::PATCH => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let patch: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
+            })?;
+            let mut doc = view.clone();
+            match ct.split(';').next().unwrap_or("").trim() {
+                "application/json-patch+json" => {
+                    let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+                        ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
+                    })?;
+                    json_patch::patch(&mut doc, &p).map_err(|e| {
+                        ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
+                    })?;
+                }
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    json_patch::merge(&mut doc, &patch)
+                }
+                _ => {
+                    return Err(ApiError::unsupported_media_type(&[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/strategic-merge-patch+json",
+                    ]))
+                }
+            }
+            doc
+        }
+        ref m => {
+            return Err(ApiError::method_not_allowed(
+                &info.group,
+                &format!("{}/scale", info.plural),
+                m.as_str(),
+            ))
+        }
+    };
+    let replicas = scale::replicas_from(info, name, &wanted)?;
+    let mut patch = serde_json::json!({"spec": {"replicas": replicas}});
+    if let Some(rv) = wanted
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+    {
+        patch["metadata"] = serde_json::json!({"resourceVersion": rv});
+    }
+    let updated = storage::patch(
+        store,
+        info,
+        ns,
+        name,
+        PatchType::Merge,
+        &patch,
+        false,
+        dry_run(q),
+    )
+    .await?;
+    Ok(ok_json(&scale::to_scale(&updated)))
 }

@@ -6,6 +6,7 @@
 //! - `object.rs`: metadata rules on create and update (uid, timestamps,
 //!   generation, resourceVersion = store revision);
 //! - `allocator.rs`: Service cluster IPs and node ports;
+//! - `scale.rs`: the `scale` subresource;
 //! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
 //!   finalizers, selectors, paging);
 //! - `watch.rs`: watch streams (one JSON event per line);
@@ -18,6 +19,7 @@ mod handlers;
 mod metrics;
 mod object;
 mod path;
+mod scale;
 mod storage;
 mod watch;
 
