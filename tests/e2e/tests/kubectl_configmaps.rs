@@ -147,6 +147,26 @@ fn configmaps_through_kubectl() {
         "{cols}"
     );
 
+    let described = c.ok(&["describe", "cm", "web-config"]);
+    for line in [
+        "Name:         web-config",
+        "Namespace:    default",
+        "color:",
+        "blue",
+    ] {
+        assert!(
+            described.lines().any(|l| l.trim_end() == line),
+            "{line:?} missing from describe:\n{described}"
+        );
+    }
+    let version = c.ok(&["version"]);
+    assert!(
+        version
+            .lines()
+            .any(|l| l == "Server Version: v1.37.0+rkube"),
+        "{version}"
+    );
+
     // label (a merge patch) and annotate.
     assert_eq!(
         c.ok(&["label", "cm", "web-config", "env=prod"]).trim(),
