@@ -28,21 +28,23 @@ pub struct Ver {
 #[derive(Debug)]
 pub struct Index {
     keys: BTreeMap<Bytes, Vec<Ver>>,
-    /// `(revision, key)` for every change above the compacted revision, in
-    /// revision order.
+    /// `(revision, key)` of the most recent changes (at most `window`), in
+    /// revision order and operation order within a revision: what watchers
+    /// replay cheaply. Older history is found by scanning key histories.
     revlog: VecDeque<(Revision, Bytes)>,
+    /// Every change at or above this revision is in `revlog`.
+    revlog_floor: Revision,
+    window: usize,
     current: Revision,
     compacted: Revision,
 }
 
+/// Default number of recent changes kept in the revision log.
+pub const DEFAULT_WINDOW: usize = 1 << 17;
+
 impl Default for Index {
     fn default() -> Self {
-        Index {
-            keys: BTreeMap::new(),
-            revlog: VecDeque::new(),
-            current: 1,
-            compacted: 0,
-        }
+        Self::with_window(DEFAULT_WINDOW)
     }
 }
 
@@ -91,6 +93,27 @@ fn to_kv(key: &Bytes, v: &Ver, with_value: bool) -> KeyValue {
 }
 
 impl Index {
+    /// An empty index keeping `window` recent changes in its revision log.
+    pub fn with_window(window: usize) -> Self {
+        Index {
+            keys: BTreeMap::new(),
+            revlog: VecDeque::new(),
+            revlog_floor: 0,
+            window: window.max(1),
+            current: 1,
+            compacted: 0,
+        }
+    }
+
+    fn push_change(&mut self, rev: Revision, key: Bytes) {
+        self.revlog.push_back((rev, key));
+        while self.revlog.len() > self.window {
+            if let Some((r, _)) = self.revlog.pop_front() {
+                self.revlog_floor = self.revlog_floor.max(r + 1);
+            }
+        }
+    }
+
     /// The last revision applied (including not-yet-durable ones).
     pub fn current(&self) -> Revision {
         self.current
@@ -216,7 +239,7 @@ impl Index {
                     }
                 }
             }
-            self.revlog.push_back((rev, op.key().clone()));
+            self.push_change(rev, op.key().clone());
         }
         true
     }
@@ -288,6 +311,15 @@ impl Index {
         prev_kv: bool,
         max_changes: usize,
     ) -> (Vec<WatchEvent>, Revision) {
+        if from < self.revlog_floor {
+            return self.events_from_histories(
+                range,
+                from,
+                to.min(self.revlog_floor - 1),
+                prev_kv,
+                max_changes,
+            );
+        }
         let mut out = Vec::new();
         let start = self.revlog.partition_point(|(r, _)| *r < from);
         let mut next = to + 1;
@@ -307,6 +339,42 @@ impl Index {
             if let Some(ev) = self.event(key, *rev, prev_kv) {
                 out.push(ev);
             }
+        }
+        (out, next)
+    }
+
+    /// [`Index::events`] for revisions older than the revision log: scan the
+    /// histories of the keys in `range` (changes within one revision come
+    /// in key order here).
+    fn events_from_histories(
+        &self,
+        range: &KeyRange,
+        from: Revision,
+        to: Revision,
+        prev_kv: bool,
+        max_changes: usize,
+    ) -> (Vec<WatchEvent>, Revision) {
+        let Some(bounds) = bounds(range) else {
+            return (Vec::new(), to + 1);
+        };
+        let mut changes: Vec<(Revision, &Bytes)> = Vec::new();
+        for (k, history) in self.keys.range::<[u8], _>(bounds) {
+            let start = history.partition_point(|v| v.mod_revision < from);
+            for v in history[start..].iter().take_while(|v| v.mod_revision <= to) {
+                changes.push((v.mod_revision, k));
+            }
+        }
+        changes.sort();
+        let mut next = to + 1;
+        let mut out = Vec::new();
+        let mut last_rev = 0;
+        for (n, (rev, key)) in changes.into_iter().enumerate() {
+            if n >= max_changes && rev != last_rev {
+                next = rev;
+                break;
+            }
+            last_rev = rev;
+            out.extend(self.event(key, rev, prev_kv));
         }
         (out, next)
     }
@@ -399,6 +467,7 @@ impl Index {
         current: Revision,
         compacted: Revision,
         orders: &[(Revision, Vec<Bytes>)],
+        window: usize,
     ) -> Self {
         let mut revlog: Vec<(Revision, Bytes)> = Vec::new();
         for (k, history) in &keys {
@@ -420,9 +489,21 @@ impl Index {
             a.0.cmp(&b.0)
                 .then_with(|| position(a.0, &a.1).cmp(&position(b.0, &b.1)))
         });
+        let window = window.max(1);
+        let mut revlog_floor = 0;
+        if revlog.len() > window {
+            let cut = revlog.len() - window;
+            revlog_floor = revlog[cut - 1].0 + 1;
+            revlog.drain(..cut);
+            // Never keep part of a revision.
+            let partial = revlog.iter().take_while(|(r, _)| *r < revlog_floor).count();
+            revlog.drain(..partial);
+        }
         Index {
             keys: keys.into_iter().collect(),
             revlog: revlog.into(),
+            revlog_floor,
+            window,
             current,
             compacted,
         }
@@ -495,13 +576,38 @@ mod tests {
     }
 
     #[test]
+    fn history_older_than_the_window_is_replayed_from_key_histories() {
+        let mut small = Index::with_window(2);
+        let mut big = Index::default();
+        for (rev, ops) in [
+            (2, vec![put("a", "1"), put("b", "1")]),
+            (3, vec![put("a", "2")]),
+            (4, vec![del("b")]),
+            (5, vec![put("c", "1")]),
+        ] {
+            small.apply(rev, &ops);
+            big.apply(rev, &ops);
+        }
+        let all = KeyRange::prefix("");
+        // Read in chunks from the start, as a catching-up watcher does.
+        let mut got = Vec::new();
+        let mut from = 2;
+        while from <= 5 {
+            let (events, next) = small.events(&all, from, 5, true, 1);
+            got.extend(events);
+            from = next;
+        }
+        assert_eq!(got, big.events(&all, 2, 5, true, 100).0);
+    }
+
+    #[test]
     fn export_and_restore_round_trip() {
         let mut ix = Index::default();
         ix.apply(2, &[put("a", "1")]);
         ix.apply(3, &[put("b", "1"), del("a")]);
         let (keys, next) = ix.export(3, b"", 10);
         assert!(next.is_none());
-        let back = Index::restore(keys, 3, 0, &ix.multi_key_revisions(3));
+        let back = Index::restore(keys, 3, 0, &ix.multi_key_revisions(3), DEFAULT_WINDOW);
         assert_eq!(
             back.range(&KeyRange::prefix(""), 3, 0, false, false).kvs,
             ix.range(&KeyRange::prefix(""), 3, 0, false, false).kvs

@@ -40,6 +40,10 @@ pub struct EmbeddedOptions {
     pub segment_bytes: u64,
     /// Batches a watcher may have queued before it is cancelled as slow. Default 1024.
     pub watch_buffer: usize,
+    /// Recent changes kept in memory for watchers to replay cheaply
+    /// (40 bytes each). A watch from an older, uncompacted revision is served
+    /// by scanning key histories instead. Default 131,072.
+    pub watch_window: usize,
     /// A snapshot is written when the log since the last one is larger than
     /// both this and the last snapshot. Default 64 MiB.
     pub snapshot_min_bytes: u64,
@@ -55,6 +59,7 @@ impl EmbeddedOptions {
             dir: dir.into(),
             segment_bytes: 64 << 20,
             watch_buffer: 1024,
+            watch_window: index::DEFAULT_WINDOW,
             snapshot_min_bytes: 64 << 20,
             compaction: CompactionPolicy::KeepDuration {
                 keep: Duration::from_secs(300),

@@ -50,6 +50,23 @@ pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Start a frame at the end of `out`: reserves its header. Append the
+/// payload to `out`, then call [`end_frame`] with the returned start.
+pub fn begin_frame(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    start
+}
+
+/// Fill in the header of the frame begun at `start` (see [`begin_frame`]).
+pub fn end_frame(out: &mut [u8], start: usize) {
+    let len = (out.len() - start - FRAME_HEADER) as u32;
+    let crc = crc32c::crc32c(&out[start + FRAME_HEADER..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&(!len).to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// What is found at some offset of a buffer of frames.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
@@ -87,29 +104,32 @@ pub fn read_frame(buf: &[u8], offset: usize) -> Frame<'_> {
 
 /// Encode a transaction's writes as a framed record, appended to `out`.
 pub fn encode_txn(out: &mut Vec<u8>, revision: Revision, ops: &[LogOp]) {
-    let mut payload = Vec::with_capacity(
-        13 + ops
-            .iter()
-            .map(|op| 9 + op.key().len() + op_value_len(op))
-            .sum::<usize>(),
+    out.reserve(
+        FRAME_HEADER
+            + 13
+            + ops
+                .iter()
+                .map(|op| 9 + op.key().len() + op_value_len(op))
+                .sum::<usize>(),
     );
-    payload.push(TYPE_TXN);
-    payload.extend_from_slice(&(revision as u64).to_le_bytes());
-    payload.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+    let start = begin_frame(out);
+    out.push(TYPE_TXN);
+    out.extend_from_slice(&(revision as u64).to_le_bytes());
+    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
     for op in ops {
         match op {
             LogOp::Put { key, value } => {
-                payload.push(OP_PUT);
-                put_bytes(&mut payload, key);
-                put_bytes(&mut payload, value);
+                out.push(OP_PUT);
+                put_bytes(out, key);
+                put_bytes(out, value);
             }
             LogOp::Delete { key } => {
-                payload.push(OP_DELETE);
-                put_bytes(&mut payload, key);
+                out.push(OP_DELETE);
+                put_bytes(out, key);
             }
         }
     }
-    write_frame(out, &payload);
+    end_frame(out, start);
 }
 
 /// Encode a compaction as a framed record, appended to `out`.

@@ -31,7 +31,7 @@ pub struct Recovered {
 }
 
 /// Recover the store in `dir` (creating it when empty).
-pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
+pub fn recover(dir: &dyn Dir, window: usize) -> Result<Recovered> {
     let mut names = dir.list()?;
     // Half-written files from an interrupted snapshot or set-up: never valid.
     for tmp in names.iter().filter(|n| n.ends_with(".tmp")) {
@@ -51,11 +51,12 @@ pub fn recover(dir: &dyn Dir) -> Result<Recovered> {
                     loaded.revision,
                     loaded.compacted,
                     &loaded.orders,
+                    window,
                 ),
                 size,
             )
         }
-        None => (Index::default(), 0),
+        None => (Index::with_window(window), 0),
     };
     let snapshot_rev = index.current();
 

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::index::Ver;
-use super::record::{read_frame, write_frame, Frame, Reader};
+use super::record::{begin_frame, end_frame, read_frame, write_frame, Frame, Reader};
 use super::segment::FORMAT_VERSION;
 use crate::backend::{Dir, LogFile};
 use crate::error::{Result, StoreError};
@@ -68,7 +68,9 @@ impl<'a> Writer<'a> {
         if keys.is_empty() {
             return Ok(());
         }
-        let mut payload = vec![KIND_KEYS];
+        let mut payload = Vec::new();
+        let start = begin_frame(&mut payload);
+        payload.push(KIND_KEYS);
         payload.extend_from_slice(&(keys.len() as u32).to_le_bytes());
         for (k, history) in keys {
             put_bytes(&mut payload, k);
@@ -86,11 +88,10 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        let mut frame = Vec::with_capacity(payload.len() + 12);
-        write_frame(&mut frame, &payload);
-        self.file.append(&frame)?;
+        end_frame(&mut payload, start);
+        self.file.append(&payload)?;
         self.keys += keys.len() as u64;
-        self.bytes += frame.len() as u64;
+        self.bytes += payload.len() as u64;
         Ok(())
     }
 

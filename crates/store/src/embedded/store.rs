@@ -35,8 +35,11 @@ use crate::metrics::StoreMetrics;
 use crate::store::{Store, WatchStream};
 use crate::types::*;
 
-/// Keys a snapshot or compaction handles per lock acquisition.
+/// Keys compaction handles per lock acquisition.
 const KEYS_PER_CHUNK: usize = 10_000;
+/// Keys per snapshot record: small enough that its buffer (~1 MiB with
+/// 1 KiB values) never becomes a large transient allocation.
+const SNAPSHOT_KEYS_PER_CHUNK: usize = 1_000;
 
 #[derive(Default)]
 struct SnapState {
@@ -152,7 +155,7 @@ impl EmbeddedStore {
     /// Open (or create) the store on any [`Dir`] (e.g. a `MemDir`); `opts.dir` is ignored.
     pub fn open_on(dir: Arc<dyn Dir>, opts: EmbeddedOptions) -> Result<Self> {
         let started = Instant::now();
-        let rec = recover(dir.as_ref())?;
+        let rec = recover(dir.as_ref(), opts.watch_window)?;
         let current = rec.index.current();
         let metrics = Arc::new(StoreMetrics::default());
         let shared = Arc::new(Shared {
@@ -487,7 +490,10 @@ impl Shared {
         let mut w = snapshot::Writer::create(self.dir.as_ref(), rev, compacted)?;
         let mut from = Bytes::new();
         loop {
-            let (chunk, next) = self.index.read().export(rev, &from, KEYS_PER_CHUNK);
+            let (chunk, next) = self
+                .index
+                .read()
+                .export(rev, &from, SNAPSHOT_KEYS_PER_CHUNK);
             w.add(&chunk)?;
             match next {
                 Some(n) => from = n,
