@@ -367,22 +367,7 @@ async fn dispatch(
             Ok(ok_json(&updated))
         }
         (Method::PATCH, Some(name)) => {
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let kind = match ct.split(';').next().unwrap_or("").trim() {
-                "application/json-patch+json" => PatchType::Json,
-                "application/merge-patch+json" => PatchType::Merge,
-                "application/strategic-merge-patch+json" => PatchType::StrategicAsMerge,
-                _ => {
-                    return Err(ApiError::unsupported_media_type(&[
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                    ]))
-                }
-            };
+            let kind = patch_type(headers)?;
             let patch: Value = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
             })?;
@@ -457,34 +442,12 @@ async fn scale_subresource(
         Method::GET => return Ok(ok_json(&view)),
         Method::PUT => decode_body(headers, body)?,
         Method::PATCH => {
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let kind = patch_type(headers)?;
             let patch: Value = serde_json::from_slice(body).map_err(|e| {
                 ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
             })?;
             let mut doc = view.clone();
-            match ct.split(';').next().unwrap_or("").trim() {
-                "application/json-patch+json" => {
-                    let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-                        ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
-                    })?;
-                    json_patch::patch(&mut doc, &p).map_err(|e| {
-                        ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
-                    })?;
-                }
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    json_patch::merge(&mut doc, &patch)
-                }
-                _ => {
-                    return Err(ApiError::unsupported_media_type(&[
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                    ]))
-                }
-            }
+            storage::apply_patch(kind, &mut doc, &patch)?;
             doc
         }
         ref m => {
@@ -516,4 +479,22 @@ async fn scale_subresource(
     )
     .await?;
     Ok(ok_json(&scale::to_scale(&updated)))
+}
+
+/// The patch type of a PATCH request, from its `Content-Type`.
+fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match ct.split(';').next().unwrap_or("").trim() {
+        "application/json-patch+json" => Ok(PatchType::Json),
+        "application/merge-patch+json" => Ok(PatchType::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchType::StrategicAsMerge),
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+        ])),
+    }
 }

@@ -624,7 +624,8 @@ pub enum PatchType {
     StrategicAsMerge,
 }
 
-fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+/// Apply `patch` of type `kind` to `doc`.
+pub fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
     match kind {
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
