@@ -320,24 +320,36 @@ impl Index {
                 max_changes,
             );
         }
-        let mut out = Vec::new();
         let start = self.revlog.partition_point(|(r, _)| *r < from);
+        let changes = self.revlog.range(start..).map(|(rev, key)| (*rev, key));
+        self.events_of(changes, range, to, prev_kv, max_changes)
+    }
+
+    /// The events of `changes` (in revision order) in `range` up to `to`,
+    /// taking at most `max_changes` changes but never splitting a revision;
+    /// and the next revision to read from.
+    fn events_of<'a>(
+        &self,
+        changes: impl Iterator<Item = (Revision, &'a Bytes)>,
+        range: &KeyRange,
+        to: Revision,
+        prev_kv: bool,
+        max_changes: usize,
+    ) -> (Vec<WatchEvent>, Revision) {
+        let mut out = Vec::new();
         let mut next = to + 1;
         let mut last_rev = 0;
-        for (n, (rev, key)) in self.revlog.range(start..).enumerate() {
-            if *rev > to {
+        for (n, (rev, key)) in changes.enumerate() {
+            if rev > to {
                 break;
             }
-            if n >= max_changes && *rev != last_rev {
-                next = *rev;
+            if n >= max_changes && rev != last_rev {
+                next = rev;
                 break;
             }
-            last_rev = *rev;
-            if !range.contains(key) {
-                continue;
-            }
-            if let Some(ev) = self.event(key, *rev, prev_kv) {
-                out.push(ev);
+            last_rev = rev;
+            if range.contains(key) {
+                out.extend(self.event(key, rev, prev_kv));
             }
         }
         (out, next)
@@ -365,18 +377,7 @@ impl Index {
             }
         }
         changes.sort();
-        let mut next = to + 1;
-        let mut out = Vec::new();
-        let mut last_rev = 0;
-        for (n, (rev, key)) in changes.into_iter().enumerate() {
-            if n >= max_changes && rev != last_rev {
-                next = rev;
-                break;
-            }
-            last_rev = rev;
-            out.extend(self.event(key, rev, prev_kv));
-        }
-        (out, next)
+        self.events_of(changes.into_iter(), range, to, prev_kv, max_changes)
     }
 
     /// The event of `key` at revision `rev`.
