@@ -16,15 +16,23 @@
 //!   `Invalid` status.
 //! - [`validation`]: names and metadata (DNS-1123 names, label and
 //!   annotation rules, `generateName`), returning [`Cause`]s.
+//! - [`list_options`]: which combinations of `resourceVersion`,
+//!   `resourceVersionMatch`, `continue` and `sendInitialEvents` a list or
+//!   watch may ask for.
+//! - [`typed`]: reading a built-in object through its type, as
+//!   kube-apiserver decodes bodies (type errors, unknown fields,
+//!   `fieldValidation`).
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
 
 mod builtin;
 pub mod cause;
 pub mod discovery;
+pub mod list_options;
 pub mod registry;
 pub mod selector;
 pub mod status;
+pub mod typed;
 pub mod validation;
 
 pub use cause::{Cause, CauseType};

@@ -34,6 +34,8 @@ pub struct ControlPlaneOptions {
     /// The data directory: cluster PKI in `pki/`, the admin `kubeconfig`.
     pub data_dir: PathBuf,
     pub backend: BackendConfig,
+    /// How often idle watches with bookmarks allowed get one.
+    pub watch_bookmark_interval: Duration,
 }
 
 /// Run until SIGINT or SIGTERM. Returns an error if the address cannot be
@@ -59,10 +61,12 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let api = Arc::new(ApiState::new(
+    let mut api = ApiState::new(
         opened.store.clone(),
         Arc::new(rkube_apimachinery::Registry::builtin()),
-    ));
+    );
+    api.watch_bookmark_interval = opts.watch_bookmark_interval;
+    let api = Arc::new(api);
     if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry).await {
         opened.close().await;
         return Err(anyhow::anyhow!("cannot create the initial namespaces: {e}"));

@@ -12,15 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClientCidr};
+use rkube_apimachinery::list_options::{self, ListQuery};
+use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, Registry};
 use rkube_store::Store;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::metrics::{ApiMetrics, RequestKind};
+use super::object;
 use super::path::{self, ResourcePath};
 use super::scale;
-use super::storage::{self, DeleteOptions, ListOptions, PatchType};
+use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
 use super::watch::{self, WatchParams};
 use crate::status::error_response;
 
@@ -32,6 +35,9 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub metrics: ApiMetrics,
+    /// How often a watch that allows bookmarks gets one while idle
+    /// (kube-apiserver: about a minute).
+    pub watch_bookmark_interval: Duration,
 }
 
 impl ApiState {
@@ -40,6 +46,7 @@ impl ApiState {
             store,
             registry,
             metrics: ApiMetrics::default(),
+            watch_bookmark_interval: Duration::from_secs(60),
         }
     }
 }
@@ -223,7 +230,7 @@ fn verb_not_allowed(p: &ResourcePath, verb: &str) -> ApiError {
     ApiError::method_not_allowed(&p.info.group, &p.info.plural, verb)
 }
 
-/// Decode a request body (JSON, or YAML which JSON is a subset of for our purposes).
+/// Decode a request body: JSON, or YAML (one document).
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -236,11 +243,42 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
                 "the body of the request could not be decoded as JSON: {e}"
             ))
         }),
-        _ => Err(ApiError::unsupported_media_type(&["application/json"])),
+        "application/yaml" => decode_yaml(body),
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ])),
     }
 }
 
-fn list_options(p: &ResourcePath, q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
+/// One YAML document as JSON (YAML-only values such as non-string keys are refused).
+fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
+    let yaml: serde_norway::Value = serde_norway::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as YAML: {e}"
+        ))
+    })?;
+    serde_json::to_value(yaml).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request is YAML that has no JSON form: {e}"
+        ))
+    })
+}
+
+/// The list options of a list, watch or deletecollection, after
+/// kube-apiserver's `ListOptions` validation (422 when they contradict).
+fn list_options(
+    p: &ResourcePath,
+    q: &HashMap<String, String>,
+    watch: bool,
+) -> Result<ListOptions, ApiError> {
+    list_options::validate(&ListQuery {
+        watch,
+        resource_version: q.get("resourceVersion").map(String::as_str),
+        resource_version_match: q.get("resourceVersionMatch").map(String::as_str),
+        continue_token: q.get("continue").map(String::as_str),
+        send_initial_events: q.get("sendInitialEvents").and_then(|v| v.parse().ok()),
+    })?;
     let label_selector = match q.get("labelSelector") {
         Some(s) if !s.is_empty() => LabelSelector::parse(s)?,
         _ => LabelSelector::everything(),
@@ -278,6 +316,54 @@ fn dry_run(q: &HashMap<String, String>) -> bool {
     q.get("dryRun").is_some_and(|v| v == "All")
 }
 
+/// `dryRun` and `fieldValidation` from the query of a write.
+fn write_options(q: &HashMap<String, String>) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        dry_run: dry_run(q),
+        field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
+    })
+}
+
+/// The body of a create or update, read through the kind's type as
+/// kube-apiserver decodes it; returns the object and the warnings.
+fn decode_object(
+    p: &ResourcePath,
+    headers: &HeaderMap,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let info = &p.info;
+    let mut obj = decode_body(headers, body)?;
+    object::check_type(info, &mut obj)?;
+    let decoded = typed::decode(
+        &info.group,
+        &info.version,
+        &info.kind,
+        obj,
+        opts.field_validation,
+    )?;
+    let warnings = typed::warnings(&decoded);
+    Ok((decoded.object, warnings))
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text: String = w
+            .chars()
+            .filter(|c| !c.is_control())
+            .flat_map(|c| match c {
+                '"' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
+}
+
 async fn dispatch(
     s: &ApiState,
     p: &ResourcePath,
@@ -311,7 +397,7 @@ async fn dispatch(
             if !info.has_verb("watch") {
                 return Err(verb_not_allowed(p, "watch"));
             }
-            let opts = list_options(p, q)?;
+            let opts = list_options(p, q, true)?;
             let params = WatchParams {
                 send_initial_events: q.get("sendInitialEvents").map(|v| v == "true"),
                 allow_bookmarks: is_true(q, "allowWatchBookmarks"),
@@ -319,6 +405,7 @@ async fn dispatch(
                     .get("timeoutSeconds")
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs),
+                bookmark_interval: s.watch_bookmark_interval,
             };
             let rx = watch::start(
                 s.store.clone(),
@@ -344,7 +431,7 @@ async fn dispatch(
                 .into_response())
         }
         (Method::GET, None) => {
-            let opts = list_options(p, q)?;
+            let opts = list_options(p, q, false)?;
             Ok(ok_json(&storage::list(store, info, ns, &opts).await?))
         }
         (Method::GET, Some(name)) => Ok(ok_json(&storage::read(store, info, ns, name).await?.0)),
@@ -352,28 +439,30 @@ async fn dispatch(
             if !info.has_verb("create") {
                 return Err(verb_not_allowed(p, "create"));
             }
-            let obj = decode_body(headers, &body)?;
-            let created = storage::create(store, info, ns, obj, dry_run(q)).await?;
-            Ok(json_response(
-                StatusCode::CREATED,
-                &created,
-                "application/json",
+            let opts = write_options(q)?;
+            let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
+            let created = storage::create(store, info, ns, obj, opts.dry_run).await?;
+            Ok(with_warnings(
+                json_response(StatusCode::CREATED, &created, "application/json"),
+                &warnings,
             ))
         }
         (Method::PUT, Some(name)) => {
-            let obj = decode_body(headers, &body)?;
+            let opts = write_options(q)?;
+            let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
             let updated =
-                storage::update(store, info, ns, name, obj, status_sub, dry_run(q)).await?;
-            Ok(ok_json(&updated))
+                storage::update(store, info, ns, name, obj, status_sub, opts.dry_run).await?;
+            Ok(with_warnings(ok_json(&updated), &warnings))
         }
         (Method::PATCH, Some(name)) => {
             let kind = patch_type(headers)?;
             let patch: Value = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
             })?;
+            let opts = write_options(q)?;
             let patched =
-                storage::patch(store, info, ns, name, kind, &patch, status_sub, dry_run(q)).await?;
-            Ok(ok_json(&patched))
+                storage::patch(store, info, ns, name, kind, &patch, status_sub, &opts).await?;
+            Ok(with_warnings(ok_json(&patched.object), &patched.warnings))
         }
         (Method::DELETE, Some(name)) => {
             let mut opts = delete_options(headers, &body, q)?;
@@ -395,7 +484,7 @@ async fn dispatch(
             }
             let mut opts = delete_options(headers, &body, q)?;
             opts.dry_run |= dry_run(q);
-            let list_opts = list_options(p, q)?;
+            let list_opts = list_options(p, q, false)?;
             Ok(ok_json(
                 &storage::delete_collection(store, info, ns, &list_opts, &opts).await?,
             ))
@@ -467,6 +556,10 @@ async fn scale_subresource(
     {
         patch["metadata"] = serde_json::json!({"resourceVersion": rv});
     }
+    let opts = WriteOptions {
+        dry_run: dry_run(q),
+        field_validation: FieldValidation::Ignore,
+    };
     let updated = storage::patch(
         store,
         info,
@@ -475,10 +568,10 @@ async fn scale_subresource(
         PatchType::Merge,
         &patch,
         false,
-        dry_run(q),
+        &opts,
     )
     .await?;
-    Ok(ok_json(&scale::to_scale(&updated)))
+    Ok(ok_json(&scale::to_scale(&updated.object)))
 }
 
 /// The patch type of a PATCH request, from its `Content-Type`.

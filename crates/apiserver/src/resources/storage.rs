@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
+use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, ResourceInfo};
 use rkube_store::{
     Compare, CompareOp, KeyRange, KeyValue, RangeRequest, Revision, Store, StoreError, TxnOp,
@@ -127,6 +128,30 @@ pub fn matches(info: &ResourceInfo, opts: &ListOptions, obj: &Value) -> bool {
             .matches_object(&info.group, &info.kind, obj)
 }
 
+/// How long a read at a resourceVersion the store has not reached yet waits
+/// for it (kube-apiserver waits up to 3 s, then answers 504).
+const TOO_LARGE_RV_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Wait until the store has reached `rv`, or fail with kube-apiserver's 504
+/// `Too large resource version` (which clients treat like "expired").
+pub async fn wait_for_revision(store: &dyn Store, rv: i64) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + TOO_LARGE_RV_WAIT;
+    loop {
+        let current = store.current_revision().await.map_err(store_error)?;
+        if current >= rv {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::too_large_resource_version(
+                rv.max(0) as u64,
+                current.max(0) as u64,
+                1,
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A list, as the `<Kind>List` object.
 pub async fn list(
     store: &dyn Store,
@@ -142,6 +167,19 @@ pub async fn list(
             .parse::<i64>()
             .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
     };
+    if opts
+        .continue_token
+        .as_deref()
+        .is_some_and(|c| !c.is_empty())
+        && requested_rv > 0
+    {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    if requested_rv > 0 {
+        wait_for_revision(store, requested_rv).await?;
+    }
     let (mut start, rev) = match &opts.continue_token {
         Some(token) if !token.is_empty() => {
             let t = decode_continue(token)?;
@@ -624,6 +662,29 @@ pub enum PatchType {
     StrategicAsMerge,
 }
 
+/// How a write is carried out, from its query.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: do everything but persist.
+    pub dry_run: bool,
+    /// What to do about fields the kind's type does not have.
+    pub field_validation: FieldValidation,
+}
+
+/// A written object and the warnings for the client.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub object: Value,
+    /// `Warning` header texts (e.g. unknown fields that were dropped).
+    pub warnings: Vec<String>,
+}
+
+impl Written {
+    fn new(object: Value, warnings: Vec<String>) -> Self {
+        Written { object, warnings }
+    }
+}
+
 /// Apply `patch` of type `kind` to `doc`.
 pub fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
     match kind {
@@ -656,13 +717,23 @@ pub async fn patch(
     kind: PatchType,
     patch: &Value,
     status: bool,
-    dry_run: bool,
-) -> Result<Value, ApiError> {
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    let dry_run = opts.dry_run;
     for _ in 0..8 {
         let (old, mod_rev) = read(store, info, ns, name).await?;
         let mut new = old.clone();
         apply_patch(kind, &mut new, patch)?;
         object::check_type(info, &mut new)?;
+        let decoded = typed::decode(
+            &info.group,
+            &info.version,
+            &info.kind,
+            new,
+            opts.field_validation,
+        )?;
+        let warnings = typed::warnings(&decoded);
+        let mut new = decoded.object;
         object::set_namespace(info, &mut new, ns)?;
         let wanted_rv = object::meta_str(&new, "resourceVersion").to_string();
         let pinned = wanted_rv != mod_rev.to_string();
@@ -671,11 +742,11 @@ pub async fn patch(
         }
         object::prepare_update(info, &old, &mut new, status)?;
         if dry_run {
-            return Ok(new);
+            return Ok(Written::new(new, warnings));
         }
         match write_if_unchanged(store, info, ns, name, mod_rev, new).await {
             Err(ApiError::Conflict { .. }) if !pinned => continue,
-            other => return other,
+            other => return other.map(|o| Written::new(o, warnings)),
         }
     }
     Err(ApiError::conflict_modified(&info.group, &info.plural, name))

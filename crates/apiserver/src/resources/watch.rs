@@ -23,6 +23,8 @@ pub struct WatchParams {
     pub send_initial_events: Option<bool>,
     pub allow_bookmarks: bool,
     pub timeout: Option<Duration>,
+    /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
+    pub bookmark_interval: Duration,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -35,6 +37,17 @@ fn error_line(e: &ApiError) -> Bytes {
     line(
         "ERROR",
         &serde_json::to_value(e.status()).unwrap_or(Value::Null),
+    )
+}
+
+/// A `BOOKMARK` at `rv`: the watched kind with only its resourceVersion.
+fn bookmark(info: &ResourceInfo, rv: i64) -> Bytes {
+    line(
+        "BOOKMARK",
+        &json!({
+            "kind": info.kind, "apiVersion": info.api_version(),
+            "metadata": {"resourceVersion": rv.max(0).to_string()}
+        }),
     )
 }
 
@@ -87,9 +100,11 @@ pub async fn start(
         }
         list_rv + 1
     } else {
-        rv.parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?
-            + 1
+        let rv = rv
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+        storage::wait_for_revision(store.as_ref(), rv).await?;
+        rv + 1
     };
     let prefix = storage::list_prefix(&info, ns.as_deref());
     let mut events = store
@@ -118,10 +133,29 @@ pub async fn start(
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval_at(
+            tokio::time::Instant::now() + params.bookmark_interval,
+            params.bookmark_interval,
+        );
+        bookmarks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Every change up to this revision has been looked at (sent, or
+        // outside the selectors): the only safe bookmark revision.
+        let mut seen = from - 1;
         loop {
             let batch = tokio::select! {
-                _ = &mut deadline => return,
+                _ = &mut deadline => {
+                    if params.allow_bookmarks {
+                        let _ = tx.send(bookmark(&info, seen)).await;
+                    }
+                    return;
+                }
                 _ = tx.closed() => return,
+                _ = bookmarks.tick(), if params.allow_bookmarks => {
+                    if tx.send(bookmark(&info, seen)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 b = events.next() => b,
             };
             let batch = match batch {
@@ -146,6 +180,7 @@ pub async fn start(
                 Some(Ok(b)) => b,
             };
             for ev in batch {
+                seen = seen.max(ev.kv.mod_revision);
                 let Some((kind, obj)) = translate(&info, &opts, &ev) else {
                     continue;
                 };

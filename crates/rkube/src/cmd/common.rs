@@ -26,6 +26,11 @@ pub struct ServeArgs {
     /// off). Watches and paged lists from compacted revisions get 410 Gone.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::bench::duration::parse_duration)]
     pub compaction_interval: std::time::Duration,
+
+    /// How often an idle watch that allows bookmarks is sent one (kube-apiserver
+    /// sends them about once a minute).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = crate::bench::duration::parse_duration)]
+    pub watch_bookmark_interval: std::time::Duration,
 }
 
 impl ServeArgs {

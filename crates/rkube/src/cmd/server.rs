@@ -71,6 +71,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         listen: args.serve.listen,
         data_dir: args.serve.data_dir.clone(),
         backend,
+        watch_bookmark_interval: args.serve.watch_bookmark_interval,
     })
     .await
 }

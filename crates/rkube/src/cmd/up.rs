@@ -40,6 +40,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
         data_dir: args.serve.data_dir.clone(),
+        watch_bookmark_interval: args.serve.watch_bookmark_interval,
         backend: BackendConfig::Embedded {
             dir: args.serve.store_dir(),
             compaction_interval: args.serve.compaction_interval,

@@ -1,0 +1,337 @@
+//! Decoding a built-in object the way kube-apiserver does: through its Go
+//! type. Here the type is the `k8s-openapi` one: the JSON object is read
+//! into it and written back out. That checks every field's type (a string
+//! where an integer belongs is a 400, as in Kubernetes), normalises values
+//! (base64, timestamps) and drops the fields the type does not have.
+//!
+//! The dropped fields are what `fieldValidation` is about: `Strict` refuses
+//! the request, `Warn` (the default) answers with one `Warning` per field,
+//! `Ignore` drops them silently. Kinds without a type here (custom
+//! resources) are left as they are.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::status::ApiError;
+
+/// The `fieldValidation` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    Ignore,
+    /// Drop unknown fields and warn about each (kube-apiserver's default).
+    #[default]
+    Warn,
+    /// Refuse the request with 400 when there is an unknown field.
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parses the query value (absent or empty → `Warn`).
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value.unwrap_or("") {
+            "" | "Warn" => Ok(FieldValidation::Warn),
+            "Ignore" => Ok(FieldValidation::Ignore),
+            "Strict" => Ok(FieldValidation::Strict),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}"
+            ))),
+        }
+    }
+}
+
+/// The object as its type sees it, and the fields the type does not have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub object: Value,
+    /// JSON paths of dropped fields (`spec.foo`, `spec.containers[0].bar`).
+    pub unknown_fields: Vec<String>,
+}
+
+fn through<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+macro_rules! kinds {
+    ($obj:expr, $group:expr, $kind:expr; $($g:literal $k:literal => $t:ty,)*) => {
+        match ($group, $kind) {
+            $(($g, $k) => Some(through::<$t>($obj)),)*
+            _ => None,
+        }
+    };
+}
+
+/// Reads `obj` through the type of `group`/`kind` (version `v1`); `None`
+/// when rkube has no type for it.
+fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, String>> {
+    use k8s_openapi::api::{
+        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+        discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+    };
+    kinds!(obj, group, kind;
+        "" "Binding" => core::Binding,
+        "" "ConfigMap" => core::ConfigMap,
+        "" "Endpoints" => core::Endpoints,
+        "" "Event" => core::Event,
+        "" "LimitRange" => core::LimitRange,
+        "" "Namespace" => core::Namespace,
+        "" "Node" => core::Node,
+        "" "PersistentVolume" => core::PersistentVolume,
+        "" "PersistentVolumeClaim" => core::PersistentVolumeClaim,
+        "" "Pod" => core::Pod,
+        "" "ResourceQuota" => core::ResourceQuota,
+        "" "Secret" => core::Secret,
+        "" "Service" => core::Service,
+        "" "ServiceAccount" => core::ServiceAccount,
+        "apps" "ControllerRevision" => apps::ControllerRevision,
+        "apps" "DaemonSet" => apps::DaemonSet,
+        "apps" "Deployment" => apps::Deployment,
+        "apps" "ReplicaSet" => apps::ReplicaSet,
+        "apps" "StatefulSet" => apps::StatefulSet,
+        "batch" "CronJob" => batch::CronJob,
+        "batch" "Job" => batch::Job,
+        "coordination.k8s.io" "Lease" => coordination::Lease,
+        "discovery.k8s.io" "EndpointSlice" => discovery::EndpointSlice,
+        "events.k8s.io" "Event" => events::Event,
+        "networking.k8s.io" "Ingress" => networking::Ingress,
+        "networking.k8s.io" "IngressClass" => networking::IngressClass,
+        "networking.k8s.io" "NetworkPolicy" => networking::NetworkPolicy,
+        "policy" "PodDisruptionBudget" => policy::PodDisruptionBudget,
+        "policy" "Eviction" => policy::Eviction,
+        "rbac.authorization.k8s.io" "ClusterRole" => rbac::ClusterRole,
+        "rbac.authorization.k8s.io" "ClusterRoleBinding" => rbac::ClusterRoleBinding,
+        "rbac.authorization.k8s.io" "Role" => rbac::Role,
+        "rbac.authorization.k8s.io" "RoleBinding" => rbac::RoleBinding,
+        "scheduling.k8s.io" "PriorityClass" => scheduling::PriorityClass,
+    )
+}
+
+/// Collects the paths of fields in `given` that `typed` does not have.
+fn missing(given: &Value, typed: &Value, path: &mut String, out: &mut Vec<String>) {
+    match (given, typed) {
+        (Value::Object(g), Value::Object(t)) => {
+            for (k, v) in g {
+                if v.is_null() {
+                    continue;
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                match t.get(k) {
+                    Some(tv) => missing(v, tv, path, out),
+                    None => out.push(path.clone()),
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(g), Value::Array(t)) => {
+            for (i, (gv, tv)) in g.iter().zip(t).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                missing(gv, tv, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Decodes `obj` as kube-apiserver would decode a body of kind `kind`
+/// (`version` is used in messages). Type errors are 400 `BadRequest`;
+/// unknown fields are an error only with [`FieldValidation::Strict`].
+pub fn decode(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: Value,
+    validation: FieldValidation,
+) -> Result<Decoded, ApiError> {
+    let cannot = |detail: &str| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}"
+        ))
+    };
+    let typed = match roundtrip(group, kind, &obj) {
+        None => {
+            return Ok(Decoded {
+                object: obj,
+                unknown_fields: Vec::new(),
+            })
+        }
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return Err(cannot(&e)),
+    };
+    let mut unknown_fields = Vec::new();
+    if validation != FieldValidation::Ignore {
+        missing(&obj, &typed, &mut String::new(), &mut unknown_fields);
+    }
+    if validation == FieldValidation::Strict && !unknown_fields.is_empty() {
+        let list: Vec<String> = unknown_fields
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(cannot(&format!(
+            "strict decoding error: {}",
+            list.join(", ")
+        )));
+    }
+    Ok(Decoded {
+        object: typed,
+        unknown_fields,
+    })
+}
+
+/// The `Warning` texts for dropped fields (`unknown field "spec.foo"`).
+pub fn warnings(d: &Decoded) -> Vec<String> {
+    d.unknown_fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}, "bogus": 1},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx", "colour": "red"}]}
+                },
+                "extra": {"deep": true}
+            }
+        })
+    }
+
+    #[test]
+    fn unknown_fields_are_found_and_dropped() {
+        let d = decode(
+            "apps",
+            "v1",
+            "Deployment",
+            deployment(),
+            FieldValidation::Warn,
+        )
+        .expect("should succeed");
+        assert_eq!(
+            d.unknown_fields,
+            [
+                "metadata.bogus",
+                "spec.extra",
+                "spec.template.spec.containers[0].colour"
+            ]
+        );
+        assert!(d.object.pointer("/spec/extra").is_none());
+        assert!(d.object.pointer("/metadata/bogus").is_none());
+        assert_eq!(d.object.pointer("/spec/replicas"), Some(&json!(2)));
+        assert_eq!(
+            warnings(&d)[1],
+            "unknown field \"spec.extra\"",
+            "warning text as kube-apiserver writes it"
+        );
+    }
+
+    #[test]
+    fn strict_refuses_and_ignore_is_silent() {
+        let e = decode(
+            "apps",
+            "v1",
+            "Deployment",
+            deployment(),
+            FieldValidation::Strict,
+        )
+        .expect_err("should fail");
+        assert_eq!(e.code(), 400);
+        assert_eq!(
+            e.message(),
+            "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: \
+             unknown field \"metadata.bogus\", unknown field \"spec.extra\", \
+             unknown field \"spec.template.spec.containers[0].colour\""
+        );
+        let d = decode(
+            "apps",
+            "v1",
+            "Deployment",
+            deployment(),
+            FieldValidation::Ignore,
+        )
+        .expect("should succeed");
+        assert!(d.unknown_fields.is_empty());
+        assert!(d.object.pointer("/spec/extra").is_none());
+    }
+
+    #[test]
+    fn wrong_types_are_bad_requests() {
+        let mut d = deployment();
+        d["spec"]["replicas"] = json!("three");
+        let e =
+            decode("apps", "v1", "Deployment", d, FieldValidation::Warn).expect_err("should fail");
+        assert_eq!(e.code(), 400);
+        assert!(e
+            .message()
+            .starts_with("Deployment in version \"v1\" cannot be handled as a Deployment: "));
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                            "data": {"k": "not base64!"}});
+        assert_eq!(
+            decode("", "v1", "Secret", secret, FieldValidation::Warn)
+                .expect_err("should fail")
+                .code(),
+            400
+        );
+    }
+
+    #[test]
+    fn known_empty_and_null_fields_are_not_unknown() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "c", "labels": {}, "creationTimestamp": null},
+                        "data": {}, "immutable": false});
+        let d = decode("", "v1", "ConfigMap", cm, FieldValidation::Strict).expect("should succeed");
+        assert!(d.unknown_fields.is_empty());
+        assert_eq!(d.object["data"], json!({}));
+    }
+
+    #[test]
+    fn kinds_without_a_type_pass_through() {
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"x": 1}});
+        let d = decode(
+            "example.com",
+            "v1",
+            "Widget",
+            obj.clone(),
+            FieldValidation::Strict,
+        )
+        .expect("should succeed");
+        assert_eq!(d.object, obj);
+    }
+
+    #[test]
+    fn field_validation_values() {
+        assert_eq!(
+            FieldValidation::parse(None).expect("should succeed"),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::parse(Some("Strict")).expect("should succeed"),
+            FieldValidation::Strict
+        );
+        assert_eq!(
+            FieldValidation::parse(Some("strict"))
+                .expect_err("should fail")
+                .code(),
+            400
+        );
+    }
+}
