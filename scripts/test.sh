@@ -7,6 +7,7 @@
 #   3. cargo clippy -D warnings  lints, on every target
 #   4. cargo test --workspace    unit, crate integration and binary tests
 #   5. rkube bench store --quick a smoke run of the store benchmark
+#   6. rkube bench api --quick   a smoke run of the API benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +29,8 @@ step "rkube bench store --quick (smoke)"
 bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/rkube-bench-smoke.XXXXXX")
 trap 'rm -rf "$bench_dir"' EXIT
 cargo run --quiet -p rkube -- bench store --quick --dir "$bench_dir"
+
+step "rkube bench api --quick (smoke)"
+cargo run --quiet -p rkube -- bench api --quick --dir "$bench_dir"
 
 step "all checks passed"

@@ -10,6 +10,7 @@
 //! - `workload.rs`: the phases themselves, through the `Store` trait only;
 //! - `report.rs`: the table.
 
+pub mod api;
 pub mod duration;
 
 mod child;

@@ -24,6 +24,60 @@ pub enum BenchCommand {
     /// process (for a clean peak RSS); etcd is started by the benchmark. Data
     /// goes to fresh temporary directories under --dir, removed at the end.
     Store(StoreBenchArgs),
+
+    /// The API server end to end over HTTPS with kube-rs clients, on the
+    /// embedded store and on etcd (started by the benchmark), side by side.
+    ///
+    /// Config map creates at many clients, loading and listing many pods
+    /// (whole and paged), many watchers receiving every event (delivery
+    /// latency), RSS idle and loaded, cold start to /readyz empty and with
+    /// the objects stored. Each backend's server is a child `rkube server`.
+    Api(ApiBenchArgs),
+}
+
+/// Options of `rkube bench api`. Unset sizes take the full defaults, or the
+/// --quick ones.
+#[derive(Debug, Clone, Args)]
+pub struct ApiBenchArgs {
+    /// Shrink every phase to a smoke test of a few seconds.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Where to create the temporary data directories.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Concurrent clients, each with its own connection [default: 64; quick: 8].
+    #[arg(long, value_name = "N")]
+    pub clients: Option<usize>,
+
+    /// How long the config map create phase runs [default: 5s; quick: 500ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Pods stored, then listed [default: 100000; quick: 2000].
+    #[arg(long, value_name = "N")]
+    pub pods: Option<usize>,
+
+    /// Page size of the paged list [default: 500].
+    #[arg(long, value_name = "N")]
+    pub page: Option<usize>,
+
+    /// Concurrent watchers [default: 1000; quick: 20].
+    #[arg(long, value_name = "N")]
+    pub watchers: Option<usize>,
+
+    /// Events every watcher must receive [default: 10000; quick: 200].
+    #[arg(long, value_name = "N")]
+    pub watch_events: Option<usize>,
+
+    /// Events written per second during the watch phase [default: 500].
+    #[arg(long, value_name = "PER_SECOND")]
+    pub watch_rate: Option<f64>,
+
+    /// Backends to run [default: embedded,etcd].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_enum)]
+    pub backends: Option<Vec<BenchBackend>>,
 }
 
 /// Options of `rkube bench store`. Unset sizes take the full defaults, or
@@ -110,5 +164,6 @@ pub enum ChildRole {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Store(args) => crate::bench::run_store(args).await,
+        BenchCommand::Api(args) => crate::bench::api::run_api(args).await,
     }
 }

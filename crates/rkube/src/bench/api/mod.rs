@@ -1,0 +1,201 @@
+//! `rkube bench api`: the API server end to end, over HTTPS, through
+//! kube-rs clients, on the embedded store and on etcd, side by side.
+//!
+//! Where a newcomer starts: [`run_api`] runs, for each backend,
+//! - `server.rs`: start `rkube server` (this binary) in a child process and
+//!   time it to `/readyz`; read its RSS from `/proc`;
+//! - `phases.rs`: config map creates at N clients, pod loading, full and
+//!   paged lists, watch fan-out with per-event delivery latency;
+//! - `report.rs`: the table.
+
+mod phases;
+mod report;
+mod server;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use rkube_store::testing::{EtcdServer, EtcdServerOptions};
+use tracing::info;
+
+use super::results::Measurements;
+use crate::cmd::bench::{ApiBenchArgs, BenchBackend};
+use report::ApiReport;
+use server::{Backend, Server};
+
+/// Sizes of one run.
+#[derive(Clone, Debug)]
+pub struct ApiPlan {
+    pub quick: bool,
+    pub clients: usize,
+    pub duration: Duration,
+    pub pods: usize,
+    pub page: usize,
+    pub watchers: usize,
+    pub watch_events: usize,
+    pub watch_rate: f64,
+    pub backends: Vec<BenchBackend>,
+}
+
+impl ApiPlan {
+    fn from_args(a: &ApiBenchArgs) -> Self {
+        let q = a.quick;
+        ApiPlan {
+            quick: q,
+            clients: a.clients.unwrap_or(if q { 8 } else { 64 }),
+            duration: a.duration.unwrap_or(if q {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(5)
+            }),
+            pods: a.pods.unwrap_or(if q { 2_000 } else { 100_000 }),
+            page: a.page.unwrap_or(500),
+            watchers: a.watchers.unwrap_or(if q { 20 } else { 1_000 }),
+            watch_events: a.watch_events.unwrap_or(if q { 200 } else { 10_000 }),
+            watch_rate: a.watch_rate.unwrap_or(if q { 400.0 } else { 500.0 }),
+            backends: a
+                .backends
+                .clone()
+                .unwrap_or_else(|| vec![BenchBackend::Embedded, BenchBackend::Etcd]),
+        }
+    }
+}
+
+/// Run `rkube bench api` and print the table.
+pub async fn run_api(args: ApiBenchArgs) -> anyhow::Result<()> {
+    let plan = ApiPlan::from_args(&args);
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let base = tempfile::Builder::new()
+        .prefix(".rkube-bench-api-")
+        .tempdir_in(&args.dir)
+        .context("cannot create a scratch directory")?;
+    let mut report = ApiReport::new(plan.clone());
+    for backend in plan.backends.clone() {
+        let dir = base.path().join(format!("{backend:?}").to_lowercase());
+        std::fs::create_dir_all(&dir)?;
+        info!(?backend, "bench api: starting");
+        let result = run_backend(&plan, backend, &dir).await;
+        report.add(backend, result.map_err(|e| format!("{e:#}")));
+    }
+    print!("{}", report.render());
+    let errors = report.errors();
+    drop(base);
+    anyhow::ensure!(
+        errors.is_empty(),
+        "{} benchmark run(s) failed: {}",
+        errors.len(),
+        errors.join("; ")
+    );
+    Ok(())
+}
+
+async fn run_backend(
+    plan: &ApiPlan,
+    backend: BenchBackend,
+    dir: &Path,
+) -> anyhow::Result<Measurements> {
+    let mut m = Measurements::default();
+    let etcd = match backend {
+        BenchBackend::Embedded => None,
+        BenchBackend::Etcd => Some(
+            EtcdServer::start_with_async(EtcdServerOptions {
+                temp_parent: Some(dir.to_path_buf()),
+                ..Default::default()
+            })
+            .await
+            .context("cannot start etcd")?,
+        ),
+    };
+    let server_backend = match &etcd {
+        None => Backend::Embedded,
+        Some(e) => Backend::Etcd(e.endpoints()),
+    };
+    let (server, ready) = Server::start(&dir.join("data"), server_backend, None).await?;
+    m.set("ready.empty", ready.as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    m.set("rss.idle", server.rss()?.current);
+
+    let mut clients = Vec::with_capacity(plan.clients);
+    for _ in 0..plan.clients {
+        clients.push(server.client().await?);
+    }
+    for ns in ["bench", "pods", "watch"] {
+        phases::namespace(&clients[0], ns).await?;
+    }
+
+    info!(clients = plan.clients, "bench api: config map creates");
+    let creates = phases::create_configmaps(&clients, "bench", plan.duration).await?;
+    m.set("create.rate", creates.rate());
+    m.set("create.p50", creates.latency.p50);
+    m.set("create.p99", creates.latency.p99);
+
+    info!(pods = plan.pods, "bench api: loading pods");
+    let pods = phases::create_pods(&clients, "pods", plan.pods).await?;
+    m.set("pods.rate", pods.rate());
+    m.set("pods.p99", pods.latency.p99);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.set("rss.pods", server.rss()?.current);
+
+    info!("bench api: lists");
+    let mut full = Vec::new();
+    for _ in 0..3 {
+        let l = phases::list_full(&clients[0], "pods").await?;
+        anyhow::ensure!(
+            l.items == plan.pods,
+            "full list returned {} pods, not {}",
+            l.items,
+            plan.pods
+        );
+        m.set("list.full.bytes", l.bytes);
+        full.push(l.elapsed.as_secs_f64());
+    }
+    m.set("list.full", super::stats::median(full));
+    let paged = phases::list_paged(&clients[0], "pods", plan.page).await?;
+    anyhow::ensure!(
+        paged.items == plan.pods,
+        "paged list returned {} pods",
+        paged.items
+    );
+    m.set("list.paged", paged.elapsed.as_secs_f64());
+
+    info!(
+        watchers = plan.watchers,
+        events = plan.watch_events,
+        "bench api: watch fan-out"
+    );
+    let watch_clients: Vec<_> = clients.iter().take(8).cloned().collect();
+    let timeout = Duration::from_secs_f64(plan.watch_events as f64 / plan.watch_rate + 60.0);
+    let w = phases::watch_fanout(
+        &watch_clients,
+        "watch",
+        plan.watchers,
+        plan.watch_events,
+        plan.watch_rate,
+        timeout,
+    )
+    .await?;
+    m.set("watch.expected", w.expected);
+    m.set("watch.delivered", w.delivered);
+    m.set("watch.p50", w.latency.p50);
+    m.set("watch.p99", w.latency.p99);
+    m.set(
+        "watch.write_rate",
+        plan.watch_events as f64 / w.write_elapsed.as_secs_f64().max(1e-9),
+    );
+    m.set("rss.peak", server.rss()?.peak);
+    drop(clients);
+    drop(watch_clients);
+
+    info!("bench api: restart with the objects stored");
+    let (server, ready) = server.restart().await?;
+    m.set("ready.loaded", ready.as_secs_f64());
+    server.stop().await;
+    if let Some(e) = etcd {
+        if let Ok(rss) = super::proc_status::read_rss(Some(e.pid())) {
+            m.set("etcd.rss.peak", rss.peak);
+        }
+    }
+    Ok(m)
+}
