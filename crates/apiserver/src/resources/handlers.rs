@@ -253,14 +253,9 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 
 /// One YAML document as JSON (YAML-only values such as non-string keys are refused).
 fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    let yaml: serde_norway::Value = serde_norway::from_slice(body).map_err(|e| {
+    serde_saphyr::from_slice::<Value>(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as YAML: {e}"
-        ))
-    })?;
-    serde_json::to_value(yaml).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request is YAML that has no JSON form: {e}"
         ))
     })
 }
@@ -432,7 +427,13 @@ async fn dispatch(
         }
         (Method::GET, None) => {
             let opts = list_options(p, q, false)?;
-            Ok(ok_json(&storage::list(store, info, ns, &opts).await?))
+            let list = storage::list_raw(store, info, ns, &opts).await?;
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                list.to_bytes()?,
+            )
+                .into_response())
         }
         (Method::GET, Some(name)) => Ok(ok_json(&storage::read(store, info, ns, name).await?.0)),
         (Method::POST, None) => {

@@ -9,8 +9,9 @@
 //! - `scale.rs`: the `scale` subresource;
 //! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
 //!   finalizers, selectors, paging);
+//! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
+//!   spliced in on the way out, so lists and watches need no re-encoding);
 //! - `watch.rs`: watch streams (one JSON event per line);
-
 //! - `handlers.rs`: the axum routes;
 //! - `metrics.rs`: `apiserver_*` metrics.
 
@@ -19,6 +20,7 @@ mod handlers;
 mod metrics;
 mod object;
 mod path;
+mod raw;
 mod scale;
 mod storage;
 mod watch;

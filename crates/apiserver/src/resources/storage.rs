@@ -15,6 +15,7 @@ use rkube_store::{
 };
 use serde_json::{json, Value};
 
+use super::raw::{self, RawList};
 use super::{allocator, object};
 
 /// Map a store failure to what a client sees.
@@ -56,13 +57,7 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
 }
 
 fn encode(obj: &Value) -> Result<Bytes, ApiError> {
-    let mut obj = obj.clone();
-    if let Ok(meta) = object::meta_mut(&mut obj) {
-        meta.remove("resourceVersion");
-    }
-    serde_json::to_vec(&obj)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::internal(e.to_string()))
+    raw::encode(obj)
 }
 
 /// The current stored object and its revision.
@@ -159,6 +154,17 @@ pub async fn list(
     ns: Option<&str>,
     opts: &ListOptions,
 ) -> Result<Value, ApiError> {
+    list_raw(store, info, ns, opts).await?.to_value()
+}
+
+/// A list with its items as stored bytes (resourceVersion stamped in):
+/// objects are only parsed when a selector has to look at them.
+pub async fn list_raw(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+) -> Result<RawList, ApiError> {
     let prefix = list_prefix(info, ns);
     let end = rkube_store::prefix_end(prefix.as_bytes());
     let requested_rv = match opts.resource_version.as_deref() {
@@ -231,9 +237,8 @@ pub async fn list(
             }
             consumed += 1;
             last_key = Some(kv.key.clone());
-            let obj = decode(kv)?;
-            if !filtering || matches(info, opts, &obj) {
-                items.push(obj);
+            if !filtering || matches(info, opts, &decode(kv)?) {
+                items.push(raw::stamped(kv)?);
             }
         }
         let more_here = (resp.kvs.len() as i64) > consumed || resp.more;
@@ -262,12 +267,12 @@ pub async fn list(
             metadata["remainingItemCount"] = Value::from(r);
         }
     }
-    Ok(json!({
-        "kind": info.list_kind,
-        "apiVersion": info.api_version(),
-        "metadata": metadata,
-        "items": items,
-    }))
+    Ok(RawList {
+        kind: info.list_kind.clone(),
+        api_version: info.api_version(),
+        metadata,
+        items,
+    })
 }
 
 /// Refuse writes into a namespace that does not exist or is terminating.

@@ -9,13 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::raw;
 use super::storage::{self, ListOptions};
+
+/// A watch sends what is waiting in one write, up to about this much.
+const COALESCE_BYTES: usize = 256 * 1024;
 
 /// Watch parameters from the query.
 #[derive(Debug, Clone, Default)]
@@ -74,17 +78,17 @@ pub async fn start(
             resource_version: None,
             ..opts.clone()
         };
-        let list = storage::list(store.as_ref(), &info, ns.as_deref(), &list_opts).await?;
-        for item in list
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            first_lines.push(line("ADDED", item));
+        let list = storage::list_raw(store.as_ref(), &info, ns.as_deref(), &list_opts).await?;
+        for item in &list.items {
+            let mut l = Vec::with_capacity(item.len() + 32);
+            l.extend_from_slice(br#"{"type":"ADDED","object":"#);
+            l.extend_from_slice(item);
+            l.extend_from_slice(b"}\n");
+            first_lines.push(Bytes::from(l));
         }
         let list_rv = list
-            .pointer("/metadata/resourceVersion")
+            .metadata
+            .pointer("/resourceVersion")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
@@ -141,8 +145,13 @@ pub async fn start(
         // Every change up to this revision has been looked at (sent, or
         // outside the selectors): the only safe bookmark revision.
         let mut seen = from - 1;
+        // A store item taken while coalescing, to be handled next.
+        let mut held = None;
         loop {
-            let batch = tokio::select! {
+            let batch = if let Some(item) = held.take() {
+                item
+            } else {
+                tokio::select! {
                 _ = &mut deadline => {
                     if params.allow_bookmarks {
                         let _ = tx.send(bookmark(&info, seen)).await;
@@ -157,6 +166,7 @@ pub async fn start(
                     continue;
                 }
                 b = events.next() => b,
+                }
             };
             let batch = match batch {
                 None => return,
@@ -179,48 +189,81 @@ pub async fn start(
                 }
                 Some(Ok(b)) => b,
             };
-            for ev in batch {
-                seen = seen.max(ev.kv.mod_revision);
-                let Some((kind, obj)) = translate(&info, &opts, &ev) else {
-                    continue;
-                };
-                if tx.send(line(kind, &obj)).await.is_err() {
-                    return;
+            // One chunk for this batch and any already waiting behind it:
+            // one write for a burst of events, not one per event.
+            let mut chunk = Vec::new();
+            let mut batch = batch;
+            loop {
+                for ev in batch {
+                    seen = seen.max(ev.kv.mod_revision);
+                    translate(&info, &opts, &ev, &mut chunk);
                 }
+                if chunk.len() >= COALESCE_BYTES {
+                    break;
+                }
+                match events.next().now_or_never() {
+                    Some(Some(Ok(next))) => batch = next,
+                    Some(other) => {
+                        held = Some(other);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
+                return;
             }
         }
     });
     Ok(rx)
 }
 
-/// A store event as the watcher sees it (or nothing, outside its selectors).
+/// Appends `{"type":"<kind>","object":<object>}` and a newline to `out`,
+/// the object being stored bytes with resourceVersion `rv` stamped in.
+fn write_event(kind: &str, value: &[u8], rv: i64, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(br#"{"type":""#);
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(br#"","object":"#);
+    if raw::write_stamped(value, rv, out).is_err() {
+        // Not JSON in the store: nothing a client could use.
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends a store event as the watcher sees it to `out` (or nothing,
+/// outside its selectors). Objects are only parsed when there are
+/// selectors to match.
 fn translate(
     info: &ResourceInfo,
     opts: &ListOptions,
     ev: &rkube_store::WatchEvent,
-) -> Option<(&'static str, Value)> {
-    let prev = ev.prev_kv.as_ref().and_then(|kv| storage::decode(kv).ok());
-    let prev_matches = prev
-        .as_ref()
-        .is_some_and(|p| storage::matches(info, opts, p));
+    out: &mut Vec<u8>,
+) {
+    let filtering = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
+    let matches = |kv: &rkube_store::KeyValue| {
+        !filtering
+            || storage::decode(kv)
+                .ok()
+                .is_some_and(|o| storage::matches(info, opts, &o))
+    };
+    let prev_matches = ev.prev_kv.as_ref().is_some_and(matches);
     match ev.kind {
         EventKind::Put => {
-            let cur = storage::decode(&ev.kv).ok()?;
-            let cur_matches = storage::matches(info, opts, &cur);
-            match (prev.is_some() && prev_matches, cur_matches) {
-                (true, true) => Some(("MODIFIED", cur)),
-                (false, true) => Some(("ADDED", cur)),
-                (true, false) => Some(("DELETED", cur)),
-                (false, false) => None,
-            }
+            let kind = match (prev_matches, matches(&ev.kv)) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return,
+            };
+            write_event(kind, &ev.kv.value, ev.kv.mod_revision, out);
         }
         EventKind::Delete => {
-            let mut last = prev?;
-            if !prev_matches {
-                return None;
+            if let (Some(prev), true) = (&ev.prev_kv, prev_matches) {
+                write_event("DELETED", &prev.value, ev.kv.mod_revision, out);
             }
-            super::object::set_resource_version(&mut last, ev.kv.mod_revision);
-            Some(("DELETED", last))
         }
     }
 }

@@ -1,0 +1,206 @@
+//! Stored objects as bytes. An object is stored as compact JSON with
+//! `metadata` first and without `resourceVersion` (the store's revision
+//! is the resourceVersion). Because `metadata` comes first, an object can
+//! be served with its resourceVersion stamped in by splicing bytes, with no
+//! parse and no re-serialisation: lists, watch events and gets of many
+//! objects cost a copy each. Objects stored in another key order (by older
+//! versions) are parsed and re-serialised instead.
+
+use bytes::Bytes;
+use rkube_apimachinery::ApiError;
+use rkube_store::KeyValue;
+use serde_json::Value;
+
+/// How every stored object begins.
+const PREFIX: &[u8] = br#"{"metadata":{"#;
+
+/// Encode an object for the store: `metadata` first, no `resourceVersion`.
+pub fn encode(obj: &Value) -> Result<Bytes, ApiError> {
+    let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
+    let Value::Object(map) = obj else {
+        return serde_json::to_vec(obj).map(Bytes::from).map_err(internal);
+    };
+    let mut meta = map
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if let Value::Object(m) = &mut meta {
+        m.remove("resourceVersion");
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"metadata":"#);
+    serde_json::to_writer(&mut out, &meta).map_err(internal)?;
+    for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "metadata") {
+        out.push(b',');
+        serde_json::to_writer(&mut out, k).map_err(internal)?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, v).map_err(internal)?;
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+/// Append the stored object `value` with `"resourceVersion":"<rv>"` in its
+/// metadata to `out`. `false` (and nothing appended) when it is not in the
+/// stored layout.
+fn splice_into(value: &[u8], rv: i64, out: &mut Vec<u8>) -> bool {
+    let Some(rest) = value.strip_prefix(PREFIX) else {
+        return false;
+    };
+    out.extend_from_slice(PREFIX);
+    out.extend_from_slice(br#""resourceVersion":""#);
+    out.extend_from_slice(rv.to_string().as_bytes());
+    out.push(b'"');
+    if rest.first() != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    true
+}
+
+/// Append the stored object of `kv`, resourceVersion `rv`, as JSON to `out`.
+pub fn write_stamped(value: &[u8], rv: i64, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    if splice_into(value, rv, out) {
+        return Ok(());
+    }
+    let mut obj: Value = serde_json::from_slice(value)
+        .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    super::object::set_resource_version(&mut obj, rv);
+    serde_json::to_writer(out, &obj).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The stored object of `kv` as JSON with its resourceVersion.
+pub fn stamped(kv: &KeyValue) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(kv.value.len() + 32);
+    write_stamped(&kv.value, kv.mod_revision, &mut out)?;
+    Ok(out)
+}
+
+/// A list read from the store, items still as bytes.
+#[derive(Debug, Clone)]
+pub struct RawList {
+    pub kind: String,
+    pub api_version: String,
+    /// The list's `metadata` (resourceVersion, continue, remainingItemCount).
+    pub metadata: Value,
+    /// Each item as JSON, resourceVersion stamped.
+    pub items: Vec<Vec<u8>>,
+}
+
+impl RawList {
+    /// The `<Kind>List` document as bytes, items copied as they are.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
+        let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
+        let size: usize = self.items.iter().map(|i| i.len() + 1).sum();
+        let mut out = Vec::with_capacity(size + 256);
+        out.extend_from_slice(br#"{"kind":"#);
+        serde_json::to_writer(&mut out, &self.kind).map_err(internal)?;
+        out.extend_from_slice(br#","apiVersion":"#);
+        serde_json::to_writer(&mut out, &self.api_version).map_err(internal)?;
+        out.extend_from_slice(br#","metadata":"#);
+        serde_json::to_writer(&mut out, &self.metadata).map_err(internal)?;
+        out.extend_from_slice(br#","items":["#);
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
+    }
+
+    /// The items parsed.
+    pub fn item_values(&self) -> Result<Vec<Value>, ApiError> {
+        self.items
+            .iter()
+            .map(|i| {
+                serde_json::from_slice(i)
+                    .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
+            })
+            .collect()
+    }
+
+    /// The `<Kind>List` document as a value.
+    pub fn to_value(&self) -> Result<Value, ApiError> {
+        Ok(serde_json::json!({
+            "kind": self.kind,
+            "apiVersion": self.api_version,
+            "metadata": self.metadata,
+            "items": self.item_values()?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn stamp(value: &[u8], rv: i64) -> Value {
+        let mut out = Vec::new();
+        write_stamped(value, rv, &mut out).expect("stamp");
+        serde_json::from_slice(&out).expect("stamped JSON")
+    }
+
+    #[test]
+    fn encoded_objects_get_their_resource_version_by_splicing() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"},
+                         "metadata": {"name": "x", "resourceVersion": "3", "labels": {"k": "v"}}});
+        let bytes = encode(&obj).expect("encode");
+        assert!(bytes.starts_with(PREFIX), "metadata first");
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        let mut out = Vec::new();
+        assert!(splice_into(&bytes, 42, &mut out));
+        let back: Value = serde_json::from_slice(&out).expect("spliced JSON");
+        let mut want = obj.clone();
+        want["metadata"]["resourceVersion"] = json!("42");
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn empty_or_missing_metadata_still_splices() {
+        for obj in [json!({"kind": "X", "metadata": {}}), json!({"kind": "X"})] {
+            let bytes = encode(&obj).expect("encode");
+            assert_eq!(
+                stamp(&bytes, 7)["metadata"],
+                json!({"resourceVersion": "7"})
+            );
+        }
+    }
+
+    #[test]
+    fn other_layouts_are_parsed() {
+        let old = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#;
+        let v = stamp(old, 9);
+        assert_eq!(v["metadata"], json!({"name": "x", "resourceVersion": "9"}));
+        assert!(write_stamped(b"not json", 1, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_raw_list_is_the_list_document() {
+        let items = [
+            encode(&json!({"kind": "ConfigMap", "metadata": {"name": "a"}})).expect("a"),
+            encode(&json!({"kind": "ConfigMap", "metadata": {"name": "b"}})).expect("b"),
+        ];
+        let list = RawList {
+            kind: "ConfigMapList".into(),
+            api_version: "v1".into(),
+            metadata: json!({"resourceVersion": "5"}),
+            items: items
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let mut out = Vec::new();
+                    write_stamped(b, i as i64 + 1, &mut out).expect("stamp");
+                    out
+                })
+                .collect(),
+        };
+        let parsed: Value = serde_json::from_slice(&list.to_bytes().expect("bytes")).expect("json");
+        assert_eq!(parsed, list.to_value().expect("value"));
+        assert_eq!(parsed["items"][1]["metadata"]["resourceVersion"], "2");
+        assert_eq!(parsed["kind"], "ConfigMapList");
+    }
+}
