@@ -246,12 +246,29 @@ pub fn aggregate_message(causes: &[Cause]) -> Option<String> {
 }
 
 /// Renders a bad value the way `ErrorBody()` does: strings with Go's `%q`,
-/// numbers and booleans bare, everything else as compact JSON.
+/// numbers and booleans bare, lists of strings and string maps as Go's
+/// `%#v` prints them (`[]string{"a", "b"}`, `map[string]string{"k":"v"}`),
+/// anything else as compact JSON.
 pub fn render_value(v: &Value) -> String {
     match v {
         Value::String(s) => go_quote(s),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let quoted: Vec<String> = items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(go_quote)
+                .collect();
+            format!("[]string{{{}}}", quoted.join(", "))
+        }
+        Value::Object(map) if map.values().all(Value::is_string) => {
+            let pairs: Vec<String> = map
+                .iter()
+                .filter_map(|(k, v)| Some(format!("{}:{}", go_quote(k), go_quote(v.as_str()?))))
+                .collect();
+            format!("map[string]string{{{}}}", pairs.join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -311,7 +328,7 @@ mod tests {
             (Cause::invalid("spec.paused", true, ""), "spec.paused: Invalid value: true"),
             (
                 Cause::invalid("spec.x", serde_json::json!(["a", "b"]), "bad"),
-                "spec.x: Invalid value: [\"a\",\"b\"]: bad",
+                "spec.x: Invalid value: []string{\"a\", \"b\"}: bad",
             ),
             (
                 Cause::not_supported("spec.restartPolicy", "Sometimes", &["Always", "OnFailure", "Never"]),

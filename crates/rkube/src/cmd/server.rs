@@ -25,8 +25,10 @@ pub struct ServerArgs {
     )]
     pub etcd_endpoints: Vec<String>,
 
-    /// Prefix under which every key is kept in etcd (with --store etcd).
-    #[arg(long, value_name = "PREFIX", default_value = "/registry")]
+    /// Extra prefix before every key in etcd (with --store etcd). rkube's
+    /// keys already begin with `/registry/`, as kube-apiserver's do; set this
+    /// to share one etcd between clusters (e.g. `/cluster-a`).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
     pub etcd_prefix: String,
 }
 
