@@ -51,7 +51,7 @@ fn cluster_ips_and_node_ports_are_allocated_once_and_released() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains(&format!(r#"Service "c" is invalid: spec.clusterIPs: Invalid value: ["{a}"]: failed to allocate IP {a}: provided IP is already allocated"#)),
+        err.contains(&format!(r#"Service "c" is invalid: spec.clusterIPs: Invalid value: []string{{"{a}"}}: failed to allocate IP {a}: provided IP is already allocated"#)),
         "{err}"
     );
     // Out of range too.

@@ -402,7 +402,7 @@ async fn dispatch(
                     .map(Duration::from_secs),
                 bookmark_interval: s.watch_bookmark_interval,
             };
-            let rx = watch::start(
+            let body = watch::start(
                 s.store.clone(),
                 info.clone(),
                 p.namespace.clone(),
@@ -411,10 +411,7 @@ async fn dispatch(
                 s.metrics.watchers(info),
             )
             .await?;
-            let stream = futures::StreamExt::map(
-                tokio_stream::wrappers::ReceiverStream::new(rx),
-                Ok::<Bytes, std::convert::Infallible>,
-            );
+            let stream = futures::StreamExt::map(body, Ok::<Bytes, std::convert::Infallible>);
             Ok((
                 StatusCode::OK,
                 [

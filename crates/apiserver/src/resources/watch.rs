@@ -13,7 +13,6 @@ use futures::{FutureExt, StreamExt};
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::raw;
 use super::storage::{self, ListOptions};
@@ -55,8 +54,8 @@ fn bookmark(info: &ResourceInfo, rv: i64) -> Bytes {
     )
 }
 
-/// Start a watch; returns the receiving end of its lines. The producing task
-/// stops when the client goes away, the timeout passes, or the store ends the watch.
+/// Start a watch; returns its body. It ends when the client goes away
+/// (the body is dropped), the timeout passes, or the store ends the watch.
 pub async fn start(
     store: Arc<dyn Store>,
     info: ResourceInfo,
@@ -64,12 +63,11 @@ pub async fn start(
     opts: ListOptions,
     params: WatchParams,
     watchers: prometheus_client::metrics::gauge::Gauge,
-) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+) -> Result<WatchBody, ApiError> {
     let rv = opts.resource_version.clone().unwrap_or_default();
     let initial = params
         .send_initial_events
         .unwrap_or(rv.is_empty() || rv == "0");
-    let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut first_lines = Vec::new();
     let from: i64 = if initial {
         let list_opts = ListOptions {
@@ -111,7 +109,7 @@ pub async fn start(
         rv + 1
     };
     let prefix = storage::list_prefix(&info, ns.as_deref());
-    let mut events = store
+    let events = store
         .watch(
             WatchRequest::new(KeyRange::prefix(Bytes::from(prefix)))
                 .from_revision(from)
@@ -120,72 +118,103 @@ pub async fn start(
         .await
         .map_err(storage::store_error)?;
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
-    tokio::spawn(async move {
-        watchers.inc();
-        // Counted while this task lives, however it ends.
-        struct Registered(prometheus_client::metrics::gauge::Gauge);
-        impl Drop for Registered {
-            fn drop(&mut self) {
-                self.0.dec();
-            }
+    watchers.inc();
+    let mut bookmarks = tokio::time::interval_at(
+        tokio::time::Instant::now() + params.bookmark_interval,
+        params.bookmark_interval,
+    );
+    bookmarks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let watching = Watching {
+        info,
+        opts,
+        allow_bookmarks: params.allow_bookmarks,
+        events,
+        deadline: Box::pin(tokio::time::sleep(timeout)),
+        bookmarks,
+        seen: from - 1,
+        held: None,
+        done: false,
+        _registered: Registered(watchers),
+    };
+    let changes = futures::stream::unfold(watching, |mut w| async move {
+        let chunk = w.next_chunk().await?;
+        Some((chunk, w))
+    });
+    Ok(futures::stream::iter(first_lines).chain(changes).boxed())
+}
+
+/// The response body of a watch: lines of JSON events.
+pub type WatchBody = futures::stream::BoxStream<'static, Bytes>;
+
+/// Counts a watcher in `apiserver_registered_watchers` while it lives.
+struct Registered(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A watch in progress. It is polled by the connection that serves it (no
+/// task or channel of its own): one wake-up per burst of events, and it
+/// ends when the client goes away and the body is dropped.
+struct Watching {
+    info: ResourceInfo,
+    opts: ListOptions,
+    allow_bookmarks: bool,
+    events: rkube_store::WatchStream,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    bookmarks: tokio::time::Interval,
+    /// Every change up to this revision has been looked at (sent, or
+    /// outside the selectors): the only safe bookmark revision.
+    seen: i64,
+    /// A store item taken while coalescing, to be handled next.
+    held: Option<Option<Result<Vec<rkube_store::WatchEvent>, StoreError>>>,
+    done: bool,
+    _registered: Registered,
+}
+
+impl Watching {
+    /// The next bytes to send, or `None` when the watch is over.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
         }
-        let _registered = Registered(watchers);
-        for l in first_lines {
-            if tx.send(l).await.is_err() {
-                return;
-            }
-        }
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        let mut bookmarks = tokio::time::interval_at(
-            tokio::time::Instant::now() + params.bookmark_interval,
-            params.bookmark_interval,
-        );
-        bookmarks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Every change up to this revision has been looked at (sent, or
-        // outside the selectors): the only safe bookmark revision.
-        let mut seen = from - 1;
-        // A store item taken while coalescing, to be handled next.
-        let mut held = None;
         loop {
-            let batch = if let Some(item) = held.take() {
-                item
-            } else {
-                tokio::select! {
-                _ = &mut deadline => {
-                    if params.allow_bookmarks {
-                        let _ = tx.send(bookmark(&info, seen)).await;
+            let item = match self.held.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    _ = &mut self.deadline => {
+                        self.done = true;
+                        return self.allow_bookmarks.then(|| bookmark(&self.info, self.seen));
                     }
-                    return;
-                }
-                _ = tx.closed() => return,
-                _ = bookmarks.tick(), if params.allow_bookmarks => {
-                    if tx.send(bookmark(&info, seen)).await.is_err() {
-                        return;
+                    _ = self.bookmarks.tick(), if self.allow_bookmarks => {
+                        return Some(bookmark(&self.info, self.seen));
                     }
-                    continue;
-                }
-                b = events.next() => b,
-                }
+                    b = self.events.next() => b,
+                },
             };
-            let batch = match batch {
-                None => return,
+            let batch = match item {
+                None => {
+                    self.done = true;
+                    return None;
+                }
                 Some(Err(StoreError::Compacted {
                     requested,
                     compacted,
                 })) => {
+                    self.done = true;
                     let e = ApiError::too_old_resource_version(
                         (requested - 1).max(0) as u64,
                         compacted.max(0) as u64,
                     );
-                    let _ = tx.send(error_line(&e)).await;
-                    return;
+                    return Some(error_line(&e));
                 }
                 Some(Err(e)) => {
                     // A slow or closed watch: the client re-lists.
-                    tracing::debug!(error = %e, resource = %info.plural, "watch ended by the store");
-                    let _ = tx.send(error_line(&storage::store_error(e))).await;
-                    return;
+                    tracing::debug!(error = %e, resource = %self.info.plural, "watch ended by the store");
+                    self.done = true;
+                    return Some(error_line(&storage::store_error(e)));
                 }
                 Some(Ok(b)) => b,
             };
@@ -195,27 +224,26 @@ pub async fn start(
             let mut batch = batch;
             loop {
                 for ev in batch {
-                    seen = seen.max(ev.kv.mod_revision);
-                    translate(&info, &opts, &ev, &mut chunk);
+                    self.seen = self.seen.max(ev.kv.mod_revision);
+                    translate(&self.info, &self.opts, &ev, &mut chunk);
                 }
                 if chunk.len() >= COALESCE_BYTES {
                     break;
                 }
-                match events.next().now_or_never() {
+                match self.events.next().now_or_never() {
                     Some(Some(Ok(next))) => batch = next,
                     Some(other) => {
-                        held = Some(other);
+                        self.held = Some(other);
                         break;
                     }
                     None => break,
                 }
             }
-            if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
-                return;
+            if !chunk.is_empty() {
+                return Some(Bytes::from(chunk));
             }
         }
-    });
-    Ok(rx)
+    }
 }
 
 /// Appends `{"type":"<kind>","object":<object>}` and a newline to `out`,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use futures::{AsyncBufReadExt, StreamExt};
+use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
@@ -223,13 +223,16 @@ pub async fn list_paged(client: &Client, ns: &str, page: usize) -> anyhow::Resul
 /// The send time carried by an `ADDED` event line, found without parsing
 /// the whole event: 1,000 watchers × 10,000 events would otherwise spend
 /// the benchmark's CPU in this process's JSON parser rather than the server.
-fn sent_us(line: &str) -> Option<u64> {
-    if !line.starts_with(r#"{"type":"ADDED""#) {
+fn sent_us(line: &[u8], key: &memchr::memmem::Finder<'_>) -> Option<u64> {
+    if !line.starts_with(br#"{"type":"ADDED""#) {
         return None;
     }
-    let start = line.find(SENT_KEY)? + SENT_KEY.len();
-    let end = start + line[start..].find('"')?;
-    line[start..end].parse().ok()
+    let start = key.find(line)? + SENT_KEY.len();
+    let len = memchr::memchr(b'"', &line[start..])?;
+    std::str::from_utf8(&line[start..start + len])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// What the watchers saw.
@@ -271,28 +274,51 @@ pub async fn watch_fanout(
         let uri = format!("/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}");
         let connected = connected.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = client
-                .request_stream(http::Request::get(uri).body(Vec::new())?)
+            let response = client
+                .send(http::Request::get(uri).body(kube::client::Body::from(Vec::new()))?)
                 .await;
             connected.add_permits(1);
-            let mut reader = stream?;
-            let mut line = Vec::with_capacity(4096);
+            let response = response?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "watch answered {}",
+                response.status()
+            );
+            let mut body = response.into_body();
+            let finder = memchr::memmem::Finder::new(SENT_KEY.as_bytes());
             let mut latencies = Vec::with_capacity(events);
+            // The start of a line whose end has not arrived yet.
+            let mut partial: Vec<u8> = Vec::new();
             let deadline = tokio::time::Instant::now() + timeout;
             while latencies.len() < events {
-                line.clear();
-                match tokio::time::timeout_at(deadline, reader.read_until(b'\n', &mut line)).await {
-                    Ok(Ok(0)) | Err(_) => break,
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e.into()),
+                let data = match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Ok(Some(frame)) => match frame?.into_data() {
+                        Ok(data) => data,
+                        Err(_) => continue,
+                    },
+                    Ok(None) | Err(_) => break,
+                };
+                let mut rest: &[u8] = &data;
+                while let Some(end) = memchr::memchr(b'\n', rest) {
+                    let line: &[u8] = if partial.is_empty() {
+                        &rest[..end]
+                    } else {
+                        partial.extend_from_slice(&rest[..end]);
+                        &partial
+                    };
+                    if line.starts_with(br#"{"type":"ERROR""#) {
+                        anyhow::bail!(
+                            "the watch ended with an error: {}",
+                            String::from_utf8_lossy(line)
+                        );
+                    }
+                    if let Some(sent) = sent_us(line, &finder) {
+                        latencies.push(Duration::from_micros(now_us().saturating_sub(sent)));
+                    }
+                    partial.clear();
+                    rest = &rest[end + 1..];
                 }
-                let text = std::str::from_utf8(&line)?;
-                if text.starts_with(r#"{"type":"ERROR""#) {
-                    anyhow::bail!("the watch ended with an error: {text}");
-                }
-                if let Some(sent) = sent_us(text) {
-                    latencies.push(Duration::from_micros(now_us().saturating_sub(sent)));
-                }
+                partial.extend_from_slice(rest);
             }
             anyhow::Ok(latencies)
         }));
@@ -307,25 +333,24 @@ pub async fn watch_fanout(
     let writer_api: Api<ConfigMap> = Api::namespaced(first.clone(), ns);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut writes = futures::stream::FuturesUnordered::new();
+    // Each write is its own task, so it is sent the moment its tick comes
+    // (an unpolled future would stamp its send time and then wait).
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut writes = Vec::with_capacity(events);
     for n in 0..events {
         ticker.tick().await;
         let api = writer_api.clone();
-        writes.push(async move {
+        let permit = in_flight.clone().acquire_owned().await?;
+        writes.push(tokio::spawn(async move {
+            let _permit = permit;
             let mut cm = configmap(format!("ev-{n:06}"));
             cm.metadata.annotations =
                 Some([(SENT_ANNOTATION.to_string(), now_us().to_string())].into());
             api.create(&PostParams::default(), &cm).await
-        });
-        // Keep at most 64 writes in flight.
-        while writes.len() >= 64 {
-            if let Some(r) = writes.next().await {
-                r?;
-            }
-        }
+        }));
     }
-    while let Some(r) = writes.next().await {
-        r?;
+    for w in writes {
+        w.await.context("a write task panicked")??;
     }
     let write_elapsed = write_started.elapsed();
     let mut all = Vec::new();
@@ -357,8 +382,12 @@ mod tests {
             r#"{{"type":"ADDED","object":{{"metadata":{{"annotations":{{"{SENT_ANNOTATION}":"1234"}},"name":"x"}}}}}}"#
         );
         assert!(SENT_KEY.contains(SENT_ANNOTATION));
-        assert_eq!(sent_us(&line), Some(1234));
-        assert_eq!(sent_us(&line.replace("ADDED", "MODIFIED")), None);
-        assert_eq!(sent_us(r#"{"type":"ADDED","object":{}}"#), None);
+        let key = memchr::memmem::Finder::new(SENT_KEY.as_bytes());
+        assert_eq!(sent_us(line.as_bytes(), &key), Some(1234));
+        assert_eq!(
+            sent_us(line.replace("ADDED", "MODIFIED").as_bytes(), &key),
+            None
+        );
+        assert_eq!(sent_us(br#"{"type":"ADDED","object":{}}"#, &key), None);
     }
 }
