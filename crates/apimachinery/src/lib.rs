@@ -22,17 +22,26 @@
 //! - [`typed`]: reading a built-in object through its type, as
 //!   kube-apiserver decodes bodies (type errors, unknown fields,
 //!   `fieldValidation`).
+//! - [`protobuf`]: Kubernetes' protobuf bodies (`k8s\0` envelope) decoded
+//!   into JSON for built-in kinds.
+//! - [`defaults`] and [`validate`]: Kubernetes' per-kind defaulting and
+//!   validation (pods, services, workloads, config maps and secrets).
+//! - [`strategic`]: strategic merge patches with Kubernetes' merge keys.
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
 
 mod builtin;
 pub mod cause;
+pub mod defaults;
 pub mod discovery;
 pub mod list_options;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod status;
+pub mod strategic;
 pub mod typed;
+pub mod validate;
 pub mod validation;
 
 pub use cause::{Cause, CauseType};

@@ -13,6 +13,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClientCidr};
 use rkube_apimachinery::list_options::{self, ListQuery};
+use rkube_apimachinery::protobuf;
 use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, Registry};
 use rkube_store::Store;
@@ -230,7 +231,7 @@ fn verb_not_allowed(p: &ResourcePath, verb: &str) -> ApiError {
     ApiError::method_not_allowed(&p.info.group, &p.info.plural, verb)
 }
 
-/// Decode a request body: JSON, or YAML (one document).
+/// Decode a request body: JSON, YAML (one document), or Kubernetes protobuf.
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -244,9 +245,15 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
             ))
         }),
         "application/yaml" => decode_yaml(body),
+        "application/vnd.kubernetes.protobuf" => protobuf::decode_object(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as protobuf: {e}"
+            ))
+        }),
         _ => Err(ApiError::unsupported_media_type(&[
             "application/json",
             "application/yaml",
+            "application/vnd.kubernetes.protobuf",
         ])),
     }
 }
@@ -581,7 +588,7 @@ fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
     match ct.split(';').next().unwrap_or("").trim() {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/merge-patch+json" => Ok(PatchType::Merge),
-        "application/strategic-merge-patch+json" => Ok(PatchType::StrategicAsMerge),
+        "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
         _ => Err(ApiError::unsupported_media_type(&[
             "application/json-patch+json",
             "application/merge-patch+json",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use rkube_apimachinery::typed::{self, FieldValidation};
+use rkube_apimachinery::{defaults, validate};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, ResourceInfo};
 use rkube_store::{
     Compare, CompareOp, KeyRange, KeyValue, RangeRequest, Revision, Store, StoreError, TxnOp,
@@ -309,6 +310,11 @@ pub async fn create(
     object::check_type(info, &mut obj)?;
     object::set_namespace(info, &mut obj, ns)?;
     let name = object::prepare_create(info, &mut obj)?;
+    defaults::apply(&info.group, &info.kind, &mut obj);
+    let causes = validate::create(&info.group, &info.kind, &obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
+    }
     if let (true, Some(ns)) = (info.namespaced, ns) {
         check_namespace(store, ns, info, &name).await?;
     }
@@ -415,6 +421,23 @@ async fn write_if_unchanged(
     Ok(obj)
 }
 
+/// Kubernetes' defaults and update validation for the new version of an object.
+fn check_update(
+    info: &ResourceInfo,
+    name: &str,
+    old: &Value,
+    new: &mut Value,
+    status: bool,
+) -> Result<(), ApiError> {
+    defaults::apply(&info.group, &info.kind, new);
+    let causes = validate::update(&info.group, &info.kind, old, new, status);
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&info.group, &info.kind, name, causes))
+    }
+}
+
 /// Replace an object (PUT), through the main resource or `status`.
 pub async fn update(
     store: &dyn Store,
@@ -433,6 +456,7 @@ pub async fn update(
         return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
     }
     object::prepare_update(info, &old, &mut obj, status)?;
+    check_update(info, name, &old, &mut obj, status)?;
     if dry_run {
         object::set_resource_version(&mut obj, mod_rev);
         return Ok(obj);
@@ -661,10 +685,9 @@ pub enum PatchType {
     Json,
     /// RFC 7386 (`application/merge-patch+json`).
     Merge,
-    /// `application/strategic-merge-patch+json`. Applied as a merge patch
-    /// for now: maps merge, lists are replaced whole (Kubernetes' per-field
-    /// merge keys are not applied yet).
-    StrategicAsMerge,
+    /// `application/strategic-merge-patch+json`, with Kubernetes' merge
+    /// keys for built-in kinds (see `rkube_apimachinery::strategic`).
+    Strategic,
 }
 
 /// How a write is carried out, from its query.
@@ -700,7 +723,9 @@ pub fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<()
                 ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
             })
         }
-        PatchType::Merge | PatchType::StrategicAsMerge => {
+        PatchType::Strategic => rkube_apimachinery::strategic::apply(doc, patch)
+            .map_err(|e| ApiError::bad_request(e.to_string())),
+        PatchType::Merge => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
             }
@@ -746,6 +771,7 @@ pub async fn patch(
             return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
         }
         object::prepare_update(info, &old, &mut new, status)?;
+        check_update(info, name, &old, &mut new, status)?;
         if dry_run {
             return Ok(Written::new(new, warnings));
         }

@@ -1,0 +1,69 @@
+//! Kubernetes' v1 defaulting of built-in kinds (`SetDefaults_*` in
+//! `pkg/apis/*/v1/defaults.go`), on the JSON object, applied on create and
+//! on every update, as kube-apiserver applies it when it decodes a body.
+//! A field that is set is never changed; wrong types are left for
+//! validation to report.
+//!
+//! - `pod.rs`: pod specs (pods and every pod template);
+//! - `service.rs`: services;
+//! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
+//! - `batch.rs`: jobs and cron jobs;
+//! - this file: dispatch by kind, and the small ones (secrets).
+
+mod apps;
+mod batch;
+mod pod;
+mod service;
+
+use serde_json::{Map, Value};
+
+/// The object's `field` as an object, created if missing (`None` if it
+/// holds something else).
+pub(crate) fn obj<'a>(v: &'a mut Value, field: &str) -> Option<&'a mut Map<String, Value>> {
+    let map = v.as_object_mut()?;
+    map.entry(field)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+}
+
+/// Sets `field` to `value` unless it is present (and not null).
+pub(crate) fn set(map: &mut Map<String, Value>, field: &str, value: Value) {
+    match map.get(field) {
+        Some(v) if !v.is_null() => {}
+        _ => {
+            map.insert(field.to_string(), value);
+        }
+    }
+}
+
+/// Applies the defaults of `group`/`kind` to `obj`.
+pub fn apply(group: &str, kind: &str, obj: &mut Value) {
+    match (group, kind) {
+        ("", "Pod") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                pod::spec(spec);
+            }
+            let qos = obj.get("spec").map(pod::qos_class);
+            if let (Some(status), Some(qos)) = (self::obj(obj, "status"), qos) {
+                set(status, "phase", Value::from("Pending"));
+                set(status, "qosClass", Value::from(qos));
+            }
+        }
+        ("", "Service") => service::apply(obj),
+        ("", "Secret") => {
+            if let Some(m) = obj.as_object_mut() {
+                set(m, "type", Value::from("Opaque"));
+            }
+        }
+        ("apps", "Deployment") => apps::deployment(obj),
+        ("apps", "ReplicaSet") => apps::replica_set(obj),
+        ("apps", "StatefulSet") => apps::stateful_set(obj),
+        ("apps", "DaemonSet") => apps::daemon_set(obj),
+        ("batch", "Job") => batch::job(obj),
+        ("batch", "CronJob") => batch::cron_job(obj),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

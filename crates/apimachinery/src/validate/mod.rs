@@ -1,0 +1,114 @@
+//! Validation of built-in kinds beyond metadata, worded like
+//! kube-apiserver (`pkg/apis/*/validation`): required fields, supported
+//! values, ranges, selectors that must match templates, and the fields an
+//! update may not change. Every function returns [`Cause`]s; a non-empty
+//! list is a 422 `Invalid`. Wrong JSON types never panic here (the body was
+//! already read through its type, see [`crate::typed`]).
+//!
+//! - `pod.rs`: pod specs (pods and templates), pod updates;
+//! - `workloads.rs`: deployments, replica sets, stateful sets, daemon
+//!   sets, jobs, cron jobs;
+//! - `service.rs`: services;
+//! - `data.rs`: config maps and secrets (`immutable`).
+
+mod data;
+mod pod;
+mod service;
+mod workloads;
+
+use serde_json::Value;
+
+use crate::cause::Cause;
+
+/// Causes for a new object of `group`/`kind`.
+pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
+    match (group, kind) {
+        ("", "Pod") => pod::spec(obj.get("spec"), "spec", pod::RESTART_ANY),
+        ("", "Service") => service::spec(obj),
+        ("", "ConfigMap") | ("", "Secret") => data::keys(kind, obj),
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
+            workloads::apps(kind, obj)
+        }
+        ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
+        ("batch", "CronJob") => workloads::cron_job(obj),
+        _ => Vec::new(),
+    }
+}
+
+/// Causes for replacing `old` with `new` (through the main resource when
+/// `status` is false).
+pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -> Vec<Cause> {
+    if status {
+        return Vec::new();
+    }
+    let mut causes = create(group, kind, new);
+    causes.extend(match (group, kind) {
+        ("", "Pod") => pod::update(old, new),
+        ("", "Service") => service::update(old, new),
+        ("", "ConfigMap") | ("", "Secret") => data::update(kind, old, new),
+        ("apps", k) => workloads::apps_update(k, old, new),
+        ("batch", "Job") => workloads::job_update(old, new),
+        _ => Vec::new(),
+    });
+    causes
+}
+
+/// `field is immutable` for `field` when it differs between old and new.
+pub(crate) fn immutable(old: &Value, new: &Value, pointer: &str, field: &str) -> Option<Cause> {
+    let (o, n) = (old.pointer(pointer), new.pointer(pointer));
+    (o != n).then(|| {
+        Cause::invalid(
+            field,
+            n.cloned().unwrap_or(Value::Null),
+            "field is immutable",
+        )
+    })
+}
+
+/// Whether `labels` match a `LabelSelector` object (matchLabels and
+/// matchExpressions).
+pub(crate) fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool {
+    let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    let labels_ok = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.iter().all(|(k, v)| get(k) == v.as_str()));
+    let exprs_ok = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .is_none_or(|es| {
+            es.iter().all(|e| {
+                let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+                let values: Vec<&str> = e
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match e.get("operator").and_then(Value::as_str) {
+                    Some("In") => get(key).is_some_and(|v| values.contains(&v)),
+                    Some("NotIn") => get(key).is_none_or(|v| !values.contains(&v)),
+                    Some("Exists") => get(key).is_some(),
+                    Some("DoesNotExist") => get(key).is_none(),
+                    _ => false,
+                }
+            })
+        });
+    labels_ok && exprs_ok
+}
+
+/// `must be between 1 and 65535, inclusive` for a port number.
+pub(crate) fn port(v: Option<&Value>, field: &str, required: bool) -> Option<Cause> {
+    match v.and_then(Value::as_i64) {
+        None if required => Some(Cause::required(field, "")),
+        None => None,
+        Some(p) if (1..=65535).contains(&p) => None,
+        Some(p) => Some(Cause::invalid(
+            field,
+            p,
+            "must be between 1 and 65535, inclusive",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

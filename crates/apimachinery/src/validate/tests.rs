@@ -1,0 +1,203 @@
+//! Validation as kubectl users see it: messages of kube-apiserver.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::defaults;
+
+fn messages(group: &str, kind: &str, mut obj: Value) -> Vec<String> {
+    defaults::apply(group, kind, &mut obj);
+    create(group, kind, &obj)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn pods_need_named_containers_with_images() {
+    let m = messages(
+        "",
+        "Pod",
+        json!({"spec": {"restartPolicy": "Sometimes",
+        "containers": [{}, {"name": "Bad_Name", "image": "x"}, {"name": "web", "image": "y",
+         "ports": [{"containerPort": 70000}]}, {"name": "web", "image": "z"}]}}),
+    );
+    assert_eq!(
+        m,
+        [
+            "spec.containers[0].name: Required value",
+            "spec.containers[0].image: Required value",
+            "spec.containers[1].name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+            "spec.containers[2].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[3].name: Duplicate value: \"web\"",
+            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+        ]
+    );
+    assert_eq!(
+        messages("", "Pod", json!({"spec": {}})),
+        ["spec.containers: Required value"]
+    );
+}
+
+#[test]
+fn deployments_need_a_matching_selector() {
+    let d = |sel: Value| {
+        json!({"spec": {"selector": sel, "template": {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    };
+    assert!(messages(
+        "apps",
+        "Deployment",
+        d(json!({"matchLabels": {"app": "web"}}))
+    )
+    .is_empty());
+    assert_eq!(
+        messages("apps", "Deployment", d(json!({"matchLabels": {"app": "api"}}))),
+        ["spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`"]
+    );
+    assert_eq!(
+        messages("apps", "Deployment", d(Value::Null)),
+        ["spec.selector: Required value"]
+    );
+    let mut bad =
+        d(json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}));
+    bad["spec"]["replicas"] = json!(-1);
+    bad["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+    assert_eq!(
+        messages("apps", "Deployment", bad),
+        [
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+        ]
+    );
+}
+
+#[test]
+fn jobs_need_on_failure_or_never() {
+    let j = json!({"metadata": {"name": "j", "uid": "u1"}, "spec": {"template": {
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    assert_eq!(
+        messages("batch", "Job", j.clone()),
+        ["spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""]
+    );
+    let mut ok = j;
+    ok["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+    assert!(messages("batch", "Job", ok).is_empty());
+}
+
+#[test]
+fn services_need_valid_ports() {
+    assert_eq!(
+        messages(
+            "",
+            "Service",
+            json!({"spec": {"ports": [{"port": 80}, {"port": 0, "name": "b"}]}})
+        ),
+        [
+            "spec.ports[0].name: Required value",
+            "spec.ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive"
+        ]
+    );
+    assert_eq!(
+        messages("", "Service", json!({"spec": {}})),
+        ["spec.ports: Required value"]
+    );
+    assert!(messages("", "Service", json!({"spec": {"clusterIP": "None"}})).is_empty());
+}
+
+#[test]
+fn immutable_config_maps_and_fixed_fields() {
+    let old = json!({"immutable": true, "data": {"a": "b"}});
+    let causes: Vec<String> = update(
+        "",
+        "ConfigMap",
+        &old,
+        &json!({"immutable": true, "data": {"a": "c"}}),
+        false,
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        causes,
+        ["data: Forbidden: field is immutable when `immutable` is set"]
+    );
+    assert!(update("", "ConfigMap", &old, &old, false).is_empty());
+
+    let pod = |image: &str, policy: &str| json!({"spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": image}]}});
+    assert!(update("", "Pod", &pod("a", "Always"), &pod("b", "Always"), false).is_empty());
+    let causes = update("", "Pod", &pod("a", "Always"), &pod("a", "Never"), false);
+    assert_eq!(causes.len(), 1);
+    assert!(causes[0]
+        .to_string()
+        .starts_with("spec: Forbidden: pod updates may not change fields other than"));
+
+    let dep = |app: &str| {
+        json!({"spec": {"selector": {"matchLabels": {"app": app}}, "template": {
+        "metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    };
+    let causes = update("apps", "Deployment", &dep("a"), &dep("b"), false);
+    assert_eq!(causes.len(), 1);
+    assert!(causes[0].to_string().ends_with("field is immutable"));
+}
+
+#[test]
+fn defaults_fill_what_kubernetes_fills() {
+    let mut pod = json!({"spec": {"containers": [{"name": "c", "image": "nginx",
+        "ports": [{"containerPort": 80}], "resources": {"limits": {"cpu": "1"}},
+        "readinessProbe": {"httpGet": {"port": 80}}}]}});
+    defaults::apply("", "Pod", &mut pod);
+    let spec = &pod["spec"];
+    assert_eq!(spec["restartPolicy"], "Always");
+    assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+    assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+    assert_eq!(spec["schedulerName"], "default-scheduler");
+    let c = &spec["containers"][0];
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(c["ports"][0]["protocol"], "TCP");
+    assert_eq!(c["resources"]["requests"]["cpu"], "1");
+    assert_eq!(c["readinessProbe"]["periodSeconds"], 10);
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/");
+
+    let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}});
+    defaults::apply("apps", "Deployment", &mut d);
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(
+        d["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    );
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+
+    let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
+    defaults::apply("", "Service", &mut svc);
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["sessionAffinity"], "None");
+    assert_eq!(
+        svc["spec"]["ports"][0],
+        json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+    );
+
+    let mut job =
+        json!({"metadata": {"name": "j", "uid": "u1"}, "spec": {"template": {"spec": {}}}});
+    defaults::apply("batch", "Job", &mut job);
+    assert_eq!(
+        job["spec"]["selector"],
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}})
+    );
+    assert_eq!(
+        job["spec"]["template"]["metadata"]["labels"]["job-name"],
+        "j"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 6);
+    assert_eq!(job["spec"]["completions"], 1);
+
+    let mut secret = json!({"data": {}});
+    defaults::apply("", "Secret", &mut secret);
+    assert_eq!(secret["type"], "Opaque");
+}
