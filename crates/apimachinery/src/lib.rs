@@ -27,6 +27,7 @@
 //! - [`defaults`] and [`validate`]: Kubernetes' per-kind defaulting and
 //!   validation (pods, services, workloads, config maps and secrets).
 //! - [`strategic`]: strategic merge patches with Kubernetes' merge keys.
+//! - [`table`]: the `meta.k8s.io` Table kubectl prints, per kind.
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
 
@@ -40,6 +41,7 @@ pub mod registry;
 pub mod selector;
 pub mod status;
 pub mod strategic;
+pub mod table;
 pub mod typed;
 pub mod validate;
 pub mod validation;

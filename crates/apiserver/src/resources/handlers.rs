@@ -14,6 +14,7 @@ use axum::Router;
 use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClientCidr};
 use rkube_apimachinery::list_options::{self, ListQuery};
 use rkube_apimachinery::protobuf;
+use rkube_apimachinery::table::{self, IncludeObject, TableOptions};
 use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, Registry};
 use rkube_store::Store;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::metrics::{ApiMetrics, RequestKind};
+use super::negotiate::{self, Output};
 use super::object;
 use super::path::{self, ResourcePath};
 use super::scale;
@@ -318,6 +320,28 @@ fn dry_run(q: &HashMap<String, String>) -> bool {
     q.get("dryRun").is_some_and(|v| v == "All")
 }
 
+/// The Table to answer with, if the client asked for one (and how).
+fn table_options(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Option<TableOptions>, ApiError> {
+    let Output::Table(api_version) = negotiate::output(accept(headers))? else {
+        return Ok(None);
+    };
+    let include = IncludeObject::parse(q.get("includeObject").map(String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Ok(Some(TableOptions {
+        api_version,
+        include,
+        headers: true,
+        now,
+    }))
+}
+
 /// `dryRun` and `fieldValidation` from the query of a write.
 fn write_options(q: &HashMap<String, String>) -> Result<WriteOptions, ApiError> {
     Ok(WriteOptions {
@@ -408,6 +432,7 @@ async fn dispatch(
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs),
                 bookmark_interval: s.watch_bookmark_interval,
+                table: table_options(headers, q)?,
             };
             let body = watch::start(
                 s.store.clone(),
@@ -432,6 +457,16 @@ async fn dispatch(
         (Method::GET, None) => {
             let opts = list_options(p, q, false)?;
             let list = storage::list_raw(store, info, ns, &opts).await?;
+            if let Some(t) = table_options(headers, q)? {
+                let items = list.item_values()?;
+                return Ok(ok_json(&table::table(
+                    &info.group,
+                    &info.kind,
+                    &items,
+                    list.metadata.clone(),
+                    &t,
+                )));
+            }
             Ok((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -439,7 +474,20 @@ async fn dispatch(
             )
                 .into_response())
         }
-        (Method::GET, Some(name)) => Ok(ok_json(&storage::read(store, info, ns, name).await?.0)),
+        (Method::GET, Some(name)) => {
+            let table = table_options(headers, q)?;
+            let (obj, rev) = storage::read(store, info, ns, name).await?;
+            match table {
+                Some(t) => Ok(ok_json(&table::table(
+                    &info.group,
+                    &info.kind,
+                    &[obj],
+                    serde_json::json!({"resourceVersion": rev.to_string()}),
+                    &t,
+                ))),
+                None => Ok(ok_json(&obj)),
+            }
+        }
         (Method::POST, None) => {
             if !info.has_verb("create") {
                 return Err(verb_not_allowed(p, "create"));

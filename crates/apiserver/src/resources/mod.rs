@@ -12,12 +12,14 @@
 //! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
 //!   spliced in on the way out, so lists and watches need no re-encoding);
 //! - `watch.rs`: watch streams (one JSON event per line);
+//! - `negotiate.rs`: what to answer with (JSON, or a Table for kubectl);
 //! - `handlers.rs`: the axum routes;
 //! - `metrics.rs`: `apiserver_*` metrics.
 
 mod allocator;
 mod handlers;
 mod metrics;
+mod negotiate;
 mod object;
 mod path;
 mod raw;

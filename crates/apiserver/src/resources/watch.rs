@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
+use rkube_apimachinery::table::{self, TableOptions};
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ pub struct WatchParams {
     pub timeout: Option<Duration>,
     /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
     pub bookmark_interval: Duration,
+    /// Each event's object as a one-row Table (kubectl `get -w`).
+    pub table: Option<TableOptions>,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -119,6 +122,7 @@ pub async fn start(
         .map_err(storage::store_error)?;
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
     watchers.inc();
+    let (info_group, info_kind) = (info.group.clone(), info.kind.clone());
     let mut bookmarks = tokio::time::interval_at(
         tokio::time::Instant::now() + params.bookmark_interval,
         params.bookmark_interval,
@@ -140,7 +144,51 @@ pub async fn start(
         let chunk = w.next_chunk().await?;
         Some((chunk, w))
     });
-    Ok(futures::stream::iter(first_lines).chain(changes).boxed())
+    let body = futures::stream::iter(first_lines).chain(changes);
+    match params.table {
+        None => Ok(body.boxed()),
+        Some(mut t) => {
+            let (group, kind) = (info_group, info_kind);
+            Ok(body
+                .map(move |chunk| {
+                    let out = as_tables(&group, &kind, &chunk, &t);
+                    // Only the first event carries the column definitions.
+                    t.headers = false;
+                    out
+                })
+                .boxed())
+        }
+    }
+}
+
+/// Rewrites the event lines of `chunk` so that each object is a one-row
+/// Table (BOOKMARK and ERROR events pass through as they are).
+fn as_tables(group: &str, kind: &str, chunk: &Bytes, t: &TableOptions) -> Bytes {
+    let mut out = Vec::with_capacity(chunk.len() * 2);
+    let mut opts = *t;
+    for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let ev: Option<Value> = serde_json::from_slice(line).ok();
+        let converted = ev.and_then(|mut ev| {
+            let ty = ev.get("type")?.as_str()?;
+            if !matches!(ty, "ADDED" | "MODIFIED" | "DELETED") {
+                return None;
+            }
+            let obj = ev.get("object")?.clone();
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null);
+            ev["object"] = table::table(group, kind, &[obj], json!({"resourceVersion": rv}), &opts);
+            opts.headers = false;
+            serde_json::to_vec(&ev).ok()
+        });
+        match converted {
+            Some(bytes) => out.extend_from_slice(&bytes),
+            None => out.extend_from_slice(line),
+        }
+        out.push(b'\n');
+    }
+    Bytes::from(out)
 }
 
 /// The response body of a watch: lines of JSON events.

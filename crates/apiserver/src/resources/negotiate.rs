@@ -1,0 +1,93 @@
+//! Content negotiation of responses (`Accept`): plain JSON, or the
+//! `meta.k8s.io` Table kubectl asks for. Clauses rkube cannot honour
+//! (protobuf, PartialObjectMetadata, YAML) fall through to the next; an
+//! `Accept` nothing matches is 406.
+
+use rkube_apimachinery::ApiError;
+
+/// What to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Json,
+    /// A Table in this `apiVersion` (`meta.k8s.io/v1` or `v1beta1`).
+    Table(&'static str),
+}
+
+/// The media types a resource request can be answered in.
+const ACCEPTED: &[&str] = &[
+    "application/json",
+    "application/json;as=Table;v=v1;g=meta.k8s.io",
+    "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+];
+
+/// Picks the first clause of `accept` rkube can serve.
+pub fn output(accept: Option<&str>) -> Result<Output, ApiError> {
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(Output::Json);
+    };
+    for clause in accept.split(',') {
+        let mut parts = clause.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let mut params = std::collections::HashMap::new();
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                params.insert(k.trim(), v.trim());
+            }
+        }
+        if !matches!(media, "application/json" | "*/*" | "application/*") {
+            continue;
+        }
+        match params.get("as").copied() {
+            None => return Ok(Output::Json),
+            Some("Table") if params.get("g").copied() == Some("meta.k8s.io") => {
+                match params.get("v").copied() {
+                    Some("v1") => return Ok(Output::Table("meta.k8s.io/v1")),
+                    Some("v1beta1") => return Ok(Output::Table("meta.k8s.io/v1beta1")),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        }
+    }
+    Err(ApiError::not_acceptable(ACCEPTED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_get_gets_a_table() {
+        let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(
+            output(Some(kubectl)).ok(),
+            Some(Output::Table("meta.k8s.io/v1"))
+        );
+        assert_eq!(
+            output(Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io")).ok(),
+            Some(Output::Table("meta.k8s.io/v1beta1"))
+        );
+    }
+
+    #[test]
+    fn json_and_fall_through() {
+        assert_eq!(output(None).ok(), Some(Output::Json));
+        assert_eq!(
+            output(Some("application/vnd.kubernetes.protobuf, */*")).ok(),
+            Some(Output::Json)
+        );
+        assert_eq!(
+            output(Some(
+                "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+            ))
+            .ok(),
+            Some(Output::Json)
+        );
+        let e = output(Some("application/yaml")).expect_err("406");
+        assert_eq!(e.code(), 406);
+        assert_eq!(
+            output(Some("application/json;as=Table;v=v2;g=meta.k8s.io")).map_err(|e| e.code()),
+            Err(406)
+        );
+    }
+}
