@@ -130,7 +130,11 @@ impl EtcdStore {
     /// etcd's `(key, range_end)` for a range; an empty `range_end` means
     /// "only `key`" in etcd, `[0]` means "to the end of the keyspace".
     fn etcd_range(&self, range: &KeyRange) -> (Vec<u8>, Vec<u8>) {
-        let key = self.full_key(&range.key);
+        let mut key = self.full_key(&range.key);
+        if key.is_empty() {
+            // etcd has no empty key: the lowest one is "\0".
+            key.push(0);
+        }
         let end = match &range.range_end {
             None => Vec::new(),
             Some(end) if end.is_empty() => {
@@ -577,7 +581,12 @@ impl Store for EtcdStore {
     async fn current_revision(&self) -> Result<Revision> {
         self.metrics.reads.inc();
         let opts = GetOptions::new().with_count_only();
-        match self.kv().get(self.full_key(b""), Some(opts)).await {
+        // etcd refuses an empty key; with no prefix, ask for "\0".
+        let mut key = self.full_key(b"");
+        if key.is_empty() {
+            key.push(0);
+        }
+        match self.kv().get(key, Some(opts)).await {
             Ok(resp) => Ok(resp.header().map_or(0, |h| h.revision())),
             Err(e) => Err(StoreError::Etcd(e.to_string())),
         }

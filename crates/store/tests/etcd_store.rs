@@ -203,3 +203,21 @@ fn dropping_the_server_kills_etcd_and_removes_its_directory() {
     );
     assert!(!dir.exists(), "{} must be removed", dir.display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_prefix_uses_the_keys_as_they_are() {
+    let server = EtcdServer::start_async().await.expect("start etcd");
+    let s = EtcdStore::connect(&server.endpoints(), "")
+        .await
+        .expect("connect without a prefix");
+    assert!(s.current_revision().await.expect("revision") >= 1);
+    s.put(b("/registry/configmaps/default/a"), b("1"))
+        .await
+        .expect("put");
+    let all = s
+        .range(RangeRequest::new(KeyRange::prefix(Bytes::new())))
+        .await
+        .expect("range everything");
+    assert_eq!(all.kvs.len(), 1);
+    assert_eq!(all.kvs[0].key, b("/registry/configmaps/default/a"));
+}

@@ -67,7 +67,7 @@ pub(crate) fn immutable(old: &Value, new: &Value, pointer: &str, field: &str) ->
 
 /// Whether `labels` match a `LabelSelector` object (matchLabels and
 /// matchExpressions).
-pub(crate) fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool {
+pub fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool {
     let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     let labels_ok = selector
         .get("matchLabels")

@@ -25,6 +25,7 @@ use super::metrics::{ApiMetrics, RequestKind};
 use super::negotiate::{self, Output};
 use super::object;
 use super::path::{self, ResourcePath};
+use super::pod_actions;
 use super::scale;
 use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
 use super::watch::{self, WatchParams};
@@ -406,6 +407,41 @@ async fn dispatch(
     }
     if let (Some("scale"), Some(name)) = (p.subresource.as_deref(), p.name.as_deref()) {
         return scale_subresource(s, p, name, method, headers, q, &body).await;
+    }
+    let is_pods = info.group.is_empty() && info.plural == "pods";
+    match (p.subresource.as_deref(), p.name.as_deref(), ns, method) {
+        (Some(action @ ("binding" | "eviction")), Some(name), Some(ns), &Method::POST)
+            if is_pods =>
+        {
+            let body = decode_body(headers, &body)?;
+            let done = if action == "binding" {
+                pod_actions::bind(store, &s.registry, ns, name, &body, dry_run(q)).await?
+            } else {
+                pod_actions::evict(store, &s.registry, ns, name, &body, dry_run(q)).await?
+            };
+            return Ok(json_response(
+                StatusCode::CREATED,
+                &done,
+                "application/json",
+            ));
+        }
+        (None, None, Some(ns), &Method::POST)
+            if info.group.is_empty() && info.plural == "bindings" =>
+        {
+            let body = decode_body(headers, &body)?;
+            let name = body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let done = pod_actions::bind(store, &s.registry, ns, &name, &body, dry_run(q)).await?;
+            return Ok(json_response(
+                StatusCode::CREATED,
+                &done,
+                "application/json",
+            ));
+        }
+        _ => {}
     }
     let status_sub = match p.subresource.as_deref() {
         None => false,

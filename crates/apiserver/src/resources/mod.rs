@@ -7,6 +7,7 @@
 //!   generation, resourceVersion = store revision);
 //! - `allocator.rs`: Service cluster IPs and node ports;
 //! - `scale.rs`: the `scale` subresource;
+//! - `pod_actions.rs`: `pods/binding` (and `bindings`), `pods/eviction`;
 //! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
 //!   finalizers, selectors, paging);
 //! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
@@ -22,6 +23,7 @@ mod metrics;
 mod negotiate;
 mod object;
 mod path;
+mod pod_actions;
 mod raw;
 mod scale;
 mod storage;

@@ -1,0 +1,178 @@
+//! The two pod subresources that act rather than store: `binding` (the
+//! scheduler assigns a node; also the `bindings` resource) and `eviction`
+//! (a delete that respects PodDisruptionBudgets: 429 when a budget allows
+//! no disruption).
+
+use rkube_apimachinery::{ApiError, Registry, ResourceInfo};
+use rkube_store::Store;
+use serde_json::{json, Value};
+
+use super::object;
+use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
+
+fn pods(registry: &Registry) -> Result<ResourceInfo, ApiError> {
+    registry
+        .get("", "v1", "pods")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("pods are not registered"))
+}
+
+/// `201 Success`, what both actions answer.
+pub fn created() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+}
+
+/// Assigns pod `name` to the node in `binding.target` (once: a bound pod is
+/// a 409), marks it scheduled.
+pub async fn bind(
+    store: &dyn Store,
+    registry: &Registry,
+    ns: &str,
+    name: &str,
+    binding: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let info = pods(registry)?;
+    let given = binding
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or(name);
+    if given != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the binding ({given}) does not match the pod ({name})"
+        )));
+    }
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = binding
+        .pointer("/target/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Node");
+    if node.is_empty() || !(kind.is_empty() || kind == "Node") {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            name,
+            vec![rkube_apimachinery::Cause::required("target.name", "")],
+        ));
+    }
+    let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
+    let conflict = |why: String| ApiError::conflict("", "pods/binding", name, &why);
+    if object::is_deleting(&pod) {
+        return Err(conflict(format!(
+            "pod {name} is being deleted, cannot be assigned to a host"
+        )));
+    }
+    if let Some(current) = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        return Err(conflict(format!(
+            "pod {name} is already assigned to node \"{current}\""
+        )));
+    }
+    let mut conditions: Vec<Value> = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
+    conditions.push(json!({"type": "PodScheduled", "status": "True",
+                           "lastTransitionTime": object::now_rfc3339()}));
+    let mut spec = json!({
+        "metadata": {"resourceVersion": pod.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)},
+        "spec": {"nodeName": node},
+    });
+    if let Some(a) = binding
+        .pointer("/metadata/annotations")
+        .filter(|a| a.is_object())
+    {
+        spec["metadata"]["annotations"] = a.clone();
+    }
+    let opts = WriteOptions {
+        dry_run,
+        ..Default::default()
+    };
+    // The node first (pinned to the version read, so two binders cannot
+    // both win), then the PodScheduled condition through status.
+    storage::patch(
+        store,
+        &info,
+        Some(ns),
+        name,
+        PatchType::Merge,
+        &spec,
+        false,
+        &opts,
+    )
+    .await?;
+    let status = json!({"status": {"conditions": conditions}});
+    storage::patch(
+        store,
+        &info,
+        Some(ns),
+        name,
+        PatchType::Merge,
+        &status,
+        true,
+        &opts,
+    )
+    .await?;
+    Ok(created())
+}
+
+/// Evicts pod `name`: refused with 429 while a matching
+/// PodDisruptionBudget allows no disruption (pods not running may always
+/// go), otherwise deleted with the eviction's delete options.
+pub async fn evict(
+    store: &dyn Store,
+    registry: &Registry,
+    ns: &str,
+    name: &str,
+    eviction: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let info = pods(registry)?;
+    let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
+    let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+    if running {
+        let pdbs = registry
+            .get("policy", "v1", "poddisruptionbudgets")
+            .cloned()
+            .ok_or_else(|| ApiError::internal("poddisruptionbudgets are not registered"))?;
+        let list = storage::list(store, &pdbs, Some(ns), &ListOptions::default()).await?;
+        let labels = pod.pointer("/metadata/labels");
+        for pdb in list
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(sel) = pdb.pointer("/spec/selector").filter(|s| s.is_object()) else {
+                continue;
+            };
+            if !rkube_apimachinery::validate::selector_matches(sel, labels) {
+                continue;
+            }
+            if pdb
+                .pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                < 1
+            {
+                return Err(ApiError::too_many_requests(
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    // As kube-apiserver: no Retry-After (clients decide).
+                    0,
+                ));
+            }
+        }
+    }
+    let mut opts = DeleteOptions::from_body(eviction.get("deleteOptions").unwrap_or(&Value::Null));
+    opts.dry_run |= dry_run;
+    storage::delete(store, &info, Some(ns), name, &opts).await?;
+    Ok(created())
+}

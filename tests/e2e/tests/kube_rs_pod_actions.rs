@@ -1,0 +1,122 @@
+//! kube-rs against the pod subresources that act: `binding` assigns a node
+//! once (a second binding is a 409), `eviction` deletes a pod unless a
+//! PodDisruptionBudget allows no disruption (429 TooManyRequests).
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use rkube_e2e::Cluster;
+use serde_json::json;
+
+async fn client(c: &Cluster) -> Client {
+    let kc = Kubeconfig::read_from(c.kubeconfig()).expect("read kubeconfig");
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    // kube-rs retries 429s by default; the test wants to see the first one.
+    config.default_retry = false;
+    Client::try_from(config).expect("client")
+}
+
+fn api_code(e: kube::Error) -> u16 {
+    match e {
+        kube::Error::Api(s) => s.code,
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn binding_and_eviction() {
+    let c = Cluster::up();
+    let client = client(&c).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+
+    // Bind it, as a scheduler does.
+    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": "web"}, "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}});
+    let status: kube::core::Status = pods
+        .create_subresource("binding", "web", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    assert_eq!(status.code, 201);
+    let bound = pods.get("web").await.expect("get");
+    assert_eq!(
+        bound.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("node-1")
+    );
+    let scheduled = bound
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .map(|c| c.status.clone());
+    assert_eq!(scheduled.as_deref(), Some("True"));
+    let again = pods
+        .create_subresource::<_, kube::core::Status>(
+            "binding",
+            "web",
+            &PostParams::default(),
+            &binding,
+        )
+        .await
+        .expect_err("bound twice");
+    assert_eq!(api_code(again), 409);
+
+    // A running pod covered by a budget that allows nothing stays.
+    pods.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await
+    .expect("running");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("pdb");
+    pdbs.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+        "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}})),
+    )
+    .await
+    .expect("pdb status");
+    let evict = EvictParams {
+        delete_options: Some(DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let refused = pods.evict("web", &evict).await.expect_err("budget");
+    assert_eq!(api_code(refused), 429);
+    assert!(pods.get_opt("web").await.expect("get").is_some());
+
+    // Once the budget allows one disruption, the eviction deletes the pod.
+    pdbs.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"disruptionsAllowed": 1}})),
+    )
+    .await
+    .expect("pdb status");
+    let done = pods.evict("web", &evict).await.expect("evict");
+    assert_eq!(done.code, 201);
+    assert!(pods.get_opt("web").await.expect("get").is_none());
+}
