@@ -31,16 +31,28 @@ def crate_dir(name, version):
 pb = os.path.join(crate_dir("k8s-pb", PB_VERSION), "src")
 oa = os.path.join(crate_dir("k8s-openapi", OPENAPI_VERSION), "src", K8S)
 
-# JSON names from k8s-openapi: (module, Struct) -> {snake: json}
+def norm(snake):
+    """A field's snake-case name without the case splits the two crates
+    disagree on (k8s-pb `non_resource_ur_ls`, k8s-openapi `non_resource_urls`)."""
+    return snake.lstrip("r#").replace("_", "").lower()
+
+
+# JSON names from k8s-openapi: (module, Struct) -> {normalized snake: json}
 json_names = {}
+module_names = {}
 for path in glob.glob(os.path.join(oa, "**", "*.rs"), recursive=True):
     module = os.path.relpath(os.path.dirname(path), oa).replace(os.sep, ".")
     text = open(path, encoding="utf-8").read()
     m = re.search(r"pub struct (\w+) \{", text)
     if not m:
         continue
-    pairs = dict((s, j) for j, s in re.findall(r'"([^"]+)" => Field::Key_(\w+),', text))
+    pairs = dict((norm(s), j) for j, s in re.findall(r'"([^"]+)" => Field::Key_(\w+),', text))
     json_names[(module, m.group(1).lower())] = pairs
+    # For messages k8s-openapi has no struct of its own for (VolumeSource is
+    # flattened into Volume, PodLogOptions is query parameters): the name
+    # the same field has elsewhere in the module.
+    for key, j in pairs.items():
+        module_names.setdefault(module, {}).setdefault(key, j)
 
 FIELD_DECL = re.compile(r"pub (?:r#)?(?P<name>\w+): (?P<ty>.+),$")
 
@@ -96,10 +108,14 @@ for path in sorted(glob.glob(os.path.join(pb, "**", "mod.rs"), recursive=True)):
                 sys.exit(f"{path}:{j+1}: unexpected field {lines[j]}")
             name, ty = d.group("name"), d.group("ty")
             known = json_names.get((module, current.lower()))
-            json = (known or {}).get(name) or camel(name)
+            json = (
+                (known or {}).get(norm(name))
+                or module_names.get(module, {}).get(norm(name))
+                or camel(name)
+            )
             # A Go struct embedded with `json:",inline"` (Probe's handler,
             # Volume's source, …): a message field the JSON type lacks.
-            inline = known is not None and name not in known and "message" in attrs
+            inline = known is not None and norm(name) not in known and "message" in attrs
             tag = attrs["tag"]
             if "btree_map" in attrs or "map" in attrs:
                 key, value = [s.strip() for s in (attrs.get("btree_map") or attrs["map"]).split(",")]

@@ -6,6 +6,7 @@
 #   2. cargo fmt --check         formatting
 #   3. cargo clippy -D warnings  lints, on every target
 #   4. cargo test --workspace    unit, crate integration and binary tests
+#      + gen-protobuf-schema.py --check  schema.txt still what its generator writes
 #   5. rkube bench store --quick a smoke run of the store benchmark
 #   6. rkube bench api --quick   a smoke run of the API benchmark
 set -euo pipefail
@@ -24,6 +25,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "protobuf schema.txt up to date (scripts/gen-protobuf-schema.py --check)"
+python3 scripts/gen-protobuf-schema.py --check
 
 step "rkube bench store --quick (smoke)"
 bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/rkube-bench-smoke.XXXXXX")

@@ -184,3 +184,58 @@ fn typed_creates_go_through_protobuf() {
         "3 1"
     );
 }
+
+/// client-go writes every non-pointer field on the wire, zero or not; what
+/// is stored must be what Go's JSON makes of the object: zero `omitempty`
+/// fields left out, a pointer set to zero kept, initialisms spelled as the
+/// Go JSON tags spell them.
+#[test]
+fn typed_creates_store_what_go_json_would() {
+    let c = Cluster::up();
+    c.ok(&[
+        "create",
+        "deployment",
+        "idle",
+        "--image=nginx",
+        "--replicas=0",
+    ]);
+    assert_eq!(
+        get(&c, &["deployment", "idle"], "{.spec.replicas}"),
+        "0",
+        "a *int32 set to 0 stays 0 (absent would default to 1)"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&c.ok(&["get", "deployment", "idle", "-o", "json"]))
+            .expect("kubectl prints JSON");
+    let meta = &stored["metadata"];
+    for absent in ["generateName", "selfLink", "deletionGracePeriodSeconds"] {
+        assert!(meta.get(absent).is_none(), "metadata.{absent}: {meta}");
+    }
+    let container = &stored["spec"]["template"]["spec"]["containers"][0];
+    for absent in ["stdin", "stdinOnce", "tty", "workingDir"] {
+        assert!(
+            container.get(absent).is_none(),
+            "container.{absent} (zero, omitempty): {container}"
+        );
+    }
+    let pod = &stored["spec"]["template"]["spec"];
+    for absent in ["hostNetwork", "hostPID", "nodeName", "hostname"] {
+        assert!(pod.get(absent).is_none(), "pod spec {absent}: {pod}");
+    }
+
+    c.ok(&[
+        "create",
+        "clusterrole",
+        "healthz-reader",
+        "--verb=get",
+        "--non-resource-url=/healthz,/readyz",
+    ]);
+    assert_eq!(
+        get(
+            &c,
+            &["clusterrole", "healthz-reader"],
+            "{.rules[0].nonResourceURLs}"
+        ),
+        r#"["/healthz","/readyz"]"#
+    );
+}

@@ -255,71 +255,21 @@ fn map_entry(field: &Field, b: &[u8], depth: usize) -> Result<(String, Value), D
     Ok((key, value))
 }
 
-/// Pointer fields (`*int32`, `*bool`) of the built-in kinds where a zero or
-/// `false` that was set means something (`replicas: 0`, `runAsUser: 0`,
-/// `automountServiceAccountToken: false`, …). The wire cannot tell them
-/// from non-pointer fields, which Go writes even when zero and JSON omits.
-const MEANINGFUL_ZERO: &[&str] = &[
-    "replicas",
-    "terminationGracePeriodSeconds",
-    "activeDeadlineSeconds",
-    "backoffLimit",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "parallelism",
-    "completions",
-    "ttlSecondsAfterFinished",
-    "revisionHistoryLimit",
-    "successfulJobsHistoryLimit",
-    "failedJobsHistoryLimit",
-    "startingDeadlineSeconds",
-    "progressDeadlineSeconds",
-    "gracePeriodSeconds",
-    "expirationSeconds",
-    "priority",
-    "value",
-    "partition",
-    "runAsUser",
-    "runAsGroup",
-    "fsGroup",
-    "defaultMode",
-    "mode",
-    "minReadySeconds",
-    "automountServiceAccountToken",
-    "enableServiceLinks",
-    "allowPrivilegeEscalation",
-    "runAsNonRoot",
-    "readOnlyRootFilesystem",
-    "privileged",
-    "setHostnameAsFQDN",
-    "shareProcessNamespace",
-    "hostUsers",
-    "optional",
-    "suspend",
-    "immutable",
-    "orphanDependents",
-    "manualSelector",
-    "allocateLoadBalancerNodePorts",
-    "holderIdentity",
-    "leaseDurationSeconds",
-    "leaseTransitions",
-    "ready",
-    "serving",
-    "terminating",
-    "preemptionPolicy",
-    "globalDefault",
-];
-
-/// Whether a decoded scalar is one JSON would omit: an empty string or a
-/// null always; a zero or `false` unless the field is a known pointer.
-fn omitted_zero(json: &str, v: &Value) -> bool {
-    match v {
-        Value::Null => true,
+/// Whether a decoded scalar of field `tag` of `message` is one JSON would
+/// omit: a null always; an empty string, a zero or `false` unless the Go
+/// field keeps its zero in JSON (a pointer that was set, or no
+/// `omitempty`: [`schema::keeps_zero`]). gogo-protobuf writes non-pointer
+/// fields even when zero, so without this every `generateName: ""`,
+/// `stdin: false` and `hostPort: 0` would be stored.
+fn omitted_zero(message: &str, tag: u32, v: &Value) -> bool {
+    let zero = match v {
+        Value::Null => return true,
         Value::String(s) => s.is_empty(),
-        Value::Bool(false) => !MEANINGFUL_ZERO.contains(&json),
-        Value::Number(n) => n.as_f64() == Some(0.0) && !MEANINGFUL_ZERO.contains(&json),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
         _ => false,
-    }
+    };
+    zero && !schema::keeps_zero(message, tag)
 }
 
 fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, DecodeError> {
@@ -370,7 +320,7 @@ fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, DecodeError> {
             }
         } else {
             let v = scalar(&field.ty, raw, depth)?;
-            if omitted_zero(&field.json, &v) {
+            if omitted_zero(name, tag, &v) {
                 out.remove(&field.json);
                 continue;
             }

@@ -6,7 +6,9 @@
 //! - `wire.rs`: the protobuf wire format (varints, lengths, tags);
 //! - `schema.rs`: every message's fields, from `schema.txt`, which
 //!   `scripts/gen-protobuf-schema.py` generates from the `k8s-pb` and
-//!   `k8s-openapi` crates (tags from one, exact JSON names from the other);
+//!   `k8s-openapi` crates (tags from one, exact JSON names from the other),
+//!   and which scalar fields keep a zero in JSON, from `zeros.txt`, which
+//!   `scripts/gen-protobuf-zeros.py` generates from the Go API types;
 //! - `decode.rs`: a message to JSON, with Kubernetes' special types (Time,
 //!   Quantity, IntOrString, RawExtension, …);
 //! - this file: the `k8s\0` envelope and which message a kind is.
@@ -73,4 +75,8 @@ pub fn decode_object(body: &[u8]) -> Result<Value, DecodeError> {
 }
 
 #[cfg(test)]
+mod names_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zeros_tests;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::*;
 
-fn envelope(api_version: &str, kind: &str, object: Vec<u8>) -> Vec<u8> {
+pub(super) fn envelope(api_version: &str, kind: &str, object: Vec<u8>) -> Vec<u8> {
     let unknown = Unknown {
         type_meta: Some(TypeMeta {
             api_version: Some(api_version.into()),
