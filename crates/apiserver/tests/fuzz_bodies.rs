@@ -25,6 +25,9 @@ const PATHS: &[&str] = &[
     "/apis/apps/v1/namespaces/default/deployments",
     "/apis/apps/v1/namespaces/default/deployments/d",
     "/api/v1/nodes/n",
+    "/api/v1/namespaces/default/pods/p/binding",
+    "/api/v1/namespaces/default/pods/p/eviction",
+    "/api/v1/namespaces/default/bindings",
 ];
 
 const TYPES: &[&str] = &[
@@ -34,6 +37,7 @@ const TYPES: &[&str] = &[
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
     "application/yaml",
+    "application/vnd.kubernetes.protobuf",
     "text/plain",
     "",
 ];
@@ -76,6 +80,12 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..64),
+        // Past the protobuf magic number, into the envelope decoder.
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(|tail| {
+            let mut v = b"k8s\0".to_vec();
+            v.extend(tail);
+            v
+        }),
         json_value().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
         // A valid object with a damaged byte.
         (0usize..80, any::<u8>()).prop_map(|(at, b)| {
