@@ -28,6 +28,8 @@
 //!   validation (pods, services, workloads, config maps and secrets).
 //! - [`strategic`]: strategic merge patches with Kubernetes' merge keys.
 //! - [`table`]: the `meta.k8s.io` Table kubectl prints, per kind.
+//! - [`openapi`]: OpenAPI v3 documents of the paths served (no kind
+//!   schemas yet).
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
 
@@ -36,6 +38,7 @@ pub mod cause;
 pub mod defaults;
 pub mod discovery;
 pub mod list_options;
+pub mod openapi;
 pub mod protobuf;
 pub mod registry;
 pub mod selector;

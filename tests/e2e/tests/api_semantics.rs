@@ -54,12 +54,7 @@ fn kubectl_prints_warnings_for_dropped_fields() {
         "w.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w\ndata:\n  a: b\n",
     );
-    c.ok(&[
-        "create",
-        "--validate=false",
-        "-f",
-        manifest.to_str().expect("utf-8 path"),
-    ]);
+    c.ok(&["create", "-f", manifest.to_str().expect("utf-8 path")]);
     let out = c.kubectl(&[
         "patch",
         "configmap",

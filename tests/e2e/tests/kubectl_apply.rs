@@ -1,7 +1,8 @@
 //! `kubectl apply` (client-side, with its last-applied annotation) of a
 //! multi-document manifest, then of a changed one: a container removed, an
 //! env var added, replicas changed — through strategic merge patches with
-//! Kubernetes' merge keys. (`--validate=false` until rkube serves OpenAPI.)
+//! Kubernetes' merge keys. kubectl finds `fieldValidation` in rkube's
+//! OpenAPI v3 documents and leaves validation to the server (Strict).
 
 use rkube_e2e::Cluster;
 
@@ -37,7 +38,7 @@ fn apply_then_reapply_a_changed_manifest() {
     let c = Cluster::up();
     let f = c.file("app.yaml", FIRST);
     let path = f.to_str().expect("utf-8 path");
-    let out = c.ok(&["apply", "--validate=false", "-f", path]);
+    let out = c.ok(&["apply", "-f", path]);
     assert_eq!(out, "deployment.apps/web created\nconfigmap/cfg created\n");
 
     let changed = FIRST
@@ -46,12 +47,7 @@ fn apply_then_reapply_a_changed_manifest() {
         .replace("      - name: side\n        image: busybox\n", "")
         .replace("containerPort: 80", "containerPort: 8080");
     let f = c.file("app.yaml", &changed);
-    let out = c.ok(&[
-        "apply",
-        "--validate=false",
-        "-f",
-        f.to_str().expect("utf-8 path"),
-    ]);
+    let out = c.ok(&["apply", "-f", f.to_str().expect("utf-8 path")]);
     assert_eq!(
         out,
         "deployment.apps/web configured\nconfigmap/cfg unchanged\n"
@@ -71,4 +67,20 @@ fn apply_then_reapply_a_changed_manifest() {
         "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}",
     ]);
     assert!(annotation.contains("\"replicas\":3"), "{annotation}");
+
+    // Server-side strict validation: an unknown field is refused, named.
+    let bad = c.file(
+        "bad.yaml",
+        &changed.replace(
+            "image: nginx:1.27",
+            "image: nginx:1.27\n        colour: red",
+        ),
+    );
+    let err = c.fails(&["apply", "-f", bad.to_str().expect("utf-8 path")]);
+    assert!(
+        err.contains(
+            r#"strict decoding error: unknown field "spec.template.spec.containers[0].colour""#
+        ),
+        "{err}"
+    );
 }

@@ -20,12 +20,7 @@ fn finalizers_dry_run_deletecollection_and_namespaces() {
     let c = Cluster::up();
     let create = |name: &str, yaml: &str| {
         let f = c.file(name, yaml);
-        c.ok(&[
-            "create",
-            "--validate=false",
-            "-f",
-            f.to_str().expect("path"),
-        ])
+        c.ok(&["create", "-f", f.to_str().expect("path")])
     };
 
     // A finalizer keeps the object, marked for deletion, until it is removed.
@@ -60,7 +55,6 @@ fn finalizers_dry_run_deletecollection_and_namespaces() {
     );
     let out = c.ok(&[
         "create",
-        "--validate=false",
         "--dry-run=server",
         "-f",
         f.to_str().expect("path"),
@@ -93,7 +87,6 @@ fn finalizers_dry_run_deletecollection_and_namespaces() {
     );
     let err = c.fails(&[
         "create",
-        "--validate=false",
         "-n",
         "nowhere",
         "-f",

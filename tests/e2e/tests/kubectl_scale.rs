@@ -25,13 +25,7 @@ fn kubectl_scale_uses_the_scale_subresource() {
     let c = Cluster::up();
     let f = c.file("deploy.yaml", DEPLOYMENT);
     assert_eq!(
-        c.ok(&[
-            "create",
-            "--validate=false",
-            "-f",
-            f.to_str().expect("path")
-        ])
-        .trim(),
+        c.ok(&["create", "-f", f.to_str().expect("path")]).trim(),
         "deployment.apps/web created"
     );
     assert_eq!(

@@ -14,12 +14,7 @@ fn cluster_ips_and_node_ports_are_allocated_once_and_released() {
     let c = Cluster::up();
     let create = |name: &str, spec: &str| {
         let f = c.file(&format!("{name}.yaml"), &service(name, spec));
-        c.kubectl(&[
-            "create",
-            "--validate=false",
-            "-f",
-            f.to_str().expect("path"),
-        ])
+        c.kubectl(&["create", "-f", f.to_str().expect("path")])
     };
     let ip_of = |name: &str| c.ok(&["get", "svc", name, "-o", "jsonpath={.spec.clusterIP}"]);
 

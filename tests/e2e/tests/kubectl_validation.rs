@@ -1,19 +1,13 @@
 //! Per-kind defaulting and validation, as kubectl 1.37 shows them:
 //! Kubernetes' defaults appear on created objects, invalid objects are
 //! refused with kube-apiserver's field messages, and fixed fields stay
-//! fixed. (`create -f` runs with `--validate=false` until rkube serves
-//! OpenAPI, which kubectl's own validation needs.)
+//! fixed.
 
 use rkube_e2e::Cluster;
 
 fn create(c: &Cluster, name: &str, yaml: &str) -> std::process::Output {
     let f = c.file(name, yaml);
-    c.kubectl(&[
-        "create",
-        "--validate=false",
-        "-f",
-        f.to_str().expect("utf-8 path"),
-    ])
+    c.kubectl(&["create", "-f", f.to_str().expect("utf-8 path")])
 }
 
 #[test]

@@ -13,6 +13,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClientCidr};
 use rkube_apimachinery::list_options::{self, ListQuery};
+use rkube_apimachinery::openapi;
 use rkube_apimachinery::protobuf;
 use rkube_apimachinery::table::{self, IncludeObject, TableOptions};
 use rkube_apimachinery::typed::{self, FieldValidation};
@@ -63,6 +64,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1", get(core_v1))
         .route("/apis/:group", get(group))
         .route("/apis/:group/:version", get(group_version))
+        .route("/openapi/v3", get(openapi_index))
+        .route("/openapi/v3/*path", get(openapi_document))
         .route("/api/v1/*rest", any(core_resource))
         .route("/apis/:group/:version/*rest", any(group_resource))
         .layer(DefaultBodyLimit::max(MAX_BODY + 1))
@@ -126,6 +129,23 @@ async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
         ),
         Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_group_list(&s.registry)),
         Err(e) => error_response(&e),
+    }
+}
+
+async fn openapi_index(State(s): State<Arc<ApiState>>) -> Response {
+    ok_json(&openapi::v3_index(&s.registry))
+}
+
+async fn openapi_document(State(s): State<Arc<ApiState>>, Path(path): Path<String>) -> Response {
+    let parts: Vec<&str> = path.split('/').collect();
+    let doc = match parts.as_slice() {
+        ["api", version] => openapi::v3_group_version(&s.registry, "", version),
+        ["apis", group, version] => openapi::v3_group_version(&s.registry, group, version),
+        _ => None,
+    };
+    match doc {
+        Some(d) => ok_json(&d),
+        None => page_not_found(),
     }
 }
 
