@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::metrics::{ApiMetrics, RequestKind};
-use super::negotiate::{self, Output};
+use super::negotiate::{self, Output, Render};
 use super::object;
 use super::path::{self, ResourcePath};
 use super::pod_actions;
@@ -341,26 +341,26 @@ fn dry_run(q: &HashMap<String, String>) -> bool {
     q.get("dryRun").is_some_and(|v| v == "All")
 }
 
-/// The Table to answer with, if the client asked for one (and how).
-fn table_options(
-    headers: &HeaderMap,
-    q: &HashMap<String, String>,
-) -> Result<Option<TableOptions>, ApiError> {
-    let Output::Table(api_version) = negotiate::output(accept(headers))? else {
-        return Ok(None);
-    };
-    let include = IncludeObject::parse(q.get("includeObject").map(String::as_str))
-        .map_err(ApiError::bad_request)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    Ok(Some(TableOptions {
-        api_version,
-        include,
-        headers: true,
-        now,
-    }))
+/// How to shape a get, list or watch answer, from `Accept` and `includeObject`.
+fn render(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Render, ApiError> {
+    match negotiate::output(accept(headers))? {
+        Output::Json => Ok(Render::Json),
+        Output::Metadata(v) => Ok(Render::Metadata(v)),
+        Output::Table(api_version) => {
+            let include = IncludeObject::parse(q.get("includeObject").map(String::as_str))
+                .map_err(ApiError::bad_request)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            Ok(Render::Table(TableOptions {
+                api_version,
+                include,
+                headers: true,
+                now,
+            }))
+        }
+    }
 }
 
 /// `dryRun` and `fieldValidation` from the query of a write.
@@ -488,7 +488,7 @@ async fn dispatch(
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs),
                 bookmark_interval: s.watch_bookmark_interval,
-                table: table_options(headers, q)?,
+                render: render(headers, q)?,
             };
             let body = watch::start(
                 s.store.clone(),
@@ -513,15 +513,26 @@ async fn dispatch(
         (Method::GET, None) => {
             let opts = list_options(p, q, false)?;
             let list = storage::list_raw(store, info, ns, &opts).await?;
-            if let Some(t) = table_options(headers, q)? {
-                let items = list.item_values()?;
-                return Ok(ok_json(&table::table(
-                    &info.group,
-                    &info.kind,
-                    &items,
-                    list.metadata.clone(),
-                    &t,
-                )));
+            match render(headers, q)? {
+                Render::Json => {}
+                Render::Table(t) => {
+                    let items = list.item_values()?;
+                    return Ok(ok_json(&table::table(
+                        &info.group,
+                        &info.kind,
+                        &items,
+                        list.metadata.clone(),
+                        &t,
+                    )));
+                }
+                Render::Metadata(v) => {
+                    let items = list.item_values()?;
+                    return Ok(ok_json(&negotiate::partial_list(
+                        &items,
+                        list.metadata.clone(),
+                        v,
+                    )));
+                }
             }
             Ok((
                 StatusCode::OK,
@@ -531,17 +542,18 @@ async fn dispatch(
                 .into_response())
         }
         (Method::GET, Some(name)) => {
-            let table = table_options(headers, q)?;
+            let shape = render(headers, q)?;
             let (obj, rev) = storage::read(store, info, ns, name).await?;
-            match table {
-                Some(t) => Ok(ok_json(&table::table(
+            match shape {
+                Render::Table(t) => Ok(ok_json(&table::table(
                     &info.group,
                     &info.kind,
                     &[obj],
                     serde_json::json!({"resourceVersion": rev.to_string()}),
                     &t,
                 ))),
-                None => Ok(ok_json(&obj)),
+                Render::Metadata(v) => Ok(ok_json(&negotiate::partial(&obj, v))),
+                Render::Json => Ok(ok_json(&obj)),
             }
         }
         (Method::POST, None) => {

@@ -1,6 +1,8 @@
 //! Content negotiation of responses (`Accept`): plain JSON, or the
-//! `meta.k8s.io` Table kubectl asks for. Clauses rkube cannot honour
-//! (protobuf, PartialObjectMetadata, YAML) fall through to the next; an
+//! `meta.k8s.io` Table kubectl asks for, or only metadata
+//! (`PartialObjectMetadata(List)`, kube-rs' metadata API and client-go's
+//! metadata informers). Clauses rkube cannot honour (protobuf, YAML) fall
+//! through to the next; an
 //! `Accept` nothing matches is 406.
 
 use rkube_apimachinery::ApiError;
@@ -11,6 +13,8 @@ pub enum Output {
     Json,
     /// A Table in this `apiVersion` (`meta.k8s.io/v1` or `v1beta1`).
     Table(&'static str),
+    /// Only metadata: `PartialObjectMetadata(List)` in this `apiVersion`.
+    Metadata(&'static str),
 }
 
 /// The media types a resource request can be answered in.
@@ -18,6 +22,8 @@ const ACCEPTED: &[&str] = &[
     "application/json",
     "application/json;as=Table;v=v1;g=meta.k8s.io",
     "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+    "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
+    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
 ];
 
 /// Picks the first clause of `accept` rkube can serve.
@@ -39,10 +45,17 @@ pub fn output(accept: Option<&str>) -> Result<Output, ApiError> {
         }
         match params.get("as").copied() {
             None => return Ok(Output::Json),
-            Some("Table") if params.get("g").copied() == Some("meta.k8s.io") => {
-                match params.get("v").copied() {
-                    Some("v1") => return Ok(Output::Table("meta.k8s.io/v1")),
-                    Some("v1beta1") => return Ok(Output::Table("meta.k8s.io/v1beta1")),
+            Some(what) if params.get("g").copied() == Some("meta.k8s.io") => {
+                let version = match params.get("v").copied() {
+                    Some("v1") => "meta.k8s.io/v1",
+                    Some("v1beta1") => "meta.k8s.io/v1beta1",
+                    _ => continue,
+                };
+                match what {
+                    "Table" => return Ok(Output::Table(version)),
+                    "PartialObjectMetadata" | "PartialObjectMetadataList" => {
+                        return Ok(Output::Metadata(version))
+                    }
                     _ => continue,
                 }
             }
@@ -81,6 +94,13 @@ mod tests {
                 "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
             ))
             .ok(),
+            Some(Output::Metadata("meta.k8s.io/v1"))
+        );
+        assert_eq!(
+            output(Some(
+                "application/json;as=Unknown;v=v1;g=meta.k8s.io,application/json"
+            ))
+            .ok(),
             Some(Output::Json)
         );
         let e = output(Some("application/yaml")).expect_err("406");
@@ -90,4 +110,37 @@ mod tests {
             Err(406)
         );
     }
+}
+
+/// How a get, list or watch answer is shaped.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Render {
+    #[default]
+    Json,
+    Table(rkube_apimachinery::table::TableOptions),
+    /// `PartialObjectMetadata` objects in this `apiVersion`.
+    Metadata(&'static str),
+}
+
+/// An object reduced to its metadata.
+pub fn partial(obj: &serde_json::Value, api_version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": api_version,
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
+/// A list reduced to its items' metadata.
+pub fn partial_list(
+    items: &[serde_json::Value],
+    metadata: serde_json::Value,
+    api_version: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": api_version,
+        "metadata": metadata,
+        "items": items.iter().map(|i| partial(i, api_version)).collect::<Vec<_>>(),
+    })
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use rkube_apimachinery::table::{self, TableOptions};
+use rkube_apimachinery::table;
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
 
+use super::negotiate::{self, Render};
 use super::raw;
 use super::storage::{self, ListOptions};
 
@@ -29,8 +30,9 @@ pub struct WatchParams {
     pub timeout: Option<Duration>,
     /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
     pub bookmark_interval: Duration,
-    /// Each event's object as a one-row Table (kubectl `get -w`).
-    pub table: Option<TableOptions>,
+    /// Each event's object as is, as a one-row Table (kubectl `get -w`), or
+    /// reduced to its metadata.
+    pub render: Render,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -145,15 +147,17 @@ pub async fn start(
         Some((chunk, w))
     });
     let body = futures::stream::iter(first_lines).chain(changes);
-    match params.table {
-        None => Ok(body.boxed()),
-        Some(mut t) => {
+    match params.render {
+        Render::Json => Ok(body.boxed()),
+        mut shape => {
             let (group, kind) = (info_group, info_kind);
             Ok(body
                 .map(move |chunk| {
-                    let out = as_tables(&group, &kind, &chunk, &t);
-                    // Only the first event carries the column definitions.
-                    t.headers = false;
+                    let out = reshape(&group, &kind, &chunk, &shape);
+                    // Only the first event carries a Table's column definitions.
+                    if let Render::Table(t) = &mut shape {
+                        t.headers = false;
+                    }
                     out
                 })
                 .boxed())
@@ -162,10 +166,10 @@ pub async fn start(
 }
 
 /// Rewrites the event lines of `chunk` so that each object is a one-row
-/// Table (BOOKMARK and ERROR events pass through as they are).
-fn as_tables(group: &str, kind: &str, chunk: &Bytes, t: &TableOptions) -> Bytes {
+/// Table, or its metadata only (BOOKMARK and ERROR events pass through).
+fn reshape(group: &str, kind: &str, chunk: &Bytes, shape: &Render) -> Bytes {
     let mut out = Vec::with_capacity(chunk.len() * 2);
-    let mut opts = *t;
+    let mut shape = *shape;
     for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let ev: Option<Value> = serde_json::from_slice(line).ok();
         let converted = ev.and_then(|mut ev| {
@@ -174,12 +178,20 @@ fn as_tables(group: &str, kind: &str, chunk: &Bytes, t: &TableOptions) -> Bytes 
                 return None;
             }
             let obj = ev.get("object")?.clone();
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .cloned()
-                .unwrap_or(Value::Null);
-            ev["object"] = table::table(group, kind, &[obj], json!({"resourceVersion": rv}), &opts);
-            opts.headers = false;
+            ev["object"] = match &mut shape {
+                Render::Json => obj,
+                Render::Metadata(v) => negotiate::partial(&obj, v),
+                Render::Table(t) => {
+                    let rv = obj
+                        .pointer("/metadata/resourceVersion")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let table =
+                        table::table(group, kind, &[obj], json!({"resourceVersion": rv}), t);
+                    t.headers = false;
+                    table
+                }
+            };
             serde_json::to_vec(&ev).ok()
         });
         match converted {

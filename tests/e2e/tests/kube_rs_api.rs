@@ -1,6 +1,7 @@
-//! kube-rs against the pod subresources that act: `binding` assigns a node
-//! once (a second binding is a 409), `eviction` deletes a pod unless a
-//! PodDisruptionBudget allows no disruption (429 TooManyRequests).
+//! kube-rs against what its typed API does beyond CRUD: the pod
+//! subresources that act (`binding` assigns a node once, a second binding
+//! is a 409; `eviction` deletes a pod unless a PodDisruptionBudget allows
+//! no disruption, 429 TooManyRequests), and the metadata-only API.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -119,4 +120,56 @@ async fn binding_and_eviction() {
     let done = pods.evict("web", &evict).await.expect("evict");
     assert_eq!(done.code, 201);
     assert!(pods.get_opt("web").await.expect("get").is_none());
+}
+
+/// kube-rs' metadata API asks only for `PartialObjectMetadata(List)` (no
+/// fallback): get, list and watch answer with metadata only.
+#[tokio::test]
+async fn metadata_only_get_list_and_watch() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+
+    let c = Cluster::up();
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "meta", "labels": {"k": "v"}}, "data": {"secret": "not sent"}
+    }))
+    .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    let one = cms.get_metadata("meta").await.expect("get metadata");
+    assert_eq!(
+        one.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("k"))
+            .map(String::as_str),
+        Some("v")
+    );
+    let list = cms
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list metadata");
+    assert_eq!(list.items.len(), 1);
+    let rv = list.metadata.resource_version.clone().expect("list rv");
+
+    let mut events = cms
+        .watch_metadata(&WatchParams::default().timeout(5), &rv)
+        .await
+        .expect("watch metadata")
+        .boxed();
+    let cm2: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "meta2"}})).expect("cm");
+    cms.create(&PostParams::default(), &cm2)
+        .await
+        .expect("create");
+    let first = events.next().await.expect("an event").expect("decoded");
+    match first {
+        WatchEvent::Added(m) => assert_eq!(m.metadata.name.as_deref(), Some("meta2")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
 }
