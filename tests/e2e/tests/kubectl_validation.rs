@@ -111,6 +111,23 @@ fn defaults_and_field_errors() {
         format!("{uid} once 6")
     );
 
+    // A secret's stringData is stored base64-encoded in data, and not kept.
+    create(
+        &c,
+        "s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  user: admin\n",
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "s",
+            "-o",
+            "jsonpath={.type} {.data.user} {.stringData}"
+        ]),
+        "Opaque YWRtaW4= "
+    );
+
     // An immutable config map keeps its data.
     create(&c, "frozen.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  a: b\n");
     let err = c.fails(&[

@@ -8,13 +8,16 @@
 //! - `service.rs`: services;
 //! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
 //! - `batch.rs`: jobs and cron jobs;
-//! - this file: dispatch by kind, and the small ones (secrets).
+//! - this file: dispatch by kind, and the small ones (secrets'
+//!   `stringData`, priority classes).
 
 mod apps;
 mod batch;
 mod pod;
 mod service;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{Map, Value};
 
 /// The object's `field` as an object, created if missing (`None` if it
@@ -53,6 +56,21 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("", "Secret") => {
             if let Some(m) = obj.as_object_mut() {
                 set(m, "type", Value::from("Opaque"));
+                // stringData is write-only: merged into data (base64), not stored.
+                if let Some(Value::Object(strings)) = m.remove("stringData") {
+                    let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(d) = data.as_object_mut() {
+                        for (k, v) in strings {
+                            let text = v.as_str().unwrap_or_default();
+                            d.insert(k, Value::from(STANDARD.encode(text)));
+                        }
+                    }
+                }
+            }
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if let Some(m) = obj.as_object_mut() {
+                set(m, "preemptionPolicy", Value::from("PreemptLowerPriority"));
             }
         }
         ("apps", "Deployment") => apps::deployment(obj),

@@ -37,3 +37,16 @@ fn odd_shapes_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn secret_string_data_becomes_data() {
+    let mut s = json!({"data": {"a": "YQ=="}, "stringData": {"b": "hello", "a": "x"}});
+    apply("", "Secret", &mut s);
+    assert_eq!(
+        s,
+        json!({"type": "Opaque", "data": {"a": "eA==", "b": "aGVsbG8="}})
+    );
+    let mut pc = json!({"value": 5});
+    apply("scheduling.k8s.io", "PriorityClass", &mut pc);
+    assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
+}
