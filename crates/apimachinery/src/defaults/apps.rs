@@ -1,8 +1,28 @@
 //! apps/v1 defaults (`pkg/apis/apps/v1/defaults.go`).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{obj, pod, set};
+
+/// Defaults the strategy object at `field` of `spec`: type `RollingUpdate`
+/// unless set, and, when it is a rolling update, `rolling`'s fields in
+/// `rollingUpdate`.
+fn rolling_update(spec: &mut Map<String, Value>, field: &str, rolling: &[(&str, Value)]) {
+    let strategy = spec.entry(field).or_insert_with(|| json!({}));
+    let Some(s) = strategy.as_object_mut() else {
+        return;
+    };
+    set(s, "type", json!("RollingUpdate"));
+    if s.get("type").and_then(Value::as_str) != Some("RollingUpdate") {
+        return;
+    }
+    let ru = s.entry("rollingUpdate").or_insert_with(|| json!({}));
+    if let Some(ru) = ru.as_object_mut() {
+        for (k, v) in rolling {
+            set(ru, k, v.clone());
+        }
+    }
+}
 
 pub fn deployment(d: &mut Value) {
     pod::template(d, "/spec/template");
@@ -10,17 +30,11 @@ pub fn deployment(d: &mut Value) {
     set(spec, "replicas", json!(1));
     set(spec, "revisionHistoryLimit", json!(10));
     set(spec, "progressDeadlineSeconds", json!(600));
-    let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
-    if let Some(s) = strategy.as_object_mut() {
-        set(s, "type", json!("RollingUpdate"));
-        if s.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-            let ru = s.entry("rollingUpdate").or_insert_with(|| json!({}));
-            if let Some(ru) = ru.as_object_mut() {
-                set(ru, "maxUnavailable", json!("25%"));
-                set(ru, "maxSurge", json!("25%"));
-            }
-        }
-    }
+    rolling_update(
+        spec,
+        "strategy",
+        &[("maxUnavailable", json!("25%")), ("maxSurge", json!("25%"))],
+    );
 }
 
 pub fn replica_set(rs: &mut Value) {
@@ -41,31 +55,16 @@ pub fn stateful_set(s: &mut Value) {
         "persistentVolumeClaimRetentionPolicy",
         json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
     );
-    let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
-    if let Some(us) = us.as_object_mut() {
-        set(us, "type", json!("RollingUpdate"));
-        if us.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-            let ru = us.entry("rollingUpdate").or_insert_with(|| json!({}));
-            if let Some(ru) = ru.as_object_mut() {
-                set(ru, "partition", json!(0));
-            }
-        }
-    }
+    rolling_update(spec, "updateStrategy", &[("partition", json!(0))]);
 }
 
 pub fn daemon_set(d: &mut Value) {
     pod::template(d, "/spec/template");
     let Some(spec) = obj(d, "spec") else { return };
     set(spec, "revisionHistoryLimit", json!(10));
-    let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
-    if let Some(us) = us.as_object_mut() {
-        set(us, "type", json!("RollingUpdate"));
-        if us.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-            let ru = us.entry("rollingUpdate").or_insert_with(|| json!({}));
-            if let Some(ru) = ru.as_object_mut() {
-                set(ru, "maxUnavailable", json!(1));
-                set(ru, "maxSurge", json!(0));
-            }
-        }
-    }
+    rolling_update(
+        spec,
+        "updateStrategy",
+        &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
+    );
 }

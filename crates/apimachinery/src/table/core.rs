@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{age, c, first_three, labels, n, name, or_none, s, since, Column};
+use super::{age, arr, c, first_three, labels, n, name, or_none, s, since, Column};
 
 pub const POD: &[Column] = &[
     c("Name", "string", 0),
@@ -15,13 +15,6 @@ pub const POD: &[Column] = &[
     c("Nominated Node", "string", 1),
     c("Readiness Gates", "string", 1),
 ];
-
-fn arr<'a>(o: &'a Value, ptr: &str) -> &'a [Value] {
-    o.pointer(ptr)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
 
 fn finished_at(st: &Value) -> Option<i64> {
     st.pointer("/lastState/terminated/finishedAt")

@@ -179,6 +179,14 @@ pub(crate) fn s<'a>(o: &'a Value, ptr: &str) -> &'a str {
     o.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The array at `ptr`, or an empty slice.
+pub(crate) fn arr<'a>(o: &'a Value, ptr: &str) -> &'a [Value] {
+    o.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
 pub(crate) fn n(o: &Value, ptr: &str) -> i64 {
     o.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
 }

@@ -3,14 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{age, c, first_three, n, name, s, selector, Column};
-
-fn arr<'a>(o: &'a Value, ptr: &str) -> &'a [Value] {
-    o.pointer(ptr)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
+use super::{age, arr, c, first_three, n, name, s, selector, Column};
 
 pub const LEASE: &[Column] = &[
     c("Name", "string", 0),

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use super::object;
 use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
 
-fn pods(registry: &Registry) -> Result<ResourceInfo, ApiError> {
+/// A resource the pod actions need, which the built-in registry always has.
+fn resource(registry: &Registry, group: &str, plural: &str) -> Result<ResourceInfo, ApiError> {
     registry
-        .get("", "v1", "pods")
+        .get(group, "v1", plural)
         .cloned()
-        .ok_or_else(|| ApiError::internal("pods are not registered"))
+        .ok_or_else(|| ApiError::internal(format!("{plural} are not registered")))
 }
 
 /// `201 Success`, what both actions answer.
@@ -32,7 +33,7 @@ pub async fn bind(
     binding: &Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let info = pods(registry)?;
+    let info = resource(registry, "", "pods")?;
     let given = binding
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -135,14 +136,11 @@ pub async fn evict(
     eviction: &Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let info = pods(registry)?;
+    let info = resource(registry, "", "pods")?;
     let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
     let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
     if running {
-        let pdbs = registry
-            .get("policy", "v1", "poddisruptionbudgets")
-            .cloned()
-            .ok_or_else(|| ApiError::internal("poddisruptionbudgets are not registered"))?;
+        let pdbs = resource(registry, "policy", "poddisruptionbudgets")?;
         let list = storage::list(store, &pdbs, Some(ns), &ListOptions::default()).await?;
         let labels = pod.pointer("/metadata/labels");
         for pdb in list
