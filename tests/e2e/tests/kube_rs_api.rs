@@ -1,7 +1,8 @@
 //! kube-rs against what its typed API does beyond CRUD: the pod
 //! subresources that act (`binding` assigns a node once, a second binding
 //! is a 409; `eviction` deletes a pod unless a PodDisruptionBudget allows
-//! no disruption, 429 TooManyRequests), and the metadata-only API.
+//! no disruption, 429 TooManyRequests), the metadata-only API, and a
+//! watcher that stops reading for a while.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -172,4 +173,86 @@ async fn metadata_only_get_list_and_watch() {
         WatchEvent::Added(m) => assert_eq!(m.metadata.name.as_deref(), Some("meta2")),
         other => panic!("expected ADDED, got {other:?}"),
     }
+}
+
+/// A watcher that stops reading while thousands of changes go by (more than
+/// the server keeps in memory for its resource's watchers, more than the
+/// connection buffers) still gets every one, once, in order; a watcher that
+/// kept up gets the same.
+#[tokio::test]
+async fn a_watcher_left_far_behind_still_gets_every_change_in_order() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+
+    const N: usize = 6_000;
+    let c = Cluster::up();
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("list rv");
+    let params = WatchParams::default().timeout(120);
+    let stalled = cms.watch(&params, &rv).await.expect("watch").boxed();
+    let prompt = cms.watch(&params, &rv).await.expect("watch").boxed();
+    let collect = |events: futures::stream::BoxStream<
+        'static,
+        kube::Result<WatchEvent<ConfigMap>>,
+    >| async move {
+        events
+            .map_ok(|e| match e {
+                WatchEvent::Added(cm) => (
+                    cm.metadata.name.unwrap_or_default(),
+                    cm.metadata
+                        .resource_version
+                        .and_then(|rv| rv.parse::<u64>().ok())
+                        .unwrap_or_default(),
+                ),
+                other => panic!("expected ADDED, got {other:?}"),
+            })
+            .take(N)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("watch events")
+    };
+    let prompt = tokio::spawn(collect(prompt));
+
+    // 6,000 config maps of 8 KiB: about 50 MB of events.
+    let data = "x".repeat(8 * 1024);
+    futures::stream::iter(0..N)
+        .map(|i| {
+            let cms = cms.clone();
+            let cm: ConfigMap = serde_json::from_value(json!({
+                "metadata": {"name": format!("cm-{i:05}")}, "data": {"d": data}
+            }))
+            .expect("cm");
+            async move { cms.create(&PostParams::default(), &cm).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("creates");
+
+    let late = collect(stalled).await;
+    let prompt = prompt.await.expect("prompt watcher");
+    for (who, seen) in [("stalled", &late), ("prompt", &prompt)] {
+        assert_eq!(seen.len(), N, "{who} watcher");
+        assert!(
+            seen.windows(2).all(|w| w[0].1 < w[1].1),
+            "{who} watcher: resourceVersions not increasing"
+        );
+        let mut names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), N, "{who} watcher: each config map once");
+    }
+    assert_eq!(late, prompt, "both watchers saw the same history");
+    assert!(
+        c.log().contains("left behind by its feed"),
+        "the stalled watcher was served past the server's in-memory window"
+    );
 }

@@ -22,6 +22,7 @@ use rkube_store::Store;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::fanout::Fanout;
 use super::metrics::{ApiMetrics, RequestKind};
 use super::negotiate::{self, Output, Render};
 use super::object;
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub metrics: ApiMetrics,
+    /// The shared watch of each watched resource.
+    pub fanout: Fanout,
     /// How often a watch that allows bookmarks gets one while idle
     /// (kube-apiserver: about a minute).
     pub watch_bookmark_interval: Duration,
@@ -48,6 +51,7 @@ pub struct ApiState {
 impl ApiState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
         ApiState {
+            fanout: Fanout::new(store.clone()),
             store,
             registry,
             metrics: ApiMetrics::default(),
@@ -492,6 +496,7 @@ async fn dispatch(
             };
             let body = watch::start(
                 s.store.clone(),
+                &s.fanout,
                 info.clone(),
                 p.namespace.clone(),
                 opts,

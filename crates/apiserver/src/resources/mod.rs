@@ -18,6 +18,7 @@
 //! - `metrics.rs`: `apiserver_*` metrics.
 
 mod allocator;
+mod fanout;
 mod handlers;
 mod metrics;
 mod negotiate;

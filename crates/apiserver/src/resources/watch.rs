@@ -12,11 +12,11 @@ use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use rkube_apimachinery::table;
 use rkube_apimachinery::{ApiError, ResourceInfo};
-use rkube_store::{EventKind, KeyRange, Store, StoreError, WatchRequest};
+use rkube_store::{EventKind, KeyRange, RangeRequest, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
 
+use super::fanout::{self, Fanout};
 use super::negotiate::{self, Render};
-use super::raw;
 use super::storage::{self, ListOptions};
 
 /// A watch sends what is waiting in one write, up to about this much.
@@ -63,6 +63,7 @@ fn bookmark(info: &ResourceInfo, rv: i64) -> Bytes {
 /// (the body is dropped), the timeout passes, or the store ends the watch.
 pub async fn start(
     store: Arc<dyn Store>,
+    fanout: &Fanout,
     info: ResourceInfo,
     ns: Option<String>,
     opts: ListOptions,
@@ -70,6 +71,15 @@ pub async fn start(
     watchers: prometheus_client::metrics::gauge::Gauge,
 ) -> Result<WatchBody, ApiError> {
     let rv = opts.resource_version.clone().unwrap_or_default();
+    // The shared feed first, so that it already covers the revision this
+    // watch starts from (it only ever reads forward from when it started).
+    let feed = match fanout.feed(&storage::list_prefix(&info, None)).await {
+        Ok(feed) => Some(feed),
+        Err(e) => {
+            tracing::debug!(error = %e, resource = %info.plural, "no watch feed");
+            None
+        }
+    };
     let initial = params
         .send_initial_events
         .unwrap_or(rv.is_empty() || rv == "0");
@@ -114,14 +124,18 @@ pub async fn start(
         rv + 1
     };
     let prefix = storage::list_prefix(&info, ns.as_deref());
-    let events = store
-        .watch(
-            WatchRequest::new(KeyRange::prefix(Bytes::from(prefix)))
-                .from_revision(from)
-                .with_prev_kv(),
-        )
-        .await
-        .map_err(storage::store_error)?;
+    let cursor = match feed.and_then(|f| f.cursor(from - 1)) {
+        // The feed may still hold changes the store has compacted away; a
+        // watch from there is told so (410) by the store, like any other.
+        Some(c) if !compacted(store.as_ref(), &prefix, from - 1).await => Some(c),
+        _ => None,
+    };
+    let source = match cursor {
+        Some(cursor) => Source::Feed(cursor),
+        None => Source::open(store.as_ref(), &prefix, from)
+            .await
+            .map_err(storage::store_error)?,
+    };
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
     watchers.inc();
     let (info_group, info_kind) = (info.group.clone(), info.kind.clone());
@@ -134,7 +148,9 @@ pub async fn start(
         info,
         opts,
         allow_bookmarks: params.allow_bookmarks,
-        events,
+        store,
+        prefix,
+        source,
         deadline: Box::pin(tokio::time::sleep(timeout)),
         bookmarks,
         seen: from - 1,
@@ -163,6 +179,18 @@ pub async fn start(
                 .boxed())
         }
     }
+}
+
+/// Whether the store has compacted `revision` away (a point read at it,
+/// which the store refuses once compacted).
+async fn compacted(store: &dyn Store, prefix: &str, revision: i64) -> bool {
+    if revision <= 0 {
+        return false;
+    }
+    let probe = RangeRequest::new(KeyRange::key(Bytes::from(prefix.to_string())))
+        .at_revision(revision)
+        .count_only();
+    matches!(store.range(probe).await, Err(StoreError::Compacted { .. }))
 }
 
 /// Rewrites the event lines of `chunk` so that each object is a one-row
@@ -222,16 +250,64 @@ struct Watching {
     info: ResourceInfo,
     opts: ListOptions,
     allow_bookmarks: bool,
-    events: rkube_store::WatchStream,
+    store: Arc<dyn Store>,
+    /// The storage prefix this watcher sees (its namespace, or all).
+    prefix: String,
+    source: Source,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     bookmarks: tokio::time::Interval,
     /// Every change up to this revision has been looked at (sent, or
-    /// outside the selectors): the only safe bookmark revision.
+    /// outside the selectors): the only safe bookmark revision, and where a
+    /// watch that moves from its feed to the store resumes.
     seen: i64,
-    /// A store item taken while coalescing, to be handled next.
-    held: Option<Option<Result<Vec<rkube_store::WatchEvent>, StoreError>>>,
+    /// What was pulled while coalescing, to be handled next.
+    held: Option<Pulled>,
     done: bool,
     _registered: Registered,
+}
+
+/// Where a watch reads changes: the resource's shared feed, or (for old
+/// revisions, or once it fell behind the feed) a store watch of its own.
+enum Source {
+    Feed(fanout::Cursor),
+    Store(rkube_store::WatchStream),
+}
+
+enum Pulled {
+    Changes(Vec<fanout::Batch>),
+    /// The feed cannot serve this watch any more: read the store.
+    Fallback,
+    /// The store ended the watch (with why, if it said).
+    End(Option<StoreError>),
+}
+
+impl Source {
+    async fn open(store: &dyn Store, prefix: &str, from: i64) -> Result<Source, StoreError> {
+        let events = store
+            .watch(
+                WatchRequest::new(KeyRange::prefix(Bytes::from(prefix.to_string())))
+                    .from_revision(from)
+                    .with_prev_kv(),
+            )
+            .await?;
+        Ok(Source::Store(events))
+    }
+
+    async fn pull(&mut self) -> Pulled {
+        match self {
+            Source::Feed(cursor) => match cursor.next().await {
+                fanout::Next::Batches(b) => Pulled::Changes(b),
+                fanout::Next::Behind | fanout::Next::Ended(_) => Pulled::Fallback,
+            },
+            Source::Store(events) => match events.next().await {
+                Some(Ok(batch)) => {
+                    Pulled::Changes(vec![batch.into_iter().map(fanout::Change::new).collect()])
+                }
+                Some(Err(e)) => Pulled::End(Some(e)),
+                None => Pulled::End(None),
+            },
+        }
+    }
 }
 
 impl Watching {
@@ -241,8 +317,8 @@ impl Watching {
             return None;
         }
         loop {
-            let item = match self.held.take() {
-                Some(item) => item,
+            let pulled = match self.held.take() {
+                Some(p) => p,
                 None => tokio::select! {
                     _ = &mut self.deadline => {
                         self.done = true;
@@ -251,47 +327,44 @@ impl Watching {
                     _ = self.bookmarks.tick(), if self.allow_bookmarks => {
                         return Some(bookmark(&self.info, self.seen));
                     }
-                    b = self.events.next() => b,
+                    p = self.source.pull() => p,
                 },
             };
-            let batch = match item {
-                None => {
-                    self.done = true;
-                    return None;
-                }
-                Some(Err(StoreError::Compacted {
-                    requested,
-                    compacted,
-                })) => {
-                    self.done = true;
-                    let e = ApiError::too_old_resource_version(
-                        (requested - 1).max(0) as u64,
-                        compacted.max(0) as u64,
+            let batches = match pulled {
+                Pulled::Changes(b) => b,
+                Pulled::Fallback => {
+                    tracing::info!(
+                        resource = %self.info.plural,
+                        after = self.seen,
+                        "a watch left behind by its feed reads the store"
                     );
-                    return Some(error_line(&e));
+                    match Source::open(self.store.as_ref(), &self.prefix, self.seen + 1).await {
+                        Ok(source) => {
+                            self.source = source;
+                            continue;
+                        }
+                        Err(e) => return self.end(Some(e)),
+                    }
                 }
-                Some(Err(e)) => {
-                    // A slow or closed watch: the client re-lists.
-                    tracing::debug!(error = %e, resource = %self.info.plural, "watch ended by the store");
-                    self.done = true;
-                    return Some(error_line(&storage::store_error(e)));
-                }
-                Some(Ok(b)) => b,
+                Pulled::End(e) => return self.end(e),
             };
-            // One chunk for this batch and any already waiting behind it:
-            // one write for a burst of events, not one per event.
+            // One chunk for these changes and any already waiting behind
+            // them: one write for a burst of events, not one per event.
             let mut chunk = Vec::new();
-            let mut batch = batch;
+            let mut batches = batches;
             loop {
-                for ev in batch {
-                    self.seen = self.seen.max(ev.kv.mod_revision);
-                    translate(&self.info, &self.opts, &ev, &mut chunk);
+                for change in batches.iter().flat_map(|b| b.iter()) {
+                    if change.revision() <= self.seen {
+                        continue; // before this watch's start
+                    }
+                    self.seen = change.revision();
+                    translate(&self.info, &self.opts, &self.prefix, change, &mut chunk);
                 }
                 if chunk.len() >= COALESCE_BYTES {
                     break;
                 }
-                match self.events.next().now_or_never() {
-                    Some(Some(Ok(next))) => batch = next,
+                match self.source.pull().now_or_never() {
+                    Some(Pulled::Changes(next)) => batches = next,
                     Some(other) => {
                         self.held = Some(other);
                         break;
@@ -304,53 +377,77 @@ impl Watching {
             }
         }
     }
+
+    /// The last words of a watch the store ended.
+    fn end(&mut self, e: Option<StoreError>) -> Option<Bytes> {
+        self.done = true;
+        match e {
+            None => None,
+            Some(StoreError::Compacted {
+                requested,
+                compacted,
+            }) => {
+                let e = ApiError::too_old_resource_version(
+                    (requested - 1).max(0) as u64,
+                    compacted.max(0) as u64,
+                );
+                Some(error_line(&e))
+            }
+            Some(e) => {
+                // A slow or closed watch: the client re-lists.
+                tracing::debug!(error = %e, resource = %self.info.plural, "watch ended by the store");
+                Some(error_line(&storage::store_error(e)))
+            }
+        }
+    }
 }
 
-/// Appends `{"type":"<kind>","object":<object>}` and a newline to `out`,
-/// the object being stored bytes with resourceVersion `rv` stamped in.
-fn write_event(kind: &str, value: &[u8], rv: i64, out: &mut Vec<u8>) {
-    let start = out.len();
+/// Appends `{"type":"<kind>","object":<object>}` and a newline to `out`.
+fn write_event(kind: &str, object: Option<&Bytes>, out: &mut Vec<u8>) {
+    // Not JSON in the store: nothing a client could use.
+    let Some(object) = object else { return };
     out.extend_from_slice(br#"{"type":""#);
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(br#"","object":"#);
-    if raw::write_stamped(value, rv, out).is_err() {
-        // Not JSON in the store: nothing a client could use.
-        out.truncate(start);
-        return;
-    }
+    out.extend_from_slice(object);
     out.extend_from_slice(b"}\n");
 }
 
-/// Appends a store event as the watcher sees it to `out` (or nothing,
-/// outside its selectors). Objects are only parsed when there are
-/// selectors to match.
+/// Appends a change as the watcher sees it to `out` (or nothing, outside
+/// its prefix or selectors). Objects are only parsed when there are
+/// selectors to match, once per change however many watchers match it.
 fn translate(
     info: &ResourceInfo,
     opts: &ListOptions,
-    ev: &rkube_store::WatchEvent,
+    prefix: &str,
+    change: &fanout::Change,
     out: &mut Vec<u8>,
 ) {
+    let ev = &change.event;
+    if !ev.kv.key.starts_with(prefix.as_bytes()) {
+        return;
+    }
     let filtering = !opts.label_selector.is_empty() || !opts.field_selector.is_empty();
-    let matches = |kv: &rkube_store::KeyValue| {
+    let matches = |prev: bool| {
         !filtering
-            || storage::decode(kv)
-                .ok()
-                .is_some_and(|o| storage::matches(info, opts, &o))
+            || change
+                .decoded(prev)
+                .is_some_and(|o| storage::matches(info, opts, o))
     };
-    let prev_matches = ev.prev_kv.as_ref().is_some_and(matches);
+    let prev_matches = ev.prev_kv.is_some() && matches(true);
     match ev.kind {
         EventKind::Put => {
-            let kind = match (prev_matches, matches(&ev.kv)) {
+            let kind = match (prev_matches, matches(false)) {
                 (true, true) => "MODIFIED",
                 (false, true) => "ADDED",
                 (true, false) => "DELETED",
                 (false, false) => return,
             };
-            write_event(kind, &ev.kv.value, ev.kv.mod_revision, out);
+            write_event(kind, change.stamped(false), out);
         }
         EventKind::Delete => {
-            if let (Some(prev), true) = (&ev.prev_kv, prev_matches) {
-                write_event("DELETED", &prev.value, ev.kv.mod_revision, out);
+            if prev_matches {
+                write_event("DELETED", change.stamped(true), out);
             }
         }
     }
