@@ -172,6 +172,17 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
         )
         .with_short_names(&["pdb"])
         .with_subresource(status("PodDisruptionBudget")),
+        // apiextensions.k8s.io/v1
+        r(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            "customresourcedefinition",
+            false,
+        )
+        .with_short_names(&["crd", "crds"])
+        .with_categories(&["api-extensions"])
+        .with_subresource(status("CustomResourceDefinition")),
         // scheduling.k8s.io/v1
         r(
             SCHEDULING,

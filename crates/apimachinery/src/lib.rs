@@ -35,6 +35,7 @@
 
 mod builtin;
 pub mod cause;
+pub mod crd;
 pub mod defaults;
 pub mod discovery;
 pub mod list_options;

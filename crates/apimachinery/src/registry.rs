@@ -119,6 +119,9 @@ pub struct ResourceInfo {
     pub verbs: Vec<String>,
     /// Subresources, sorted by name.
     pub subresources: Vec<SubresourceInfo>,
+    /// What a CustomResourceDefinition declares for this resource (schema,
+    /// printer columns, ...); `None` for built-in resources.
+    pub custom: Option<std::sync::Arc<crate::crd::CustomResource>>,
 }
 
 impl ResourceInfo {
@@ -144,6 +147,7 @@ impl ResourceInfo {
             categories: Vec::new(),
             verbs: sorted(VERBS_ALL),
             subresources: Vec::new(),
+            custom: None,
         }
     }
 

@@ -297,6 +297,7 @@ fn group_and_version_order() {
             "networking.k8s.io",
             "policy",
             "rbac.authorization.k8s.io",
+            "apiextensions.k8s.io",
             "scheduling.k8s.io",
             "coordination.k8s.io",
             "discovery.k8s.io"

@@ -71,6 +71,7 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
         policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
     };
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     kinds!(obj, group, kind;
         "" "Binding" => core::Binding,
         "" "ConfigMap" => core::ConfigMap,
@@ -106,6 +107,7 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
         "rbac.authorization.k8s.io" "Role" => rbac::Role,
         "rbac.authorization.k8s.io" "RoleBinding" => rbac::RoleBinding,
         "scheduling.k8s.io" "PriorityClass" => scheduling::PriorityClass,
+        "apiextensions.k8s.io" "CustomResourceDefinition" => apiextensions::CustomResourceDefinition,
     )
 }
 

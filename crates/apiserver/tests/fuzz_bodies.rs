@@ -112,7 +112,7 @@ fn router() -> (axum::Router, tokio::runtime::Runtime) {
     ));
     rt.block_on(resources::ensure_namespaces(
         state.store.as_ref(),
-        &state.registry,
+        &state.registry(),
     ))
     .expect("namespaces");
     (resources::router(state), rt)

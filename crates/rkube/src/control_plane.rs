@@ -67,7 +67,8 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     );
     api.watch_bookmark_interval = opts.watch_bookmark_interval;
     let api = Arc::new(api);
-    if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry).await {
+    let crd_controller = resources::spawn_crd_controller(api.clone());
+    if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry()).await {
         opened.close().await;
         return Err(anyhow::anyhow!("cannot create the initial namespaces: {e}"));
     }
@@ -76,11 +77,8 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     opened.metrics.register(&mut registry);
     api.metrics.register(&mut registry);
-    api.metrics.spawn_object_counter(
-        api.store.clone(),
-        api.registry.clone(),
-        Duration::from_secs(10),
-    );
+    api.metrics
+        .spawn_object_counter(api.store.clone(), api.registry(), Duration::from_secs(10));
     state.set_ready(registry);
     let router = prepared.protect(
         resources::router(api)
@@ -105,6 +103,7 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         ended = server.wait() => Err(ended),
     };
     server.stop().await;
+    crd_controller.abort();
     opened.close().await;
     info!("store closed; stopped");
     outcome

@@ -53,6 +53,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             }
         }
         ("", "Service") => service::apply(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crate::crd::default_crd(obj),
         ("", "Secret") => {
             if let Some(m) = obj.as_object_mut() {
                 set(m, "type", Value::from("Opaque"));

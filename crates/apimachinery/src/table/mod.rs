@@ -121,7 +121,7 @@ fn definitions(cols: &[Column]) -> Vec<Value> {
         .collect()
 }
 
-fn row_object(o: &Value, opts: &TableOptions) -> Value {
+pub(crate) fn row_object(o: &Value, opts: &TableOptions) -> Value {
     match opts.include {
         IncludeObject::None => Value::Null,
         IncludeObject::Object => o.clone(),

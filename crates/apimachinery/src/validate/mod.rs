@@ -31,6 +31,7 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         }
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
         ("batch", "CronJob") => workloads::cron_job(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crate::crd::validate_crd(obj),
         _ => Vec::new(),
     }
 }
@@ -48,6 +49,13 @@ pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -
         ("", "ConfigMap") | ("", "Secret") => data::update(kind, old, new),
         ("apps", k) => workloads::apps_update(k, old, new),
         ("batch", "Job") => workloads::job_update(old, new),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => [
+            immutable(old, new, "/spec/group", "spec.group"),
+            immutable(old, new, "/spec/scope", "spec.scope"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         _ => Vec::new(),
     });
     causes

@@ -15,7 +15,7 @@ use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClient
 use rkube_apimachinery::list_options::{self, ListQuery};
 use rkube_apimachinery::openapi;
 use rkube_apimachinery::protobuf;
-use rkube_apimachinery::table::{self, IncludeObject, TableOptions};
+use rkube_apimachinery::table::{IncludeObject, TableOptions};
 use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, Registry};
 use rkube_store::Store;
@@ -39,7 +39,9 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 /// What the handlers share.
 pub struct ApiState {
     pub store: Arc<dyn Store>,
-    pub registry: Arc<Registry>,
+    /// What is served: the built-in resources and those of established
+    /// CRDs (swapped by `crds.rs` when CRDs change).
+    registry: parking_lot::RwLock<Arc<Registry>>,
     pub metrics: ApiMetrics,
     /// The shared watch of each watched resource.
     pub fanout: Fanout,
@@ -49,11 +51,21 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The resources served now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().clone()
+    }
+
+    /// Serve `registry` from now on.
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        *self.registry.write() = registry;
+    }
+
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
         ApiState {
             fanout: Fanout::new(store.clone()),
             store,
-            registry,
+            registry: parking_lot::RwLock::new(registry),
             metrics: ApiMetrics::default(),
             watch_bookmark_interval: Duration::from_secs(60),
         }
@@ -113,11 +125,11 @@ async fn api(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     match discovery::negotiate_discovery(accept(&headers)) {
         Ok(DiscoveryFormat::Aggregated) => json_response(
             StatusCode::OK,
-            &discovery::aggregated_core(&s.registry),
+            &discovery::aggregated_core(&s.registry()),
             discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
         ),
         Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_versions(
-            &s.registry,
+            &s.registry(),
             server_address(&headers),
         )),
         Err(e) => error_response(&e),
@@ -128,23 +140,23 @@ async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     match discovery::negotiate_discovery(accept(&headers)) {
         Ok(DiscoveryFormat::Aggregated) => json_response(
             StatusCode::OK,
-            &discovery::aggregated_groups(&s.registry),
+            &discovery::aggregated_groups(&s.registry()),
             discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
         ),
-        Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_group_list(&s.registry)),
+        Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_group_list(&s.registry())),
         Err(e) => error_response(&e),
     }
 }
 
 async fn openapi_index(State(s): State<Arc<ApiState>>) -> Response {
-    ok_json(&openapi::v3_index(&s.registry))
+    ok_json(&openapi::v3_index(&s.registry()))
 }
 
 async fn openapi_document(State(s): State<Arc<ApiState>>, Path(path): Path<String>) -> Response {
     let parts: Vec<&str> = path.split('/').collect();
     let doc = match parts.as_slice() {
-        ["api", version] => openapi::v3_group_version(&s.registry, "", version),
-        ["apis", group, version] => openapi::v3_group_version(&s.registry, group, version),
+        ["api", version] => openapi::v3_group_version(&s.registry(), "", version),
+        ["apis", group, version] => openapi::v3_group_version(&s.registry(), group, version),
         _ => None,
     };
     match doc {
@@ -154,14 +166,14 @@ async fn openapi_document(State(s): State<Arc<ApiState>>, Path(path): Path<Strin
 }
 
 async fn core_v1(State(s): State<Arc<ApiState>>) -> Response {
-    match discovery::api_resource_list(&s.registry, "", "v1") {
+    match discovery::api_resource_list(&s.registry(), "", "v1") {
         Some(list) => ok_json(&list),
         None => page_not_found(),
     }
 }
 
 async fn group(State(s): State<Arc<ApiState>>, Path(group): Path<String>) -> Response {
-    match discovery::api_group(&s.registry, &group) {
+    match discovery::api_group(&s.registry(), &group) {
         Some(g) => ok_json(&g),
         None => page_not_found(),
     }
@@ -171,7 +183,7 @@ async fn group_version(
     State(s): State<Arc<ApiState>>,
     Path((group, version)): Path<(String, String)>,
 ) -> Response {
-    match discovery::api_resource_list(&s.registry, &group, &version) {
+    match discovery::api_resource_list(&s.registry(), &group, &version) {
         Some(list) => ok_json(&list),
         None => page_not_found(),
     }
@@ -212,7 +224,7 @@ async fn resource(
     query: HashMap<String, String>,
     body: Body3,
 ) -> Response {
-    let Some(p) = path::parse(&s.registry, group, version, rest) else {
+    let Some(p) = path::parse(&s.registry(), group, version, rest) else {
         return page_not_found();
     };
     let body = match body {
@@ -386,13 +398,7 @@ fn decode_object(
     let info = &p.info;
     let mut obj = decode_body(headers, body)?;
     object::check_type(info, &mut obj)?;
-    let decoded = typed::decode(
-        &info.group,
-        &info.version,
-        &info.kind,
-        obj,
-        opts.field_validation,
-    )?;
+    let decoded = storage::decode_typed(info, obj, opts.field_validation)?;
     let warnings = typed::warnings(&decoded);
     Ok((decoded.object, warnings))
 }
@@ -439,9 +445,9 @@ async fn dispatch(
         {
             let body = decode_body(headers, &body)?;
             let done = if action == "binding" {
-                pod_actions::bind(store, &s.registry, ns, name, &body, dry_run(q)).await?
+                pod_actions::bind(store, &s.registry(), ns, name, &body, dry_run(q)).await?
             } else {
-                pod_actions::evict(store, &s.registry, ns, name, &body, dry_run(q)).await?
+                pod_actions::evict(store, &s.registry(), ns, name, &body, dry_run(q)).await?
             };
             return Ok(json_response(
                 StatusCode::CREATED,
@@ -458,7 +464,8 @@ async fn dispatch(
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let done = pod_actions::bind(store, &s.registry, ns, &name, &body, dry_run(q)).await?;
+            let done =
+                pod_actions::bind(store, &s.registry(), ns, &name, &body, dry_run(q)).await?;
             return Ok(json_response(
                 StatusCode::CREATED,
                 &done,
@@ -522,9 +529,8 @@ async fn dispatch(
                 Render::Json => {}
                 Render::Table(t) => {
                     let items = list.item_values()?;
-                    return Ok(ok_json(&table::table(
-                        &info.group,
-                        &info.kind,
+                    return Ok(ok_json(&negotiate::table(
+                        info,
                         &items,
                         list.metadata.clone(),
                         &t,
@@ -550,9 +556,8 @@ async fn dispatch(
             let shape = render(headers, q)?;
             let (obj, rev) = storage::read(store, info, ns, name).await?;
             match shape {
-                Render::Table(t) => Ok(ok_json(&table::table(
-                    &info.group,
-                    &info.kind,
+                Render::Table(t) => Ok(ok_json(&negotiate::table(
+                    info,
                     &[obj],
                     serde_json::json!({"resourceVersion": rev.to_string()}),
                     &t,
@@ -595,7 +600,7 @@ async fn dispatch(
             opts.dry_run |= dry_run(q);
             let obj = storage::delete(store, info, ns, name, &opts).await?;
             if info.group.is_empty() && info.plural == "namespaces" && !opts.dry_run {
-                let (store, registry, ns) = (s.store.clone(), s.registry.clone(), name.to_string());
+                let (store, registry, ns) = (s.store.clone(), s.registry(), name.to_string());
                 tokio::spawn(async move {
                     if let Err(e) = storage::finalize_namespace(store, registry, ns.clone()).await {
                         tracing::warn!(namespace = %ns, error = %e, "emptying a deleted namespace failed");
@@ -652,7 +657,7 @@ async fn scale_subresource(
     let store = s.store.as_ref();
     let (info, ns) = (&p.info, p.namespace.as_deref());
     let (current, _) = storage::read(store, info, ns, name).await?;
-    let view = scale::to_scale(&current);
+    let view = scale::to_scale(info, &current);
     let wanted = match *method {
         Method::GET => return Ok(ok_json(&view)),
         Method::PUT => decode_body(headers, body)?,
@@ -674,7 +679,7 @@ async fn scale_subresource(
         }
     };
     let replicas = scale::replicas_from(info, name, &wanted)?;
-    let mut patch = serde_json::json!({"spec": {"replicas": replicas}});
+    let mut patch = scale::replicas_patch(info, replicas);
     if let Some(rv) = wanted
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -697,7 +702,7 @@ async fn scale_subresource(
         &opts,
     )
     .await?;
-    Ok(ok_json(&scale::to_scale(&updated.object)))
+    Ok(ok_json(&scale::to_scale(info, &updated.object)))
 }
 
 /// The patch type of a PATCH request, from its `Content-Type`.

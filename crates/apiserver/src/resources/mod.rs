@@ -13,11 +13,15 @@
 //! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
 //!   spliced in on the way out, so lists and watches need no re-encoding);
 //! - `watch.rs`: watch streams (one JSON event per line);
+//! - `fanout.rs`: one store watch per resource, shared by its watchers;
+//! - `crds.rs`: the CRD controller (serves established CRDs, writes their
+//!   status, deletes a deleted CRD's objects);
 //! - `negotiate.rs`: what to answer with (JSON, or a Table for kubectl);
 //! - `handlers.rs`: the axum routes;
 //! - `metrics.rs`: `apiserver_*` metrics.
 
 mod allocator;
+mod crds;
 mod fanout;
 mod handlers;
 mod metrics;
@@ -30,6 +34,7 @@ mod scale;
 mod storage;
 mod watch;
 
+pub use crds::spawn as spawn_crd_controller;
 pub use handlers::{router, ApiState};
 pub use metrics::ApiMetrics;
 pub use storage::ensure_namespaces;

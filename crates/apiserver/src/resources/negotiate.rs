@@ -144,3 +144,17 @@ pub fn partial_list(
         "items": items.iter().map(|i| partial(i, api_version)).collect::<Vec<_>>(),
     })
 }
+
+/// The Table of `items`: kube-apiserver's printer for a built-in kind, a
+/// CRD's printer columns for a custom resource.
+pub fn table(
+    info: &rkube_apimachinery::ResourceInfo,
+    items: &[serde_json::Value],
+    metadata: serde_json::Value,
+    opts: &rkube_apimachinery::table::TableOptions,
+) -> serde_json::Value {
+    match &info.custom {
+        Some(c) => rkube_apimachinery::crd::columns::table(&c.columns, items, metadata, opts),
+        None => rkube_apimachinery::table::table(&info.group, &info.kind, items, metadata, opts),
+    }
+}

@@ -154,8 +154,20 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<String, Ap
     let meta = meta_mut(obj)?;
     meta.insert("uid".into(), Value::String(new_uid()));
     meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-    if obj.get("spec").is_some() {
+    if obj.get("spec").is_some() || info.custom.is_some() {
         meta_mut(obj)?.insert("generation".into(), Value::from(1));
+    }
+    if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
+        // Its objects go before it does.
+        let finalizers = meta_mut(obj)?
+            .entry("finalizers")
+            .or_insert_with(|| serde_json::json!([]));
+        if let Some(f) = finalizers.as_array_mut() {
+            let cleanup = Value::from(rkube_apimachinery::crd::CLEANUP_FINALIZER);
+            if !f.contains(&cleanup) {
+                f.push(cleanup);
+            }
+        }
     }
     if has_status_subresource(info) && info.plural != "namespaces" {
         // Status is written through its subresource; a create may carry
@@ -234,8 +246,24 @@ pub fn prepare_update(
             None => map.remove("status"),
         };
     }
-    // generation follows spec changes.
-    if new.get("spec") != old.get("spec") {
+    // generation follows spec changes (for custom resources: anything but
+    // metadata, and status when it has its own subresource).
+    let spec_changed = if info.custom.is_some() {
+        let rest = |o: &Value| -> Value {
+            let mut o = o.clone();
+            if let Some(m) = o.as_object_mut() {
+                m.remove("metadata");
+                if has_status_subresource(info) {
+                    m.remove("status");
+                }
+            }
+            o
+        };
+        rest(new) != rest(old)
+    } else {
+        new.get("spec") != old.get("spec")
+    };
+    if spec_changed {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)

@@ -76,6 +76,23 @@ pub fn stamped(kv: &KeyValue) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+/// For a custom resource served in several versions (conversion `None`):
+/// `item` with its `apiVersion` set to `api_version`, when it has another.
+/// Only such items are parsed.
+pub fn with_api_version(item: &[u8], api_version: &str) -> Option<Vec<u8>> {
+    let wanted = format!("\"apiVersion\":{}", Value::String(api_version.to_string()));
+    if item.windows(wanted.len()).any(|w| w == wanted.as_bytes()) {
+        return None;
+    }
+    let mut obj: Value = serde_json::from_slice(item).ok()?;
+    let map = obj.as_object_mut()?;
+    if map.get("apiVersion").and_then(Value::as_str) == Some(api_version) {
+        return None;
+    }
+    map.insert("apiVersion".into(), Value::String(api_version.to_string()));
+    serde_json::to_vec(&obj).ok()
+}
+
 /// A list read from the store, items still as bytes.
 #[derive(Debug, Clone)]
 pub struct RawList {

@@ -1,12 +1,29 @@
-//! The `scale` subresource (`autoscaling/v1` `Scale`) of deployments,
-//! replicasets and statefulsets: a view of `spec.replicas`, `status.replicas`
-//! and the selector, written back into the object's `spec.replicas`.
+//! The `scale` subresource (`autoscaling/v1` `Scale`): a view of an object's
+//! desired and current replicas and its selector, written back into the
+//! object's desired replicas. Deployments, replica sets and stateful sets
+//! use `spec.replicas`, `status.replicas` and `spec.selector`; a custom
+//! resource uses the paths its CRD's `subresources.scale` names.
 
 use rkube_apimachinery::{ApiError, Cause, ResourceInfo};
 use serde_json::{json, Value};
 
+/// `.spec.replicas` as a JSON pointer (`/spec/replicas`).
+fn pointer(path: &str) -> String {
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .fold(String::new(), |acc, p| format!("{acc}/{p}"))
+}
+
+/// Where the replicas live: (desired, current) as JSON pointers.
+fn paths(info: &ResourceInfo) -> (String, String) {
+    match info.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(sc) => (pointer(&sc.spec_replicas), pointer(&sc.status_replicas)),
+        None => ("/spec/replicas".into(), "/status/replicas".into()),
+    }
+}
+
 /// The Scale view of an object.
-pub fn to_scale(obj: &Value) -> Value {
+pub fn to_scale(info: &ResourceInfo, obj: &Value) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let pick = |k: &str| meta.get(k).cloned().unwrap_or(Value::Null);
     let mut metadata = json!({});
@@ -21,16 +38,38 @@ pub fn to_scale(obj: &Value) -> Value {
             metadata[k] = pick(k);
         }
     }
+    let (desired, current) = paths(info);
+    let custom = info.custom.as_ref().and_then(|c| c.scale.as_ref());
+    let selector = match custom {
+        Some(sc) => sc
+            .label_selector
+            .as_deref()
+            .and_then(|p| obj.pointer(&pointer(p)))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        None => selector_string(obj.pointer("/spec/selector")),
+    };
+    let default_desired = if custom.is_some() { 0 } else { 1 };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)},
+        "spec": {"replicas": obj.pointer(&desired).and_then(Value::as_i64).unwrap_or(default_desired)},
         "status": {
-            "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-            "selector": selector_string(obj.pointer("/spec/selector")),
+            "replicas": obj.pointer(&current).and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector,
         },
     })
+}
+
+/// A merge patch setting the object's desired replicas to `n`.
+pub fn replicas_patch(info: &ResourceInfo, n: i64) -> Value {
+    let (desired, _) = paths(info);
+    desired
+        .rsplit('/')
+        .filter(|p| !p.is_empty())
+        .fold(json!(n), |inner, key| json!({ key: inner }))
 }
 
 /// `metav1.LabelSelector` as the string form Scale carries (`a=b,c in (d)`).
@@ -106,7 +145,12 @@ mod tests {
         let d = json!({"metadata": {"name": "web", "namespace": "default", "resourceVersion": "7"},
                        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web", "tier": "a"}}},
                        "status": {"replicas": 2}});
-        let s = to_scale(&d);
+        let info = rkube_apimachinery::Registry::builtin()
+            .get("apps", "v1", "deployments")
+            .cloned()
+            .expect("deployments");
+        let s = to_scale(&info, &d);
+        assert_eq!(replicas_patch(&info, 5), json!({"spec": {"replicas": 5}}));
         assert_eq!(s["spec"]["replicas"], 3);
         assert_eq!(s["status"]["replicas"], 2);
         assert_eq!(s["status"]["selector"], "app=web,tier=a");

@@ -73,7 +73,14 @@ pub async fn read(
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
-    Ok((decode(&kv)?, kv.mod_revision))
+    let mut obj = decode(&kv)?;
+    if info.custom.is_some() {
+        // One stored object, served in every version of its CRD.
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("apiVersion".into(), Value::String(info.api_version()));
+        }
+    }
+    Ok((obj, kv.mod_revision))
 }
 
 /// List options, as parsed from the query.
@@ -268,6 +275,14 @@ pub async fn list_raw(
             metadata["remainingItemCount"] = Value::from(r);
         }
     }
+    if info.custom.is_some() {
+        let api_version = info.api_version();
+        for item in &mut items {
+            if let Some(other) = raw::with_api_version(item, &api_version) {
+                *item = other;
+            }
+        }
+    }
     Ok(RawList {
         kind: info.list_kind.clone(),
         api_version: info.api_version(),
@@ -309,9 +324,17 @@ pub async fn create(
 ) -> Result<Value, ApiError> {
     object::check_type(info, &mut obj)?;
     object::set_namespace(info, &mut obj, ns)?;
+    if info.custom.as_ref().is_some_and(|c| c.terminating) {
+        return Err(ApiError::method_not_allowed(
+            &info.group,
+            &info.plural,
+            "create",
+        ));
+    }
     let name = object::prepare_create(info, &mut obj)?;
     defaults::apply(&info.group, &info.kind, &mut obj);
-    let causes = validate::create(&info.group, &info.kind, &obj);
+    let mut causes = validate::create(&info.group, &info.kind, &obj);
+    causes.extend(custom_checks(info, &mut obj));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
     }
@@ -421,6 +444,53 @@ async fn write_if_unchanged(
     Ok(obj)
 }
 
+/// A custom resource's defaults and schema validation (nothing for
+/// built-in kinds).
+fn custom_checks(info: &ResourceInfo, obj: &mut Value) -> Vec<rkube_apimachinery::Cause> {
+    match info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        Some(schema) => {
+            schema.default_root(obj);
+            schema.validate_root(obj)
+        }
+        None => Vec::new(),
+    }
+}
+
+/// A body read as its kind: built-in kinds through their `k8s-openapi`
+/// type, custom resources pruned to their schema; unknown fields handled
+/// per `fieldValidation` either way.
+pub fn decode_typed(
+    info: &ResourceInfo,
+    obj: Value,
+    validation: typed::FieldValidation,
+) -> Result<typed::Decoded, ApiError> {
+    let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) else {
+        return typed::decode(&info.group, &info.version, &info.kind, obj, validation);
+    };
+    let mut obj = obj;
+    let dropped = schema.prune_root(&mut obj);
+    if validation == typed::FieldValidation::Strict && !dropped.is_empty() {
+        let list: Vec<String> = dropped
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            list.join(", "),
+            kind = info.kind,
+            version = info.version,
+        )));
+    }
+    Ok(typed::Decoded {
+        object: obj,
+        unknown_fields: if validation == typed::FieldValidation::Ignore {
+            Vec::new()
+        } else {
+            dropped
+        },
+    })
+}
+
 /// Kubernetes' defaults and update validation for the new version of an object.
 fn check_update(
     info: &ResourceInfo,
@@ -430,7 +500,8 @@ fn check_update(
     status: bool,
 ) -> Result<(), ApiError> {
     defaults::apply(&info.group, &info.kind, new);
-    let causes = validate::update(&info.group, &info.kind, old, new, status);
+    let mut causes = validate::update(&info.group, &info.kind, old, new, status);
+    causes.extend(custom_checks(info, new));
     if causes.is_empty() {
         Ok(())
     } else {
@@ -750,18 +821,20 @@ pub async fn patch(
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
     let dry_run = opts.dry_run;
+    if kind == PatchType::Strategic && info.custom.is_some() {
+        // Custom resources have no patch strategies to merge by.
+        return Err(ApiError::unsupported_media_type(&[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]));
+    }
     for _ in 0..8 {
         let (old, mod_rev) = read(store, info, ns, name).await?;
         let mut new = old.clone();
         apply_patch(kind, &mut new, patch)?;
         object::check_type(info, &mut new)?;
-        let decoded = typed::decode(
-            &info.group,
-            &info.version,
-            &info.kind,
-            new,
-            opts.field_validation,
-        )?;
+        let decoded = decode_typed(info, new, opts.field_validation)?;
         let warnings = typed::warnings(&decoded);
         let mut new = decoded.object;
         object::set_namespace(info, &mut new, ns)?;

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use rkube_apimachinery::table;
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, RangeRequest, Store, StoreError, WatchRequest};
 use serde_json::{json, Value};
 
 use super::fanout::{self, Fanout};
 use super::negotiate::{self, Render};
+use super::raw;
 use super::storage::{self, ListOptions};
 
 /// A watch sends what is waiting in one write, up to about this much.
@@ -138,7 +138,7 @@ pub async fn start(
     };
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
     watchers.inc();
-    let (info_group, info_kind) = (info.group.clone(), info.kind.clone());
+    let table_info = info.clone();
     let mut bookmarks = tokio::time::interval_at(
         tokio::time::Instant::now() + params.bookmark_interval,
         params.bookmark_interval,
@@ -166,10 +166,9 @@ pub async fn start(
     match params.render {
         Render::Json => Ok(body.boxed()),
         mut shape => {
-            let (group, kind) = (info_group, info_kind);
             Ok(body
                 .map(move |chunk| {
-                    let out = reshape(&group, &kind, &chunk, &shape);
+                    let out = reshape(&table_info, &chunk, &shape);
                     // Only the first event carries a Table's column definitions.
                     if let Render::Table(t) = &mut shape {
                         t.headers = false;
@@ -195,7 +194,7 @@ async fn compacted(store: &dyn Store, prefix: &str, revision: i64) -> bool {
 
 /// Rewrites the event lines of `chunk` so that each object is a one-row
 /// Table, or its metadata only (BOOKMARK and ERROR events pass through).
-fn reshape(group: &str, kind: &str, chunk: &Bytes, shape: &Render) -> Bytes {
+fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
     let mut out = Vec::with_capacity(chunk.len() * 2);
     let mut shape = *shape;
     for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -214,8 +213,7 @@ fn reshape(group: &str, kind: &str, chunk: &Bytes, shape: &Render) -> Bytes {
                         .pointer("/metadata/resourceVersion")
                         .cloned()
                         .unwrap_or(Value::Null);
-                    let table =
-                        table::table(group, kind, &[obj], json!({"resourceVersion": rv}), t);
+                    let table = negotiate::table(info, &[obj], json!({"resourceVersion": rv}), t);
                     t.headers = false;
                     table
                 }
@@ -413,6 +411,18 @@ fn write_event(kind: &str, object: Option<&Bytes>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
+/// A custom resource as the watched version shows it (its CRD may serve
+/// several); anything else as stored.
+fn versioned(info: &ResourceInfo, object: Option<&Bytes>) -> Option<Bytes> {
+    let object = object?;
+    if info.custom.is_some() {
+        if let Some(other) = raw::with_api_version(object, &info.api_version()) {
+            return Some(Bytes::from(other));
+        }
+    }
+    Some(object.clone())
+}
+
 /// Appends a change as the watcher sees it to `out` (or nothing, outside
 /// its prefix or selectors). Objects are only parsed when there are
 /// selectors to match, once per change however many watchers match it.
@@ -443,11 +453,15 @@ fn translate(
                 (true, false) => "DELETED",
                 (false, false) => return,
             };
-            write_event(kind, change.stamped(false), out);
+            write_event(kind, versioned(info, change.stamped(false)).as_ref(), out);
         }
         EventKind::Delete => {
             if prev_matches {
-                write_event("DELETED", change.stamped(true), out);
+                write_event(
+                    "DELETED",
+                    versioned(info, change.stamped(true)).as_ref(),
+                    out,
+                );
             }
         }
     }
