@@ -56,3 +56,8 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import kubernetes' >/dev/
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kubernetes >/dev/null 2>&1 ||
     log "WARNING: pip install kubernetes failed; the Python client tests will be skipped"
 fi
+# --- kopf, a real operator framework (the CRD/operator e2e test) -------------
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import kopf' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kopf >/dev/null 2>&1 ||
+    log "WARNING: pip install kopf failed; the kopf operator test will be skipped"
+fi

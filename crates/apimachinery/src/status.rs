@@ -221,6 +221,13 @@ pub enum ApiError {
         /// Message shown as is.
         message: String,
     },
+    /// 422 without field causes: a well-formed request that cannot be
+    /// carried out (e.g. a JSON patch whose `test` fails).
+    #[error("{message}")]
+    Unprocessable {
+        /// Message shown as is.
+        message: String,
+    },
     /// 401: no or bad credentials.
     #[error("{}", self.message())]
     Unauthorized {
@@ -400,6 +407,13 @@ impl ApiError {
     }
 
     /// 400 with this message.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            message: message.into(),
+        }
+    }
+
+    /// 400 `BadRequest` with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             message: message.into(),
@@ -563,6 +577,7 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } => 400,
+            ApiError::Unprocessable { .. } => 422,
             ApiError::Unauthorized { .. } => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
@@ -593,6 +608,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest { .. } => "BadRequest",
+            ApiError::Unprocessable { .. } => "Invalid",
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
@@ -634,7 +650,9 @@ impl ApiError {
                 None => format!("{} {} is invalid", qualified(kind, group), q(name)),
                 Some(agg) => format!("{} {} is invalid: {}", qualified(kind, group), q(name), agg),
             },
-            ApiError::BadRequest { message } => message.clone(),
+            ApiError::BadRequest { message } | ApiError::Unprocessable { message } => {
+                message.clone()
+            }
             ApiError::Unauthorized { message } => {
                 if message.is_empty() {
                     "not authorized".to_string()
@@ -799,6 +817,7 @@ impl ApiError {
                 ..StatusDetails::default()
             }),
             ApiError::BadRequest { .. }
+            | ApiError::Unprocessable { .. }
             | ApiError::Unauthorized { .. }
             | ApiError::Gone { .. }
             | ApiError::Expired { .. }

@@ -784,16 +784,39 @@ impl Written {
     }
 }
 
+/// kube-apiserver refuses JSON patches with more operations than this.
+const MAX_JSON_PATCH_OPS: usize = 10_000;
+
+/// An RFC 6902 patch as kube-apiserver applies it: a malformed patch is a
+/// 400, one that does not apply (a failed `test`, a missing path) a 422.
+/// Like kube-apiserver's json-patch library, a `test` for `null` passes when
+/// the member is absent (kube-runtime's finalizer helper relies on it).
+fn json_patch_apply(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    let p: json_patch::Patch = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
+    if p.0.len() > MAX_JSON_PATCH_OPS {
+        return Err(ApiError::request_entity_too_large(format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPS}, got {}",
+            p.0.len()
+        )));
+    }
+    for op in p.0 {
+        if let json_patch::PatchOperation::Test(t) = &op {
+            let path = t.path.to_string();
+            let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            if t.value.is_null() && doc.pointer(&path).is_none() && doc.pointer(parent).is_some() {
+                continue;
+            }
+        }
+        json_patch::patch(doc, &[op]).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Apply `patch` of type `kind` to `doc`.
 pub fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
     match kind {
-        PatchType::Json => {
-            let p: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
-            json_patch::patch(doc, &p).map_err(|e| {
-                ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
-            })
-        }
+        PatchType::Json => json_patch_apply(doc, patch),
         PatchType::Strategic => rkube_apimachinery::strategic::apply(doc, patch)
             .map_err(|e| ApiError::bad_request(e.to_string())),
         PatchType::Merge => {
@@ -854,4 +877,34 @@ pub async fn patch(
         }
     }
     Err(ApiError::conflict_modified(&info.group, &info.plural, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_patches_apply_as_kube_apiserver_applies_them() {
+        let mut doc = json!({"metadata": {"name": "a", "resourceVersion": "5"}});
+        // `test` for null passes on an absent member (kube-runtime's finalizer add).
+        let add = json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}
+        ]);
+        apply_patch(PatchType::Json, &mut doc, &add).expect("applies");
+        assert_eq!(doc["metadata"]["finalizers"], json!(["x"]));
+        // A failed test is a 422 and leaves nothing half-done to the caller.
+        let stale = json!([{"op": "test", "path": "/metadata/resourceVersion", "value": "4"}]);
+        let e = apply_patch(PatchType::Json, &mut doc, &stale).expect_err("test fails");
+        assert_eq!((e.code(), e.reason()), (422, "Invalid"));
+        // Not a patch: 400. Too many operations: 413.
+        let e = apply_patch(PatchType::Json, &mut doc, &json!({"op": "add"})).expect_err("bad");
+        assert_eq!(e.code(), 400);
+        let many = Value::Array(vec![
+            json!({"op": "test", "path": "/metadata/name", "value": "a"});
+            10_001
+        ]);
+        let e = apply_patch(PatchType::Json, &mut doc, &many).expect_err("too many");
+        assert_eq!(e.code(), 413);
+    }
 }
