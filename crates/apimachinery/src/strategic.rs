@@ -59,6 +59,23 @@ fn list_merge(path: &[String], field: &str) -> ListMerge {
     }
 }
 
+/// How list field `field` merges, for the OpenAPI extensions:
+/// `Some(Some(key))` merges objects by `key`, `Some(None)` merges primitive
+/// values as a set, `None` replaces the list. `in_container` tells
+/// container ports (by `containerPort`) from others (by `port`).
+pub fn list_strategy(field: &str, in_container: bool) -> Option<Option<&'static str>> {
+    let path: Vec<String> = if in_container {
+        vec!["containers".into(), "0".into()]
+    } else {
+        Vec::new()
+    };
+    match list_merge(&path, field) {
+        ListMerge::Key(k) => Some(Some(k)),
+        ListMerge::Set => Some(None),
+        ListMerge::Replace => None,
+    }
+}
+
 /// Why a patch could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -84,3 +84,54 @@ fn apply_then_reapply_a_changed_manifest() {
         "{err}"
     );
 }
+
+/// `kubectl diff` (a dry-run patch on the server) shows what a re-apply
+/// would change, and nothing for an unchanged manifest.
+#[test]
+fn diff_shows_what_apply_would_change() {
+    let c = Cluster::up();
+    let f = c.file("app.yaml", FIRST);
+    let path = f.to_str().expect("utf-8 path");
+    c.ok(&["apply", "-f", path]);
+    let same = c.kubectl(&["diff", "-f", path]);
+    assert_eq!(same.status.code(), Some(0), "no differences: {same:?}");
+    let changed = c.file("changed.yaml", &FIRST.replace("nginx:1.27", "nginx:1.28"));
+    let out = c.kubectl(&["diff", "-f", changed.to_str().expect("utf-8 path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "differences found: {text}\n{out:?}"
+    );
+    assert!(
+        text.contains("-        image: nginx:1.27") && text.contains("+        image: nginx:1.28"),
+        "{text}"
+    );
+    // Nothing was written.
+    let image = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "nginx:1.27");
+}
+
+/// `kubectl explain` reads the schemas of the OpenAPI v3 documents.
+#[test]
+fn explain_describes_fields_from_the_served_schemas() {
+    let c = Cluster::up();
+    let out = c.ok(&["explain", "pod.spec.containers"]);
+    assert!(out.contains("KIND:       Pod"), "{out}");
+    assert!(out.contains("FIELD: containers <[]Container>"), "{out}");
+    assert!(out.contains("  image\t<string>"), "{out}");
+    assert!(out.contains("  name\t<string> -required-"), "{out}");
+    assert!(
+        out.contains("List of containers belonging to the pod."),
+        "{out}"
+    );
+    let out = c.ok(&["explain", "deployments.spec.strategy"]);
+    assert!(out.contains("GROUP:      apps"), "{out}");
+    assert!(out.contains("rollingUpdate"), "{out}");
+}

@@ -130,6 +130,13 @@ fn a_crd_is_served_validated_and_cleaned_up() {
         "{versions}"
     );
 
+    // kubectl explain reads the CRD's schema from the OpenAPI v3 document.
+    let explained = c.ok(&["explain", "crontab.spec"]);
+    assert!(
+        explained.contains("GROUP:      stable.example.com") && explained.contains("cronSpec"),
+        "{explained}"
+    );
+
     // Create: defaults filled in, generation 1, no status from the client.
     let tab = c.file("tab.yaml", TAB);
     c.ok(&["apply", "-f", tab.to_str().expect("path")]);

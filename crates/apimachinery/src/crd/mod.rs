@@ -33,6 +33,8 @@ pub struct CustomResource {
     /// The CRD's uid and resourceVersion this was built from.
     pub source: String,
     pub schema: Option<schema::Schema>,
+    /// The version's `openAPIV3Schema` as written (for OpenAPI documents).
+    pub raw_schema: Option<Value>,
     pub columns: Vec<columns::Column>,
     /// The version objects are stored in.
     pub storage_version: String,
@@ -357,6 +359,7 @@ pub fn resources(crd: &Value, names: &Names) -> Vec<ResourceInfo> {
             crd: crd_name.clone(),
             source: source.clone(),
             schema,
+            raw_schema: v.pointer("/schema/openAPIV3Schema").cloned(),
             columns,
             storage_version: storage_version.clone(),
             scale,

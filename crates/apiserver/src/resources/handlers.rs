@@ -80,6 +80,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1", get(core_v1))
         .route("/apis/:group", get(group))
         .route("/apis/:group/:version", get(group_version))
+        .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/*path", get(openapi_document))
         .route("/api/v1/*rest", any(core_resource))
@@ -146,6 +147,21 @@ async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
         Ok(DiscoveryFormat::Legacy) => ok_json(&discovery::api_group_list(&s.registry())),
         Err(e) => error_response(&e),
     }
+}
+
+/// `/openapi/v2` in JSON (kubectl asks for it, as protobuf, only when
+/// the v3 documents fail; a request that accepts only protobuf gets 406).
+async fn openapi_v2(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    let json_ok = accept(&headers).is_none_or(|a| {
+        a.split(',').any(|t| {
+            let t = t.split(';').next().unwrap_or("").trim();
+            matches!(t, "application/json" | "application/*" | "*/*" | "")
+        })
+    });
+    if !json_ok {
+        return error_response(&ApiError::not_acceptable(&["application/json"]));
+    }
+    ok_json(&openapi::v2(&s.registry()))
 }
 
 async fn openapi_index(State(s): State<Arc<ApiState>>) -> Response {
