@@ -39,6 +39,7 @@ pub mod crd;
 pub mod defaults;
 pub mod discovery;
 pub mod list_options;
+pub mod managed;
 pub mod openapi;
 pub mod protobuf;
 pub mod registry;

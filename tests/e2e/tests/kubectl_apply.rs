@@ -135,3 +135,96 @@ fn explain_describes_fields_from_the_served_schemas() {
     assert!(out.contains("GROUP:      apps"), "{out}");
     assert!(out.contains("rollingUpdate"), "{out}");
 }
+
+/// Server-side apply: two field managers, a conflict named by field and
+/// manager, `--force-conflicts` taking the field over, and managedFields
+/// recording who owns what.
+#[test]
+fn server_side_apply_conflicts_and_force() {
+    let c = Cluster::up();
+    let f = c.file("app.yaml", FIRST);
+    let path = f.to_str().expect("utf-8 path");
+    c.ok(&["apply", "--server-side", "-f", path]);
+    // Applying the same again changes nothing and succeeds.
+    c.ok(&["apply", "--server-side", "-f", path]);
+    let managers = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}",
+    ]);
+    assert_eq!(managers.trim(), "kubectl/Apply", "{managers}");
+
+    // Another manager changing replicas conflicts with kubectl.
+    let scaled = c.file("scaled.yaml", &FIRST.replace("replicas: 2", "replicas: 7"));
+    let scaled = scaled.to_str().expect("utf-8 path");
+    let err = c.fails(&[
+        "apply",
+        "--server-side",
+        "--field-manager=autoscaler",
+        "-f",
+        scaled,
+    ]);
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas"),
+        "{err}"
+    );
+    let replicas = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "2", "a conflicting apply writes nothing");
+
+    // Forced: the autoscaler owns replicas now; kubectl no longer does.
+    c.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=autoscaler",
+        "--force-conflicts",
+        "-f",
+        scaled,
+    ]);
+    let replicas = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "7");
+    let owners = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&owners).expect("json");
+    let fields_of = |m: &str| {
+        v["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["manager"] == m))
+            .map(|e| e["fieldsV1"].clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        fields_of("autoscaler")["f:spec"]["f:replicas"].is_object(),
+        "{owners}"
+    );
+    assert!(
+        fields_of("kubectl")["f:spec"].get("f:replicas").is_none(),
+        "{owners}"
+    );
+    assert!(
+        fields_of("kubectl")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            ["k:{\"name\":\"web\"}"]["f:image"]
+            .is_object(),
+        "{owners}"
+    );
+
+    // A client-side edit by another manager takes the field (an Update).
+    c.ok(&["set", "image", "deploy/web", "web=nginx:1.29"]);
+    let owners = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "json",
+    ]);
+    assert!(owners.contains("\"operation\": \"Update\""), "{owners}");
+}

@@ -48,6 +48,8 @@ pub struct Schema {
     pub embedded_resource: bool,
     pub list_type: Option<String>,
     pub list_map_keys: Vec<String>,
+    /// `x-kubernetes-map-type: atomic`.
+    pub map_atomic: bool,
     pub all_of: Vec<Schema>,
     pub any_of: Vec<Schema>,
     pub one_of: Vec<Schema>,
@@ -112,6 +114,7 @@ fn parse_node(v: &Value, path: &str, causes: &mut Vec<Cause>) -> Schema {
             .and_then(Value::as_str)
             .map(str::to_string),
         list_map_keys: strings(m.get("x-kubernetes-list-map-keys")),
+        map_atomic: m.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic"),
         ..Schema::default()
     };
     if let Some(t) = &s.type_ {
@@ -216,7 +219,7 @@ const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata"];
 impl Schema {
     /// The schema of property `key` of an object: a declared property, or
     /// `additionalProperties`.
-    fn property(&self, key: &str) -> Option<&Schema> {
+    pub fn property(&self, key: &str) -> Option<&Schema> {
         self.properties.get(key).or(self.additional.as_deref())
     }
 

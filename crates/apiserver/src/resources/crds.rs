@@ -24,10 +24,12 @@ use serde_json::{json, Value};
 
 use super::handlers::ApiState;
 use super::object;
-use super::storage::{self, DeleteOptions};
+use super::storage::{self, DeleteOptions, WriteOptions};
 
 const GROUP: &str = "apiextensions.k8s.io";
 const PLURAL: &str = "customresourcedefinitions";
+/// The field manager of the controller's writes (kube-apiserver's name).
+const MANAGER: &str = "kube-apiserver";
 
 /// Start the controller; it runs until the store closes.
 pub fn spawn(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
@@ -284,7 +286,16 @@ async fn write_status(
     let mut new = crd.clone();
     new["status"] = status;
     let name = object::meta_str(crd, "name").to_string();
-    storage::update(state.store.as_ref(), info, None, &name, new, true, false).await?;
+    storage::update(
+        state.store.as_ref(),
+        info,
+        None,
+        &name,
+        new,
+        true,
+        &WriteOptions::internal(MANAGER),
+    )
+    .await?;
     Ok(())
 }
 
@@ -351,7 +362,16 @@ async fn clean_up(
     {
         f.retain(|f| f != crd::CLEANUP_FINALIZER);
     }
-    storage::update(state.store.as_ref(), info, None, &name, new, false, false).await?;
+    storage::update(
+        state.store.as_ref(),
+        info,
+        None,
+        &name,
+        new,
+        false,
+        &WriteOptions::internal(MANAGER),
+    )
+    .await?;
     tracing::info!(crd = %name, "custom resource definition removed");
     Ok(true)
 }

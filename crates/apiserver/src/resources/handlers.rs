@@ -396,10 +396,66 @@ fn render(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Render, Ap
 }
 
 /// `dryRun` and `fieldValidation` from the query of a write.
-fn write_options(q: &HashMap<String, String>) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    patch: Option<PatchType>,
+) -> Result<WriteOptions, ApiError> {
+    let options_kind = if patch.is_some() {
+        "PatchOptions"
+    } else {
+        "CreateOptions"
+    };
+    use rkube_apimachinery::Cause;
+    let invalid = |cause: Cause| ApiError::invalid("meta.k8s.io", options_kind, "", vec![cause]);
+    let field_manager = match q.get("fieldManager") {
+        Some(m) if m.chars().count() > 128 => {
+            return Err(invalid(Cause::too_long("fieldManager", 128)));
+        }
+        Some(m) if m.chars().any(|c| c.is_control()) => {
+            return Err(invalid(Cause::invalid(
+                "fieldManager",
+                m.as_str(),
+                "must only contain printable characters",
+            )));
+        }
+        Some(m) => m.clone(),
+        // kube-apiserver: the User-Agent up to its first '/'.
+        None => headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| {
+                ua.split('/')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(128)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let force = match (q.get("force"), patch) {
+        (None, _) => false,
+        (Some(f), Some(PatchType::Apply)) => f == "true",
+        (Some(_), _) => {
+            return Err(invalid(Cause::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )))
+        }
+    };
+    if patch == Some(PatchType::Apply) && !q.contains_key("fieldManager") {
+        return Err(invalid(Cause::required(
+            "fieldManager",
+            "is required for apply patch",
+        )));
+    }
     Ok(WriteOptions {
         dry_run: dry_run(q),
         field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
+        field_manager,
+        force,
     })
 }
 
@@ -586,27 +642,30 @@ async fn dispatch(
             if !info.has_verb("create") {
                 return Err(verb_not_allowed(p, "create"));
             }
-            let opts = write_options(q)?;
+            let opts = write_options(q, headers, None)?;
             let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
-            let created = storage::create(store, info, ns, obj, opts.dry_run).await?;
+            let created = storage::create(store, info, ns, obj, &opts).await?;
             Ok(with_warnings(
                 json_response(StatusCode::CREATED, &created, "application/json"),
                 &warnings,
             ))
         }
         (Method::PUT, Some(name)) => {
-            let opts = write_options(q)?;
+            let opts = write_options(q, headers, None)?;
             let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
-            let updated =
-                storage::update(store, info, ns, name, obj, status_sub, opts.dry_run).await?;
+            let updated = storage::update(store, info, ns, name, obj, status_sub, &opts).await?;
             Ok(with_warnings(ok_json(&updated), &warnings))
         }
         (Method::PATCH, Some(name)) => {
             let kind = patch_type(headers)?;
-            let patch: Value = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
-            })?;
-            let opts = write_options(q)?;
+            let patch: Value = if kind == PatchType::Apply {
+                decode_yaml(&body)?
+            } else {
+                serde_json::from_slice(&body).map_err(|e| {
+                    ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
+                })?
+            };
+            let opts = write_options(q, headers, Some(kind))?;
             let patched =
                 storage::patch(store, info, ns, name, kind, &patch, status_sub, &opts).await?;
             Ok(with_warnings(ok_json(&patched.object), &patched.warnings))
@@ -706,6 +765,7 @@ async fn scale_subresource(
     let opts = WriteOptions {
         dry_run: dry_run(q),
         field_validation: FieldValidation::Ignore,
+        ..write_options(q, headers, None)?
     };
     let updated = storage::patch(
         store,
@@ -731,10 +791,12 @@ fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/merge-patch+json" => Ok(PatchType::Merge),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchType::Apply),
         _ => Err(ApiError::unsupported_media_type(&[
             "application/json-patch+json",
             "application/merge-patch+json",
             "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml",
         ])),
     }
 }

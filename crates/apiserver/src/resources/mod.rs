@@ -13,6 +13,7 @@
 //! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
 //!   spliced in on the way out, so lists and watches need no re-encoding);
 //! - `watch.rs`: watch streams (one JSON event per line);
+//! - `field_manager.rs`: managedFields on every write, server-side apply;
 //! - `fanout.rs`: one store watch per resource, shared by its watchers;
 //! - `crds.rs`: the CRD controller (serves established CRDs, writes their
 //!   status, deletes a deleted CRD's objects);
@@ -23,6 +24,7 @@
 mod allocator;
 mod crds;
 mod fanout;
+mod field_manager;
 mod handlers;
 mod metrics;
 mod negotiate;

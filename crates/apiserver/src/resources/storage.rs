@@ -16,8 +16,10 @@ use rkube_store::{
 };
 use serde_json::{json, Value};
 
+use super::field_manager;
 use super::raw::{self, RawList};
 use super::{allocator, object};
+use rkube_apimachinery::managed;
 
 /// Map a store failure to what a client sees.
 pub fn store_error(e: StoreError) -> ApiError {
@@ -319,9 +321,23 @@ pub async fn create(
     store: &dyn Store,
     info: &ResourceInfo,
     ns: Option<&str>,
-    mut obj: Value,
-    dry_run: bool,
+    obj: Value,
+    opts: &WriteOptions,
 ) -> Result<Value, ApiError> {
+    create_managed(store, info, ns, obj, opts, None).await
+}
+
+/// [`create`], with the `managedFields` of an apply (`entries`) instead
+/// of an `Update` entry for the whole object.
+pub(super) async fn create_managed(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    mut obj: Value,
+    opts: &WriteOptions,
+    entries: Option<Vec<managed::Entry>>,
+) -> Result<Value, ApiError> {
+    let dry_run = opts.dry_run;
     object::check_type(info, &mut obj)?;
     object::set_namespace(info, &mut obj, ns)?;
     if info.custom.as_ref().is_some_and(|c| c.terminating) {
@@ -340,6 +356,10 @@ pub async fn create(
     }
     if let (true, Some(ns)) = (info.namespaced, ns) {
         check_namespace(store, ns, info, &name).await?;
+    }
+    match entries {
+        Some(entries) => managed::write(&mut obj, entries),
+        None => field_manager::manage(info, None, &mut obj, opts, ""),
     }
     let k = key(info, ns, &name);
     let owner = Bytes::from(format!("{}/{}", ns.unwrap_or(""), name));
@@ -414,7 +434,7 @@ fn delete_ops(info: &ResourceInfo, k: Bytes, obj: &Value) -> Vec<TxnOp> {
 
 /// Write `obj` over the stored version at `mod_rev` (or delete it when it
 /// is being deleted and its last finalizer went). `Conflict` if it moved.
-async fn write_if_unchanged(
+pub(super) async fn write_if_unchanged(
     store: &dyn Store,
     info: &ResourceInfo,
     ns: Option<&str>,
@@ -492,7 +512,7 @@ pub fn decode_typed(
 }
 
 /// Kubernetes' defaults and update validation for the new version of an object.
-fn check_update(
+pub(super) fn check_update(
     info: &ResourceInfo,
     name: &str,
     old: &Value,
@@ -517,8 +537,9 @@ pub async fn update(
     name: &str,
     mut obj: Value,
     status: bool,
-    dry_run: bool,
+    opts: &WriteOptions,
 ) -> Result<Value, ApiError> {
+    let dry_run = opts.dry_run;
     object::check_type(info, &mut obj)?;
     object::set_namespace(info, &mut obj, ns)?;
     let (old, mod_rev) = read(store, info, ns, name).await?;
@@ -528,6 +549,13 @@ pub async fn update(
     }
     object::prepare_update(info, &old, &mut obj, status)?;
     check_update(info, name, &old, &mut obj, status)?;
+    field_manager::manage(
+        info,
+        Some(&old),
+        &mut obj,
+        opts,
+        if status { "status" } else { "" },
+    );
     if dry_run {
         object::set_resource_version(&mut obj, mod_rev);
         return Ok(obj);
@@ -700,7 +728,15 @@ pub async fn ensure_namespaces(
     };
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        match create(store, info, None, obj, false).await {
+        match create(
+            store,
+            info,
+            None,
+            obj,
+            &WriteOptions::internal("kube-apiserver"),
+        )
+        .await
+        {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -759,15 +795,31 @@ pub enum PatchType {
     /// `application/strategic-merge-patch+json`, with Kubernetes' merge
     /// keys for built-in kinds (see `rkube_apimachinery::strategic`).
     Strategic,
+    /// `application/apply-patch+yaml`: server-side apply.
+    Apply,
 }
 
 /// How a write is carried out, from its query.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// `dryRun=All`: do everything but persist.
     pub dry_run: bool,
     /// What to do about fields the kind's type does not have.
     pub field_validation: FieldValidation,
+    /// Who writes (`fieldManager`, else the User-Agent's product).
+    pub field_manager: String,
+    /// `force=true` on an apply: take conflicting fields.
+    pub force: bool,
+}
+
+impl WriteOptions {
+    /// Options for writes the server makes itself.
+    pub fn internal(manager: &str) -> Self {
+        WriteOptions {
+            field_manager: manager.to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A written object and the warnings for the client.
@@ -779,7 +831,7 @@ pub struct Written {
 }
 
 impl Written {
-    fn new(object: Value, warnings: Vec<String>) -> Self {
+    pub(super) fn new(object: Value, warnings: Vec<String>) -> Self {
         Written { object, warnings }
     }
 }
@@ -819,6 +871,9 @@ pub fn apply_patch(kind: PatchType, doc: &mut Value, patch: &Value) -> Result<()
         PatchType::Json => json_patch_apply(doc, patch),
         PatchType::Strategic => rkube_apimachinery::strategic::apply(doc, patch)
             .map_err(|e| ApiError::bad_request(e.to_string())),
+        PatchType::Apply => Err(ApiError::bad_request(
+            "an apply patch is applied with its field manager, not merged",
+        )),
         PatchType::Merge => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
@@ -844,6 +899,9 @@ pub async fn patch(
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
     let dry_run = opts.dry_run;
+    if kind == PatchType::Apply {
+        return field_manager::apply(store, info, ns, name, patch, status, opts).await;
+    }
     if kind == PatchType::Strategic && info.custom.is_some() {
         // Custom resources have no patch strategies to merge by.
         return Err(ApiError::unsupported_media_type(&[
@@ -868,6 +926,13 @@ pub async fn patch(
         }
         object::prepare_update(info, &old, &mut new, status)?;
         check_update(info, name, &old, &mut new, status)?;
+        field_manager::manage(
+            info,
+            Some(&old),
+            &mut new,
+            opts,
+            if status { "status" } else { "" },
+        );
         if dry_run {
             return Ok(Written::new(new, warnings));
         }

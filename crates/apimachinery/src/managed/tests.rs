@@ -1,0 +1,165 @@
+use serde_json::json;
+
+use super::*;
+
+fn shape() -> Shape<'static> {
+    Shape::Builtin {
+        kind: "Deployment",
+        fields: Vec::new(),
+    }
+}
+
+fn writer<'a>(manager: &'a str, now: &'a str) -> Writer<'a> {
+    Writer {
+        manager,
+        api_version: "apps/v1",
+        subresource: "",
+        has_status: true,
+        now,
+    }
+}
+
+fn deployment(image: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image,
+                    "ports": [{"containerPort": 80}]}]}}}})
+}
+
+#[test]
+fn fields_v1_round_trips_with_keyed_elements_and_dots() {
+    let set = FieldSet::of(&deployment("nginx", 1), &shape());
+    let v1 = set.to_fields_v1();
+    let expected = json!({"f:metadata": {"f:labels": {"f:app": {}}},
+        "f:spec": {"f:replicas": {}, "f:selector": {},
+            "f:template": {"f:metadata": {"f:labels": {"f:app": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {},
+                    "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}}}}}}});
+    assert_eq!(v1, expected);
+    assert_eq!(FieldSet::from_fields_v1(&v1), set);
+}
+
+#[test]
+fn a_second_manager_changing_an_owned_field_conflicts_until_forced() {
+    let (live, entries) = apply(
+        None,
+        &deployment("nginx:1", 2),
+        &shape(),
+        &writer("alice", "t1"),
+        Vec::new(),
+        false,
+    )
+    .expect("first apply");
+    // Same values: shared ownership, no conflict.
+    let (_, shared) = apply(
+        Some(&live),
+        &deployment("nginx:1", 2),
+        &shape(),
+        &writer("bob", "t2"),
+        entries.clone(),
+        false,
+    )
+    .expect("same values do not conflict");
+    assert_eq!(shared.len(), 2);
+    // A different replicas value conflicts with alice.
+    let e = apply(
+        Some(&live),
+        &deployment("nginx:1", 5),
+        &shape(),
+        &writer("bob", "t2"),
+        entries.clone(),
+        false,
+    )
+    .expect_err("conflict");
+    let status = e.status();
+    assert_eq!(status.code, 409);
+    assert_eq!(
+        status.message,
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"
+    );
+    let causes = status.details.expect("details").causes;
+    assert_eq!(causes[0].reason, "FieldManagerConflict");
+    assert_eq!(causes[0].field, ".spec.replicas");
+    // Forced: bob takes replicas from alice.
+    let (merged, forced) = apply(
+        Some(&live),
+        &deployment("nginx:1", 5),
+        &shape(),
+        &writer("bob", "t2"),
+        entries,
+        true,
+    )
+    .expect("forced");
+    assert_eq!(merged["spec"]["replicas"], 5);
+    let alice = forced.iter().find(|e| e.manager == "alice").expect("alice");
+    assert!(!alice
+        .fields
+        .contains(&vec!["f:spec".to_string(), "f:replicas".to_string()]));
+}
+
+#[test]
+fn fields_an_applier_stops_sending_are_removed_unless_others_own_them() {
+    let mut with_label = deployment("nginx:1", 1);
+    with_label["metadata"]["labels"]["tier"] = json!("front");
+    let (live, entries) = apply(
+        None,
+        &with_label,
+        &shape(),
+        &writer("alice", "t1"),
+        Vec::new(),
+        false,
+    )
+    .expect("apply");
+    let (after, _) = apply(
+        Some(&live),
+        &deployment("nginx:1", 1),
+        &shape(),
+        &writer("alice", "t2"),
+        entries,
+        false,
+    )
+    .expect("re-apply");
+    assert!(after["metadata"]["labels"].get("tier").is_none());
+}
+
+#[test]
+fn updates_take_the_fields_they_change() {
+    let old = deployment("nginx:1", 1);
+    let entries = update(None, &old, &shape(), &writer("creator", "t1"), Vec::new());
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].operation, "Update");
+    let new = deployment("nginx:2", 1);
+    let entries = update(Some(&old), &new, &shape(), &writer("editor", "t2"), entries);
+    let image = vec![
+        "f:spec",
+        "f:template",
+        "f:spec",
+        "f:containers",
+        "k:{\"name\":\"web\"}",
+        "f:image",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    let editor = entries
+        .iter()
+        .find(|e| e.manager == "editor")
+        .expect("editor");
+    assert!(editor.fields.contains(&image));
+    let creator = entries
+        .iter()
+        .find(|e| e.manager == "creator")
+        .expect("creator");
+    assert!(!creator.fields.contains(&image));
+    // Nothing changed: no new entry.
+    let same = update(
+        Some(&new),
+        &new,
+        &shape(),
+        &writer("idle", "t3"),
+        entries.clone(),
+    );
+    assert_eq!(same, entries);
+}
