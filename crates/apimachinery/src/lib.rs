@@ -33,6 +33,7 @@
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
 
+pub mod admission;
 mod builtin;
 pub mod cause;
 pub mod crd;
@@ -42,6 +43,7 @@ pub mod list_options;
 pub mod managed;
 pub mod openapi;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod selector;
 pub mod status;

@@ -119,7 +119,12 @@ pub(super) async fn apply(
                     managed::apply(None, &config, &shape, &w, Vec::new(), opts.force)?;
                 match create_managed(store, info, ns, obj, opts, Some(entries)).await {
                     Err(ApiError::AlreadyExists { .. }) => continue,
-                    other => return other.map(|o| Written::new(o, warnings)),
+                    other => {
+                        return other.map(|mut o| {
+                            o.warnings.splice(0..0, warnings);
+                            o
+                        })
+                    }
                 }
             }
             Err(e) => return Err(e),

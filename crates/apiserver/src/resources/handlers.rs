@@ -643,10 +643,11 @@ async fn dispatch(
                 return Err(verb_not_allowed(p, "create"));
             }
             let opts = write_options(q, headers, None)?;
-            let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
+            let (obj, mut warnings) = decode_object(p, headers, &body, &opts)?;
             let created = storage::create(store, info, ns, obj, &opts).await?;
+            warnings.extend(created.warnings);
             Ok(with_warnings(
-                json_response(StatusCode::CREATED, &created, "application/json"),
+                json_response(StatusCode::CREATED, &created.object, "application/json"),
                 &warnings,
             ))
         }

@@ -13,6 +13,8 @@
 //! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
 //!   spliced in on the way out, so lists and watches need no re-encoding);
 //! - `watch.rs`: watch streams (one JSON event per line);
+//! - `admission.rs`: the admission chain of a create (ServiceAccount,
+//!   DefaultTolerationSeconds, LimitRanger, PodSecurity, ResourceQuota);
 //! - `field_manager.rs`: managedFields on every write, server-side apply;
 //! - `fanout.rs`: one store watch per resource, shared by its watchers;
 //! - `crds.rs`: the CRD controller (serves established CRDs, writes their
@@ -21,6 +23,7 @@
 //! - `handlers.rs`: the axum routes;
 //! - `metrics.rs`: `apiserver_*` metrics.
 
+mod admission;
 mod allocator;
 mod crds;
 mod fanout;

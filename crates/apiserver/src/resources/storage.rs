@@ -16,6 +16,7 @@ use rkube_store::{
 };
 use serde_json::{json, Value};
 
+use super::admission;
 use super::field_manager;
 use super::raw::{self, RawList};
 use super::{allocator, object};
@@ -323,7 +324,7 @@ pub async fn create(
     ns: Option<&str>,
     obj: Value,
     opts: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     create_managed(store, info, ns, obj, opts, None).await
 }
 
@@ -336,7 +337,7 @@ pub(super) async fn create_managed(
     mut obj: Value,
     opts: &WriteOptions,
     entries: Option<Vec<managed::Entry>>,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     let dry_run = opts.dry_run;
     object::check_type(info, &mut obj)?;
     object::set_namespace(info, &mut obj, ns)?;
@@ -349,14 +350,17 @@ pub(super) async fn create_managed(
     }
     let name = object::prepare_create(info, &mut obj)?;
     defaults::apply(&info.group, &info.kind, &mut obj);
+    if let (true, Some(ns)) = (info.namespaced, ns) {
+        check_namespace(store, ns, info, &name).await?;
+    }
+    let ctx = admission::context(store, info, ns).await?;
+    admission::mutate(info, &mut obj, &ctx);
     let mut causes = validate::create(&info.group, &info.kind, &obj);
     causes.extend(custom_checks(info, &mut obj));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
     }
-    if let (true, Some(ns)) = (info.namespaced, ns) {
-        check_namespace(store, ns, info, &name).await?;
-    }
+    let warnings = admission::validate(info, &name, &obj, &ctx)?;
     match entries {
         Some(entries) => managed::write(&mut obj, entries),
         None => field_manager::manage(info, None, &mut obj, opts, ""),
@@ -372,14 +376,18 @@ pub(super) async fn create_managed(
         } else {
             Vec::new()
         };
+        let (quota_compares, quota_ops) =
+            admission::quotas(store, info, ns, &name, &candidate).await?;
         if dry_run {
             if store.get(k.clone()).await.map_err(store_error)?.is_some() {
                 return Err(ApiError::already_exists(&info.group, &info.plural, &name));
             }
-            return Ok(candidate);
+            return Ok(Written::new(candidate, warnings));
         }
         let mut compares = vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)];
         let mut success = vec![TxnOp::put(k.clone(), encode(&candidate)?)];
+        compares.extend(quota_compares);
+        success.extend(quota_ops);
         for a in &allocs {
             compares.push(Compare::create_revision(a.key.clone(), CompareOp::Equal, 0));
             success.push(TxnOp::put(a.key.clone(), owner.clone()));
@@ -394,7 +402,7 @@ pub(super) async fn create_managed(
             .map_err(store_error)?;
         if resp.succeeded {
             object::set_resource_version(&mut candidate, resp.revision);
-            return Ok(candidate);
+            return Ok(Written::new(candidate, warnings));
         }
         if store.get(k.clone()).await.map_err(store_error)?.is_some() {
             return Err(ApiError::already_exists(&info.group, &info.plural, &name));

@@ -1,0 +1,53 @@
+//! Built-in admission plugins, the pure part: given the object and what
+//! the plugin reads from the cluster (its namespace, LimitRanges,
+//! ResourceQuotas), mutate it or refuse it the way kube-apiserver's
+//! default plugins do. The API server gathers the context and runs the
+//! chain — mutating plugins, then validating ones — in
+//! `crates/apiserver/src/resources/admission.rs`.
+//!
+//! - `pods.rs`: ServiceAccount (default `serviceAccountName`) and
+//!   DefaultTolerationSeconds;
+//! - `limit_ranger.rs`: LimitRange defaults and min/max;
+//! - `pod_security.rs`: PodSecurity `baseline` (and `restricted`) by
+//!   namespace label;
+//! - `quota.rs`: ResourceQuota usage of a new object.
+//!
+//! NamespaceLifecycle is enforced by the storage layer itself (writes into
+//! a missing namespace are 404, into a terminating one 403).
+
+pub mod limit_ranger;
+pub mod pod_security;
+pub mod pods;
+pub mod quota;
+
+use serde_json::Value;
+
+/// A refusal: kube-apiserver answers 403 Forbidden with this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub String);
+
+/// What the plugins read from the cluster for one request.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The object's namespace (for its PodSecurity labels).
+    pub namespace: Option<Value>,
+    /// The LimitRanges of the namespace.
+    pub limit_ranges: Vec<Value>,
+}
+
+/// Mutating plugins for a new pod.
+pub fn mutate_pod(pod: &mut Value, ctx: &Context) {
+    pods::default_service_account(pod);
+    pods::default_toleration_seconds(pod);
+    limit_ranger::apply_defaults(pod, &ctx.limit_ranges);
+}
+
+/// Validating plugins for a new pod; `Ok` carries warnings (PodSecurity
+/// `warn` mode).
+pub fn validate_pod(pod: &Value, ctx: &Context) -> Result<Vec<String>, Denied> {
+    limit_ranger::check(pod, &ctx.limit_ranges)?;
+    pod_security::admit(pod, ctx.namespace.as_ref())
+}
+
+#[cfg(test)]
+mod tests;

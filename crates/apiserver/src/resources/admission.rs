@@ -1,0 +1,122 @@
+//! The admission chain of a create: mutating plugins, then (after the
+//! kind's own validation, in `storage.rs`) validating ones, with the
+//! cluster state they read — the namespace, its LimitRanges and
+//! ResourceQuotas. The rules are `rkube_apimachinery::admission`.
+//!
+//! ResourceQuota usage is counted from the objects themselves (no quota
+//! controller needed) and the quota's new `status` is written in the same
+//! store transaction as the object, guarded by the quota's revision.
+
+use bytes::Bytes;
+use rkube_apimachinery::admission::{self, quota, Context};
+use rkube_apimachinery::{ApiError, ResourceInfo};
+use rkube_store::{Compare, CompareOp, KeyRange, RangeRequest, Store, TxnOp};
+use serde_json::Value;
+
+use super::storage::{self, decode, store_error};
+
+fn is_pods(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "pods"
+}
+
+async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Bytes)>, ApiError> {
+    let resp = store
+        .range(RangeRequest::new(KeyRange::prefix(Bytes::from(prefix))))
+        .await
+        .map_err(store_error)?;
+    Ok(resp
+        .kvs
+        .iter()
+        .filter_map(|kv| Some((decode(kv).ok()?, kv.mod_revision, kv.key.clone())))
+        .collect())
+}
+
+/// What the plugins need for a new object in `ns`.
+pub async fn context(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+) -> Result<Context, ApiError> {
+    let (Some(ns), true) = (ns, is_pods(info)) else {
+        return Ok(Context::default());
+    };
+    let namespace = store
+        .get(Bytes::from(format!("/registry/namespaces/{ns}")))
+        .await
+        .map_err(store_error)?
+        .and_then(|kv| decode(&kv).ok());
+    let limit_ranges = list(store, format!("/registry/limitranges/{ns}/"))
+        .await?
+        .into_iter()
+        .map(|(v, _, _)| v)
+        .collect();
+    Ok(Context {
+        namespace,
+        limit_ranges,
+    })
+}
+
+/// Mutating plugins (before the kind's validation).
+pub fn mutate(info: &ResourceInfo, obj: &mut Value, ctx: &Context) {
+    if is_pods(info) {
+        admission::mutate_pod(obj, ctx);
+    }
+}
+
+/// Validating plugins (after the kind's validation): a 403 naming the
+/// object, or the warnings to send.
+pub fn validate(
+    info: &ResourceInfo,
+    name: &str,
+    obj: &Value,
+    ctx: &Context,
+) -> Result<Vec<String>, ApiError> {
+    if !is_pods(info) {
+        return Ok(Vec::new());
+    }
+    admission::validate_pod(obj, ctx)
+        .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))
+}
+
+/// The ResourceQuota checks of a new object: the store operations that
+/// write the quotas' new status (to run with the object's write), or 403.
+pub async fn quotas(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    obj: &Value,
+) -> Result<(Vec<Compare>, Vec<TxnOp>), ApiError> {
+    let Some(ns) = ns else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let quotas = list(store, format!("/registry/resourcequotas/{ns}/")).await?;
+    if quotas.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let delta = quota::usage_of(&info.group, &info.plural, obj);
+    // What the objects of this kind in the namespace use now.
+    let mut existing = quota::Usage::new();
+    for (o, _, _) in list(store, storage::list_prefix(info, Some(ns))).await? {
+        if quota::counts(&info.group, &info.plural, &o) {
+            for (k, v) in quota::usage_of(&info.group, &info.plural, &o) {
+                *existing.entry(k).or_insert(0) += v;
+            }
+        }
+    }
+    let (mut compares, mut ops) = (Vec::new(), Vec::new());
+    for (q, rev, key) in quotas {
+        let status = quota::admit(&q, &existing, &delta, obj, is_pods(info))
+            .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
+        if let Some(status) = status {
+            let mut q = q;
+            q["status"] = status;
+            if let Some(m) = q.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            compares.push(Compare::mod_revision(key.clone(), CompareOp::Equal, rev));
+            ops.push(TxnOp::put(key, super::raw::encode(&q)?));
+        }
+    }
+    Ok((compares, ops))
+}
