@@ -9,19 +9,42 @@ use serde_json::{Map, Value};
 
 use super::shape::{ListKind, Shape};
 
-/// One path (`["f:spec", "f:replicas"]`).
-pub type Path = Vec<String>;
+/// One path: its elements (`f:spec`, `f:replicas`) joined by NUL, which
+/// no element contains — one allocation per path.
+pub type Path = String;
+
+const SEP: char = '\0';
+
+/// The path of these elements.
+pub fn path(elements: &[&str]) -> Path {
+    elements.join("\0")
+}
+
+/// The elements of a path.
+pub fn elements(p: &str) -> impl Iterator<Item = &str> {
+    p.split(SEP).filter(|e| !e.is_empty())
+}
+
+fn push(p: &mut String, el: &str) -> usize {
+    let len = p.len();
+    if !p.is_empty() {
+        p.push(SEP);
+    }
+    p.push_str(el);
+    len
+}
 
 /// A set of owned paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSet(pub BTreeSet<Path>);
 
 /// Fields never recorded as owned.
-fn ignored(path: &[String]) -> bool {
-    match path {
-        [first] => matches!(first.as_str(), "f:apiVersion" | "f:kind" | "f:metadata"),
-        [first, second, ..] if first == "f:metadata" => matches!(
-            second.as_str(),
+fn ignored(path: &str) -> bool {
+    let mut els = elements(path);
+    match (els.next(), els.next()) {
+        (Some(first), None) => matches!(first, "f:apiVersion" | "f:kind" | "f:metadata"),
+        (Some("f:metadata"), Some(second)) => matches!(
+            second,
             "f:name"
                 | "f:namespace"
                 | "f:creationTimestamp"
@@ -38,7 +61,7 @@ fn ignored(path: &[String]) -> bool {
 }
 
 impl FieldSet {
-    pub fn contains(&self, p: &Path) -> bool {
+    pub fn contains(&self, p: &str) -> bool {
         self.0.contains(p)
     }
 
@@ -64,14 +87,14 @@ impl FieldSet {
             .0
             .iter()
             .cloned()
-            .partition(|p| p.first().is_some_and(|f| f == prefix));
+            .partition(|p| elements(p).next() == Some(prefix));
         (FieldSet(inside), FieldSet(outside))
     }
 
     /// The set `fieldsV1` encodes.
     pub fn from_fields_v1(v: &Value) -> FieldSet {
         let mut set = BTreeSet::new();
-        fn walk(v: &Value, path: &mut Path, set: &mut BTreeSet<Path>) {
+        fn walk(v: &Value, path: &mut String, set: &mut BTreeSet<Path>) {
             let Some(m) = v.as_object() else { return };
             if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
                 set.insert(path.clone());
@@ -80,58 +103,54 @@ impl FieldSet {
                 if k == "." {
                     continue;
                 }
-                path.push(k.clone());
+                let len = push(path, k);
                 walk(child, path, set);
-                path.pop();
+                path.truncate(len);
             }
         }
-        walk(v, &mut Vec::new(), &mut set);
+        walk(v, &mut String::new(), &mut set);
         FieldSet(set)
     }
 
     /// `fieldsV1` for this set.
     pub fn to_fields_v1(&self) -> Value {
         let mut root = Map::new();
-        for path in &self.0 {
+        for p in &self.0 {
             let mut node = &mut root;
-            for (i, el) in path.iter().enumerate() {
+            for el in elements(p) {
                 let entry = node
-                    .entry(el.clone())
+                    .entry(el.to_string())
                     .or_insert_with(|| Value::Object(Map::new()));
                 let Some(child) = entry.as_object_mut() else {
                     break;
                 };
-                if i + 1 == path.len() && !child.is_empty() {
-                    child.insert(".".into(), Value::Object(Map::new()));
-                }
                 node = child;
             }
         }
-        // A node that is owned and got children after being inserted as a
-        // leaf needs its "." as well.
-        fn mark(v: &mut Value, path: &mut Path, set: &BTreeSet<Path>) {
+        // An owned node with children says so with ".".
+        fn mark(v: &mut Value, path: &mut String, set: &BTreeSet<Path>) {
             let Some(m) = v.as_object_mut() else { return };
-            if !path.is_empty() && set.contains(path) && !m.is_empty() {
+            if !path.is_empty() && !m.is_empty() && set.contains(path.as_str()) {
                 m.insert(".".into(), Value::Object(Map::new()));
             }
-            let keys: Vec<String> = m.keys().filter(|k| *k != ".").cloned().collect();
-            for k in keys {
-                path.push(k.clone());
-                if let Some(child) = m.get_mut(&k) {
-                    mark(child, path, set);
+            for (k, child) in m.iter_mut() {
+                if k == "." {
+                    continue;
                 }
-                path.pop();
+                let len = push(path, k);
+                mark(child, path, set);
+                path.truncate(len);
             }
         }
         let mut v = Value::Object(root);
-        mark(&mut v, &mut Vec::new(), &self.0);
+        mark(&mut v, &mut String::new(), &self.0);
         v
     }
 
     /// Every field of `obj`, as server-side apply counts them.
     pub fn of(obj: &Value, shape: &Shape<'_>) -> FieldSet {
         let mut set = BTreeSet::new();
-        walk_object(obj, shape, &mut Vec::new(), &mut set);
+        walk_object(obj, shape, &mut String::new(), &mut set);
         set.retain(|p| !ignored(p));
         FieldSet(set)
     }
@@ -155,16 +174,21 @@ pub fn key_element(item: &Value, keys: &[String], shape: &Shape<'_>) -> Option<S
     Some(format!("k:{}", Value::Object(k)))
 }
 
-fn walk_object(obj: &Value, shape: &Shape<'_>, path: &mut Path, set: &mut BTreeSet<Path>) {
+fn walk_object(obj: &Value, shape: &Shape<'_>, path: &mut String, set: &mut BTreeSet<Path>) {
     let Some(m) = obj.as_object() else { return };
     for (k, v) in m {
-        path.push(format!("f:{k}"));
+        let len = path.len();
+        if !path.is_empty() {
+            path.push(SEP);
+        }
+        path.push_str("f:");
+        path.push_str(k);
         walk_value(v, &shape.field(k), path, set);
-        path.pop();
+        path.truncate(len);
     }
 }
 
-fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut Path, set: &mut BTreeSet<Path>) {
+fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut String, set: &mut BTreeSet<Path>) {
     match v {
         Value::Object(m) if !m.is_empty() && !shape.atomic_object() => {
             walk_object(v, shape, path, set);
@@ -175,9 +199,9 @@ fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut Path, set: &mut BTreeSet<
             }
             ListKind::Set => {
                 for item in items {
-                    path.push(format!("v:{item}"));
+                    let len = push(path, &format!("v:{item}"));
                     set.insert(path.clone());
-                    path.pop();
+                    path.truncate(len);
                 }
             }
             ListKind::Map(keys) => {
@@ -186,10 +210,10 @@ fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut Path, set: &mut BTreeSet<
                     let Some(k) = key_element(item, &keys, shape) else {
                         continue;
                     };
-                    path.push(k);
+                    let len = push(path, &k);
                     set.insert(path.clone());
                     walk_object(item, &element, path, set);
-                    path.pop();
+                    path.truncate(len);
                 }
             }
         },
@@ -199,14 +223,122 @@ fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut Path, set: &mut BTreeSet<
     }
 }
 
+/// The fields of `new` (as [`FieldSet::of`]) and those of them whose value
+/// differs from `old`'s (an element of a keyed list or set counts only
+/// when `old` lacks it), in one walk of both.
+pub fn of_and_changed(old: &Value, new: &Value, shape: &Shape<'_>) -> (FieldSet, FieldSet) {
+    let mut all = BTreeSet::new();
+    let mut changed = BTreeSet::new();
+    pair_object(
+        new,
+        Some(old),
+        shape,
+        &mut String::new(),
+        &mut all,
+        &mut changed,
+    );
+    all.retain(|p| !ignored(p));
+    changed.retain(|p| !ignored(p));
+    (FieldSet(all), FieldSet(changed))
+}
+
+fn pair_object(
+    new: &Value,
+    old: Option<&Value>,
+    shape: &Shape<'_>,
+    path: &mut String,
+    all: &mut BTreeSet<Path>,
+    changed: &mut BTreeSet<Path>,
+) {
+    let Some(m) = new.as_object() else { return };
+    for (k, v) in m {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push(SEP);
+        }
+        path.push_str("f:");
+        path.push_str(k);
+        let before = old.and_then(|o| o.get(k.as_str()));
+        pair_value(v, before, &shape.field(k), path, all, changed);
+        path.truncate(len);
+    }
+}
+
+fn pair_value(
+    new: &Value,
+    old: Option<&Value>,
+    shape: &Shape<'_>,
+    path: &mut String,
+    all: &mut BTreeSet<Path>,
+    changed: &mut BTreeSet<Path>,
+) {
+    let mut leaf = |path: &String, differs: bool| {
+        all.insert(path.clone());
+        if differs {
+            changed.insert(path.clone());
+        }
+    };
+    match new {
+        Value::Object(m) if !m.is_empty() && !shape.atomic_object() => {
+            pair_object(new, old, shape, path, all, changed);
+        }
+        Value::Array(items) => match shape.list() {
+            ListKind::Atomic => leaf(path, old != Some(new)),
+            ListKind::Set => {
+                let before = old.and_then(Value::as_array);
+                for item in items {
+                    let len = push(path, &format!("v:{item}"));
+                    let existed = before.is_some_and(|b| b.contains(item));
+                    all.insert(path.clone());
+                    if !existed {
+                        changed.insert(path.clone());
+                    }
+                    path.truncate(len);
+                }
+            }
+            ListKind::Map(keys) => {
+                let element = shape.element();
+                let before: Vec<(Option<String>, &Value)> = old
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|i| (key_element(i, &keys, shape), i))
+                    .collect();
+                for item in items {
+                    let Some(k) = key_element(item, &keys, shape) else {
+                        continue;
+                    };
+                    let prior = before
+                        .iter()
+                        .find(|(bk, _)| bk.as_deref() == Some(k.as_str()))
+                        .map(|(_, v)| *v);
+                    let len = push(path, &k);
+                    all.insert(path.clone());
+                    if prior.is_none() {
+                        changed.insert(path.clone());
+                    }
+                    pair_object(item, prior, &element, path, all, changed);
+                    path.truncate(len);
+                }
+            }
+        },
+        _ => leaf(path, old != Some(new)),
+    }
+}
+
 /// The value at `path` in `obj`.
-pub fn get<'v>(obj: &'v Value, path: &[String], shape: &Shape<'_>) -> Option<&'v Value> {
+pub fn get<'v>(obj: &'v Value, path: &str, shape: &Shape<'_>) -> Option<&'v Value> {
+    let els: Vec<&str> = elements(path).collect();
+    get_in(obj, &els, shape)
+}
+
+fn get_in<'v>(obj: &'v Value, path: &[&str], shape: &Shape<'_>) -> Option<&'v Value> {
     let Some((first, rest)) = path.split_first() else {
         return Some(obj);
     };
     if let Some(name) = first.strip_prefix("f:") {
         let child = obj.as_object()?.get(name)?;
-        return get(child, rest, &shape.field(name));
+        return get_in(child, rest, &shape.field(name));
     }
     let items = obj.as_array()?;
     if let Some(v) = first.strip_prefix("v:") {
@@ -220,14 +352,19 @@ pub fn get<'v>(obj: &'v Value, path: &[String], shape: &Shape<'_>) -> Option<&'v
         };
         let found = items
             .iter()
-            .find(|i| key_element(i, &keys, shape).as_deref() == Some(first.as_str()))?;
-        return get(found, rest, &shape.element());
+            .find(|i| key_element(i, &keys, shape).as_deref() == Some(*first))?;
+        return get_in(found, rest, &shape.element());
     }
     None
 }
 
 /// Removes the value at `path` from `obj` (if there).
-pub fn remove(obj: &mut Value, path: &[String], shape: &Shape<'_>) {
+pub fn remove(obj: &mut Value, path: &str, shape: &Shape<'_>) {
+    let els: Vec<&str> = elements(path).collect();
+    remove_in(obj, &els, shape);
+}
+
+fn remove_in(obj: &mut Value, path: &[&str], shape: &Shape<'_>) {
     let Some((first, rest)) = path.split_first() else {
         return;
     };
@@ -236,7 +373,7 @@ pub fn remove(obj: &mut Value, path: &[String], shape: &Shape<'_>) {
         if rest.is_empty() {
             m.remove(name);
         } else if let Some(child) = m.get_mut(name) {
-            remove(child, rest, &shape.field(name));
+            remove_in(child, rest, &shape.field(name));
         }
         return;
     }
@@ -254,21 +391,21 @@ pub fn remove(obj: &mut Value, path: &[String], shape: &Shape<'_>) {
             keys.as_ref()
                 .and_then(|k| key_element(i, k, shape))
                 .as_deref()
-                == Some(first.as_str())
+                == Some(*first)
         }
     });
     let Some(at) = at else { return };
     if rest.is_empty() {
         items.remove(at);
     } else {
-        remove(&mut items[at], rest, &shape.element());
+        remove_in(&mut items[at], rest, &shape.element());
     }
 }
 
 /// `fieldpath.Path.String()`: `.spec.containers[name="web"].image`.
-pub fn path_string(path: &[String]) -> String {
+pub fn path_string(path: &str) -> String {
     let mut out = String::new();
-    for el in path {
+    for el in elements(path) {
         if let Some(f) = el.strip_prefix("f:") {
             out.push('.');
             out.push_str(f);

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::cause::go_quote;
 use crate::status::{ApiError, StatusCause};
-use fieldset::{get, path_string, FieldSet};
+use fieldset::{path_string, FieldSet};
 pub use shape::Shape;
 
 /// One `managedFields` entry.
@@ -30,6 +30,8 @@ pub struct Entry {
     pub time: String,
     pub subresource: String,
     pub fields: FieldSet,
+    /// The entry as read, while it is unchanged (written back as is).
+    pub raw: Option<Value>,
 }
 
 impl Entry {
@@ -62,6 +64,9 @@ impl Entry {
     }
 
     fn to_value(&self) -> Value {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let mut v = json!({
             "manager": self.manager,
             "operation": self.operation,
@@ -103,6 +108,7 @@ fn decode(v: &Value) -> Option<Entry> {
         time: s("time"),
         subresource: s("subresource"),
         fields: FieldSet::from_fields_v1(v.get("fieldsV1").unwrap_or(&Value::Null)),
+        raw: Some(v.clone()),
     })
 }
 
@@ -175,29 +181,6 @@ impl Writer<'_> {
     }
 }
 
-/// The paths of `new_set` whose value differs between `old` and `new`
-/// (an element of a keyed list or set counts only when it is new).
-fn changed(old: &Value, new: &Value, new_set: &FieldSet, shape: &Shape<'_>) -> FieldSet {
-    FieldSet(
-        new_set
-            .0
-            .iter()
-            .filter(|p| {
-                let element = p
-                    .last()
-                    .is_some_and(|l| l.starts_with("k:") || l.starts_with("v:"));
-                let before = get(old, p, shape);
-                if element {
-                    before.is_none()
-                } else {
-                    before != get(new, p, shape)
-                }
-            })
-            .cloned()
-            .collect(),
-    )
-}
-
 /// Field management for a write that is not an apply (create, update,
 /// non-apply patch): the writer's `Update` entry gains the fields it added
 /// or changed, which every other manager loses; removed fields leave every
@@ -212,11 +195,15 @@ pub fn update(
     let empty = json!({});
     let old = old.unwrap_or(&empty);
     let old_set = w.scope(FieldSet::of(old, shape));
-    let new_set = w.scope(FieldSet::of(new, shape));
-    let changed = changed(old, new, &new_set, shape);
+    let (new_set, changed) = fieldset::of_and_changed(old, new, shape);
+    let (new_set, changed) = (w.scope(new_set), w.scope(changed));
     let removed = old_set.difference(&new_set);
     for e in entries.iter_mut() {
-        e.fields = e.fields.difference(&removed).difference(&changed);
+        let kept = e.fields.difference(&removed).difference(&changed);
+        if kept != e.fields {
+            e.fields = kept;
+            e.raw = None;
+        }
     }
     if !changed.is_empty() {
         match entries
@@ -226,6 +213,7 @@ pub fn update(
             Some(e) => {
                 e.fields = e.fields.union(&changed);
                 e.time = w.now.to_string();
+                e.raw = None;
             }
             None => entries.push(Entry {
                 manager: w.manager.to_string(),
@@ -234,6 +222,7 @@ pub fn update(
                 time: w.now.to_string(),
                 subresource: w.subresource.to_string(),
                 fields: changed,
+                raw: None,
             }),
         }
     }
@@ -270,7 +259,9 @@ pub fn apply(
         fieldset::remove(&mut merged, &p, shape);
         removed.0.insert(p);
     }
-    let changed = changed(live, &merged, &new_set, shape);
+    let changed = fieldset::of_and_changed(live, &merged, shape)
+        .1
+        .intersection(&new_set);
     let conflicts: Vec<(String, FieldSet)> = others
         .iter()
         .map(|e| (e.describe(), e.fields.intersection(&changed)))
@@ -280,7 +271,11 @@ pub fn apply(
         return Err(conflict_error(conflicts));
     }
     for e in others.iter_mut() {
-        e.fields = e.fields.difference(&changed).difference(&removed);
+        let kept = e.fields.difference(&changed).difference(&removed);
+        if kept != e.fields {
+            e.fields = kept;
+            e.raw = None;
+        }
     }
     let time = match mine.pop() {
         Some(e) if merged == *live => e.time,
@@ -293,6 +288,7 @@ pub fn apply(
         time,
         subresource: w.subresource.to_string(),
         fields: new_set,
+        raw: None,
     });
     others.retain(|e| !e.fields.is_empty());
     Ok((merged, others))

@@ -20,25 +20,45 @@ pub enum ListKind {
     Map(Vec<String>),
 }
 
-/// Where a value sits, for its topology.
+/// Where a value sits, for its topology. Descending borrows the field
+/// names, so walking an object allocates nothing here.
 #[derive(Debug, Clone)]
 pub enum Shape<'a> {
-    /// A built-in kind; `fields` are the field names from the root (list
-    /// elements add nothing).
-    Builtin { kind: &'a str, fields: Vec<String> },
+    /// A built-in kind: the field this value is (list elements keep their
+    /// list's), and whether that field's parent list is a pod's containers.
+    Builtin {
+        kind: &'a str,
+        field: Option<&'a str>,
+        in_container: bool,
+    },
     /// A custom resource, by its schema (`None`: no schema here).
     Custom(Option<&'a Schema>),
 }
 
 impl<'a> Shape<'a> {
+    /// The root of a built-in `kind`.
+    pub fn builtin(kind: &'a str) -> Shape<'a> {
+        Shape::Builtin {
+            kind,
+            field: None,
+            in_container: false,
+        }
+    }
+
     /// The shape of field `name` of this object.
-    pub fn field(&self, name: &str) -> Shape<'a> {
+    pub fn field<'b>(&self, name: &'b str) -> Shape<'b>
+    where
+        'a: 'b,
+    {
         match self {
-            Shape::Builtin { kind, fields } => {
-                let mut fields = fields.clone();
-                fields.push(name.to_string());
-                Shape::Builtin { kind, fields }
-            }
+            Shape::Builtin { kind, field, .. } => Shape::Builtin {
+                kind,
+                field: Some(name),
+                in_container: matches!(
+                    field,
+                    Some("containers" | "initContainers" | "ephemeralContainers")
+                ),
+            },
             Shape::Custom(s) => Shape::Custom(s.and_then(|s| s.property(name))),
         }
     }
@@ -54,20 +74,17 @@ impl<'a> Shape<'a> {
     /// This value, a list: how it merges.
     pub fn list(&self) -> ListKind {
         match self {
-            Shape::Builtin { fields, .. } => {
-                let Some(field) = fields.last() else {
+            Shape::Builtin {
+                field,
+                in_container,
+                ..
+            } => {
+                let Some(field) = field else {
                     return ListKind::Atomic;
                 };
-                let parent = fields.len().checked_sub(2).and_then(|i| fields.get(i));
-                let in_container = parent.is_some_and(|p| {
-                    matches!(
-                        p.as_str(),
-                        "containers" | "initContainers" | "ephemeralContainers"
-                    )
-                });
                 match (
-                    field.as_str(),
-                    crate::strategic::list_strategy(field, in_container),
+                    *field,
+                    crate::strategic::list_strategy(field, *in_container),
                 ) {
                     ("ports", Some(Some(key))) => {
                         ListKind::Map(vec![key.to_string(), "protocol".to_string()])
@@ -93,7 +110,7 @@ impl<'a> Shape<'a> {
     /// This value, an object: whether it is one value rather than fields.
     pub fn atomic_object(&self) -> bool {
         match self {
-            Shape::Builtin { kind, fields } => match fields.last().map(String::as_str) {
+            Shape::Builtin { kind, field, .. } => match field {
                 Some("nodeSelector") => true,
                 Some("selector") => *kind != "PodDisruptionBudget",
                 _ => false,

@@ -3,10 +3,7 @@ use serde_json::json;
 use super::*;
 
 fn shape() -> Shape<'static> {
-    Shape::Builtin {
-        kind: "Deployment",
-        fields: Vec::new(),
-    }
+    Shape::builtin("Deployment")
 }
 
 fn writer<'a>(manager: &'a str, now: &'a str) -> Writer<'a> {
@@ -96,7 +93,7 @@ fn a_second_manager_changing_an_owned_field_conflicts_until_forced() {
     let alice = forced.iter().find(|e| e.manager == "alice").expect("alice");
     assert!(!alice
         .fields
-        .contains(&vec!["f:spec".to_string(), "f:replicas".to_string()]));
+        .contains(&fieldset::path(&["f:spec", "f:replicas"])));
 }
 
 #[test]
@@ -132,17 +129,14 @@ fn updates_take_the_fields_they_change() {
     assert_eq!(entries[0].operation, "Update");
     let new = deployment("nginx:2", 1);
     let entries = update(Some(&old), &new, &shape(), &writer("editor", "t2"), entries);
-    let image = vec![
+    let image = fieldset::path(&[
         "f:spec",
         "f:template",
         "f:spec",
         "f:containers",
         "k:{\"name\":\"web\"}",
         "f:image",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    ]);
     let editor = entries
         .iter()
         .find(|e| e.manager == "editor")

@@ -18,10 +18,7 @@ use super::storage::{
 pub(super) fn shape(info: &ResourceInfo) -> managed::Shape<'_> {
     match &info.custom {
         Some(c) => managed::Shape::Custom(c.schema.as_ref()),
-        None => managed::Shape::Builtin {
-            kind: &info.kind,
-            fields: Vec::new(),
-        },
+        None => managed::Shape::builtin(&info.kind),
     }
 }
 
@@ -35,7 +32,9 @@ pub(super) fn manage(
     subresource: &str,
 ) {
     let live = old.map(managed::read).unwrap_or_default();
-    let entries = if subresource.is_empty() && old.is_some() {
+    let sent = new.pointer("/metadata/managedFields");
+    let unchanged = sent == old.and_then(|o| o.pointer("/metadata/managedFields"));
+    let entries = if subresource.is_empty() && old.is_some() && !unchanged {
         managed::requested(new, live)
     } else {
         live

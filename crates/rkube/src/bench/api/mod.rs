@@ -6,11 +6,14 @@
 //!   time it to `/readyz`; read its RSS from `/proc`;
 //! - `phases.rs`: config map creates at N clients, pod loading, full and
 //!   paged lists, watch fan-out with per-event delivery latency;
+//! - `writes.rs`: strategic-merge patches and server-side applies of
+//!   deployments, schema-validated custom resource creates;
 //! - `report.rs`: the table.
 
 mod phases;
 mod report;
 mod server;
+mod writes;
 
 use std::path::Path;
 use std::time::Duration;
@@ -121,7 +124,7 @@ async fn run_backend(
     for _ in 0..plan.clients {
         clients.push(server.client().await?);
     }
-    for ns in ["bench", "pods", "watch"] {
+    for ns in ["bench", "pods", "watch", "deploys", "crs"] {
         phases::namespace(&clients[0], ns).await?;
     }
 
@@ -130,6 +133,26 @@ async fn run_backend(
     m.set("create.rate", creates.rate());
     m.set("create.p50", creates.latency.p50);
     m.set("create.p99", creates.latency.p99);
+
+    info!(
+        clients = plan.clients,
+        "bench api: deployment patches and applies"
+    );
+    let dc = writes::deployment_creates(&clients, "deploys", plan.duration).await?;
+    m.set("deploy.rate", dc.rate());
+    m.set("deploy.p99", dc.latency.p99);
+    writes::create_deployments(&clients, "deploys").await?;
+    let smp = writes::strategic_patches(&clients, "deploys", plan.duration).await?;
+    m.set("smp.rate", smp.rate());
+    m.set("smp.p99", smp.latency.p99);
+    let ssa = writes::server_side_applies(&clients, "deploys", plan.duration).await?;
+    m.set("ssa.rate", ssa.rate());
+    m.set("ssa.p99", ssa.latency.p99);
+    info!(clients = plan.clients, "bench api: custom resource creates");
+    writes::install_crd(&clients[0]).await?;
+    let crs = writes::create_custom(&clients, "crs", plan.duration).await?;
+    m.set("cr.rate", crs.rate());
+    m.set("cr.p99", crs.latency.p99);
 
     info!(pods = plan.pods, "bench api: loading pods");
     let pods = phases::create_pods(&clients, "pods", plan.pods).await?;
