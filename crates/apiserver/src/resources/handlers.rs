@@ -33,6 +33,9 @@ use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
 use super::watch::{self, WatchParams};
 use crate::status::error_response;
 
+/// A list response is sent in pieces of about this size.
+const LIST_CHUNK: usize = 256 * 1024;
+
 /// Largest request body kube-apiserver accepts (3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
@@ -617,10 +620,12 @@ async fn dispatch(
                     )));
                 }
             }
+            let chunks = list.into_chunks(LIST_CHUNK)?;
+            let stream = futures::stream::iter(chunks.map(Ok::<Bytes, std::convert::Infallible>));
             Ok((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
-                list.to_bytes()?,
+                Body::from_stream(stream),
             )
                 .into_response())
         }

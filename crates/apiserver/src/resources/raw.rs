@@ -105,7 +105,9 @@ pub struct RawList {
 }
 
 impl RawList {
-    /// The `<Kind>List` document as bytes, items copied as they are.
+    /// The `<Kind>List` document as bytes, items copied as they are (what
+    /// [`RawList::into_chunks`] sends, in one piece).
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
         let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
         let size: usize = self.items.iter().map(|i| i.len() + 1).sum();
@@ -125,6 +127,52 @@ impl RawList {
         }
         out.extend_from_slice(b"]}");
         Ok(out)
+    }
+
+    /// The list as JSON in pieces of about `chunk` bytes, built as they are
+    /// sent: a list of 100,000 objects never sits in memory twice (items,
+    /// then one body), and its first bytes leave at once.
+    pub fn into_chunks(self, chunk: usize) -> Result<impl Iterator<Item = Bytes>, ApiError> {
+        let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(br#"{"kind":"#);
+        serde_json::to_writer(&mut head, &self.kind).map_err(internal)?;
+        head.extend_from_slice(br#","apiVersion":"#);
+        serde_json::to_writer(&mut head, &self.api_version).map_err(internal)?;
+        head.extend_from_slice(br#","metadata":"#);
+        serde_json::to_writer(&mut head, &self.metadata).map_err(internal)?;
+        head.extend_from_slice(br#","items":["#);
+        let mut items = self.items.into_iter().enumerate().peekable();
+        let mut pending = Some(head);
+        let mut done = false;
+        Ok(std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let mut out = pending
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(chunk + 4096));
+            while out.len() < chunk {
+                match items.next() {
+                    Some((i, item)) => {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(&item);
+                    }
+                    None => {
+                        out.extend_from_slice(b"]}");
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if items.peek().is_none() && !done {
+                out.extend_from_slice(b"]}");
+                done = true;
+            }
+            Some(Bytes::from(out))
+        }))
     }
 
     /// The items parsed.
@@ -215,7 +263,15 @@ mod tests {
                 })
                 .collect(),
         };
-        let parsed: Value = serde_json::from_slice(&list.to_bytes().expect("bytes")).expect("json");
+        let whole = list.to_bytes().expect("bytes");
+        let chunked: Vec<u8> = list
+            .clone()
+            .into_chunks(8)
+            .expect("chunks")
+            .flat_map(|b| b.to_vec())
+            .collect();
+        assert_eq!(chunked, whole, "chunks join to the same body");
+        let parsed: Value = serde_json::from_slice(&whole).expect("json");
         assert_eq!(parsed, list.to_value().expect("value"));
         assert_eq!(parsed["items"][1]["metadata"]["resourceVersion"], "2");
         assert_eq!(parsed["kind"], "ConfigMapList");
