@@ -33,11 +33,13 @@ const WINDOW: usize = 4096;
 /// 20 µs of CPU here, most of it TLS and the kernel): under a stream of
 /// small commits, publishing faster than the watchers can be written to
 /// only queues them behind each other. A lone change, or one to a resource
-/// with few watchers, goes out at once.
-const PACE_PER_WATCHER: Duration = Duration::from_micros(20);
+/// with few watchers, goes out at once. Twice the write cost: measured
+/// against 20 µs it halves the server's wake-ups and steadies the tail
+/// (bench/README.md).
+const PACE_PER_WATCHER: Duration = Duration::from_micros(40);
 
 /// The longest a change waits to be published.
-const MAX_PACE: Duration = Duration::from_millis(25);
+const MAX_PACE: Duration = Duration::from_millis(40);
 
 /// A store change, with the forms watchers need computed once.
 #[derive(Debug)]
