@@ -156,6 +156,77 @@ impl FieldSet {
     }
 }
 
+/// `fieldsV1` of every field of `obj` (what [`FieldSet::of`] gives, then
+/// [`FieldSet::to_fields_v1`]), built in one walk: the creator's entry.
+/// `without_status` leaves out `status` (kinds with a status subresource).
+pub fn fields_v1_of(obj: &Value, shape: &Shape<'_>, without_status: bool) -> Value {
+    let mut root = Map::new();
+    let Some(m) = obj.as_object() else {
+        return Value::Object(root);
+    };
+    for (k, v) in m {
+        match k.as_str() {
+            "apiVersion" | "kind" => {}
+            "status" if without_status => {}
+            "metadata" => {
+                let mut meta = Map::new();
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    let p = format!("f:metadata{SEP}f:{mk}");
+                    if !ignored(&p) {
+                        meta.insert(format!("f:{mk}"), trie_value(mv, &shape.field(k).field(mk)));
+                    }
+                }
+                if !meta.is_empty() {
+                    root.insert("f:metadata".into(), Value::Object(meta));
+                }
+            }
+            _ => {
+                root.insert(format!("f:{k}"), trie_value(v, &shape.field(k)));
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+fn trie_object(obj: &Map<String, Value>, shape: &Shape<'_>, out: &mut Map<String, Value>) {
+    for (k, v) in obj {
+        out.insert(format!("f:{k}"), trie_value(v, &shape.field(k)));
+    }
+}
+
+fn trie_value(v: &Value, shape: &Shape<'_>) -> Value {
+    let mut out = Map::new();
+    match v {
+        Value::Object(m) if !m.is_empty() && !shape.atomic_object() => {
+            trie_object(m, shape, &mut out);
+        }
+        Value::Array(items) => match shape.list() {
+            ListKind::Atomic => {}
+            ListKind::Set => {
+                for item in items {
+                    out.insert(format!("v:{item}"), Value::Object(Map::new()));
+                }
+            }
+            ListKind::Map(keys) => {
+                let element = shape.element();
+                for item in items {
+                    let Some(k) = key_element(item, &keys, shape) else {
+                        continue;
+                    };
+                    let mut e = Map::new();
+                    e.insert(".".into(), Value::Object(Map::new()));
+                    if let Some(m) = item.as_object() {
+                        trie_object(m, &element, &mut e);
+                    }
+                    out.insert(k, Value::Object(e));
+                }
+            }
+        },
+        _ => {}
+    }
+    Value::Object(out)
+}
+
 /// The `k:` element name of a keyed list item, `None` when it has no key.
 pub fn key_element(item: &Value, keys: &[String], shape: &Shape<'_>) -> Option<String> {
     let mut k = Map::new();

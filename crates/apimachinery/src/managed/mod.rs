@@ -136,7 +136,7 @@ pub fn requested(body: &Value, live: Vec<Entry>) -> Vec<Entry> {
 
 /// Writes `entries` into `obj` (sorted as kube-apiserver sorts them).
 pub fn write(obj: &mut Value, mut entries: Vec<Entry>) {
-    entries.retain(|e| !e.fields.is_empty());
+    entries.retain(|e| !e.fields.is_empty() || e.raw.is_some());
     entries.sort_by(|a, b| {
         b.is_apply()
             .cmp(&a.is_apply())
@@ -228,6 +228,28 @@ pub fn update(
     }
     entries.retain(|e| !e.fields.is_empty());
     entries
+}
+
+/// The entries of a new object: its creator (an `Update`) owns every
+/// field. Same result as [`update`] from nothing, in one walk.
+pub fn created(new: &Value, shape: &Shape<'_>, w: &Writer<'_>) -> Vec<Entry> {
+    let fields_v1 = fieldset::fields_v1_of(new, shape, w.has_status);
+    if fields_v1.as_object().is_none_or(|m| m.is_empty()) {
+        return Vec::new();
+    }
+    let mut entry = Entry {
+        manager: w.manager.to_string(),
+        operation: "Update".into(),
+        api_version: w.api_version.to_string(),
+        time: w.now.to_string(),
+        subresource: w.subresource.to_string(),
+        fields: FieldSet::default(),
+        raw: None,
+    };
+    let mut raw = entry.to_value();
+    raw["fieldsV1"] = fields_v1;
+    entry.raw = Some(raw);
+    vec![entry]
 }
 
 /// Server-side apply of `config` onto `live` (`None`: the object does not

@@ -157,3 +157,15 @@ fn updates_take_the_fields_they_change() {
     );
     assert_eq!(same, entries);
 }
+
+#[test]
+fn a_creators_entry_is_the_same_built_either_way() {
+    let new = deployment("nginx:1", 3);
+    let w = writer("creator", "t1");
+    let slow = update(None, &new, &shape(), &w, Vec::new());
+    let fast = created(&new, &shape(), &w);
+    let (mut a, mut b) = (json!({"metadata": {}}), json!({"metadata": {}}));
+    write(&mut a, slow);
+    write(&mut b, fast);
+    assert_eq!(a, b);
+}

@@ -52,7 +52,10 @@ pub(super) fn manage(
         has_status: info.subresource("status").is_some(),
         now: &now,
     };
-    let entries = managed::update(old, new, &shape(info), &w, entries);
+    let entries = match old {
+        None => managed::created(new, &shape(info), &w),
+        Some(_) => managed::update(old, new, &shape(info), &w, entries),
+    };
     managed::write(new, entries);
 }
 
