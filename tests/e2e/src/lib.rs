@@ -74,9 +74,22 @@ fn spawn_up(dir: &Path, addr: SocketAddr, extra: &[String]) -> Child {
         .expect("spawn rkube up")
 }
 
+/// A loopback address with a port that was free a moment ago. The port is
+/// drawn at random below the kernel's ephemeral range (32768 and up), so the
+/// outgoing connections of tests running alongside, which take ephemeral
+/// ports, cannot take it before the server binds it.
 fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..200 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().expect("local addr");
+        }
+    }
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr")
 }
 
 /// A running `rkube up`, killed (by pid) when dropped.

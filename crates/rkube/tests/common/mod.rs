@@ -25,10 +25,22 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run rkube")
 }
 
-/// A loopback address with a port that was free a moment ago.
+/// A loopback address with a port that was free a moment ago. The port is
+/// drawn at random below the kernel's ephemeral range (32768 and up), so the
+/// outgoing connections of tests running alongside, which take ephemeral
+/// ports, cannot take it before the server binds it.
 pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr")
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..200 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().expect("local addr");
+        }
+    }
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr")
 }
 
 /// A running `rkube` process, killed (SIGKILL) if still running when dropped.
