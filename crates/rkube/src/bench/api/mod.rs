@@ -183,9 +183,12 @@ async fn run_backend(
     );
     m.set("list.paged", paged.elapsed.as_secs_f64());
 
+    let settled = server.wait_idle(Duration::from_secs(60)).await;
+    m.set("settle", settled.as_secs_f64());
     info!(
         watchers = plan.watchers,
         events = plan.watch_events,
+        settled_ms = settled.as_millis() as u64,
         "bench api: watch fan-out"
     );
     let watch_clients: Vec<_> = clients.iter().take(8).cloned().collect();

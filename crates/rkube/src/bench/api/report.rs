@@ -198,6 +198,13 @@ impl ApiReport {
                 None,
             ),
             row(
+                "  server busy after the lists (waited out)".into(),
+                "settle",
+                Seconds,
+                Lower,
+                None,
+            ),
+            row(
                 format!(
                     "watch: {} watchers × {} events, delivered",
                     p.watchers, p.watch_events

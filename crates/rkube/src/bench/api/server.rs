@@ -120,6 +120,39 @@ impl Server {
         self.child.id()
     }
 
+    /// CPU seconds the server has used so far (user + system).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the command's closing parenthesis; utime and stime
+        // are the 12th and 13th of those, in clock ticks (100 per second).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    }
+
+    /// Waits until the server is idle (under 5 % of a core over half a
+    /// second), at most `max`; returns how long that took. Background work
+    /// a phase leaves behind (the store's snapshot after a bulk load) then
+    /// does not land in the next phase's numbers.
+    pub async fn wait_idle(&self, max: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        let window = Duration::from_millis(500);
+        let mut last = self.cpu_seconds();
+        while started.elapsed() < max {
+            tokio::time::sleep(window).await;
+            let now = self.cpu_seconds();
+            match (last, now) {
+                (Some(a), Some(b)) if (b - a) / window.as_secs_f64() < 0.05 => break,
+                (_, None) => break,
+                _ => {}
+            }
+            last = now;
+        }
+        started.elapsed()
+    }
+
     /// The server's resident memory now and at its peak.
     pub fn rss(&self) -> anyhow::Result<Rss> {
         let pid = self.pid().context("the server has exited")?;
