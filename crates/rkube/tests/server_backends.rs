@@ -21,9 +21,10 @@ fn serve_until_sigterm(extra: &[String]) {
         .args(["--listen", &addr.to_string()])
         .args(extra);
     let mut server = Running::start(cmd, addr, tmp.path());
+    let server_addr = server.addr;
     server.wait_for("/readyz", "ok", READY_TIMEOUT);
     let (status, metrics) =
-        admin_get(addr, &tmp.path().join("data"), "/metrics").expect("/metrics");
+        admin_get(server_addr, &tmp.path().join("data"), "/metrics").expect("/metrics");
     assert_eq!(status, 200);
     assert!(
         metrics.contains("rkube_store_"),

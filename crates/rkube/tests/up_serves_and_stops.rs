@@ -22,18 +22,19 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
         .arg("--listen")
         .arg(addr.to_string());
     let mut up = Running::start(cmd, addr, tmp.path());
+    let server_addr = up.addr;
 
     up.wait_for("/readyz", "ok", READY_TIMEOUT);
     for path in ["/livez", "/healthz"] {
         assert_eq!(
-            http_get(addr, path).expect(path),
+            http_get(server_addr, path).expect(path),
             (200, "ok".to_string()),
             "{path}"
         );
     }
     // Anonymous clients may only check health; metrics need credentials.
-    assert_eq!(http_get(addr, "/metrics").expect("/metrics").0, 401);
-    let (status, metrics) = admin_get(addr, &data_dir, "/metrics").expect("/metrics");
+    assert_eq!(http_get(server_addr, "/metrics").expect("/metrics").0, 401);
+    let (status, metrics) = admin_get(server_addr, &data_dir, "/metrics").expect("/metrics");
     assert_eq!(status, 200);
     assert!(
         metrics.lines().any(|l| l.starts_with("rkube_store_")),
@@ -41,12 +42,12 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
     );
     // The API's own metrics, by the names Kubernetes users query.
     assert_eq!(
-        admin_get(addr, &data_dir, "/api/v1/namespaces")
+        admin_get(server_addr, &data_dir, "/api/v1/namespaces")
             .expect("list")
             .0,
         200
     );
-    let (_, metrics) = admin_get(addr, &data_dir, "/metrics").expect("/metrics");
+    let (_, metrics) = admin_get(server_addr, &data_dir, "/metrics").expect("/metrics");
     assert!(
         metrics
             .lines()
@@ -71,7 +72,10 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
         metrics.contains("# EOF"),
         "metrics are not complete OpenMetrics text"
     );
-    assert_eq!(admin_get(addr, &data_dir, "/nope").expect("/nope").0, 404);
+    assert_eq!(
+        admin_get(server_addr, &data_dir, "/nope").expect("/nope").0,
+        404
+    );
     assert!(
         data_dir.join("kubeconfig").is_file(),
         "no DATA_DIR/kubeconfig"

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::fs::File;
 
 use std::net::{SocketAddr, TcpListener};
@@ -52,16 +53,53 @@ pub struct Running {
 }
 
 impl Running {
-    /// Start `rkube ARGS` with stderr to a file in `dir`.
-    pub fn start(mut cmd: Command, addr: SocketAddr, dir: &Path) -> Running {
+    /// Start `rkube ARGS` (listening on `addr`) with stderr to a file in
+    /// `dir`. If the port was taken between [`free_addr`] and the server's
+    /// bind, the command runs again on another port: use `Running::addr`,
+    /// not `addr`, afterwards.
+    pub fn start(cmd: Command, addr: SocketAddr, dir: &Path) -> Running {
         let log = dir.join("rkube.log");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("create log file"))
-            .spawn()
-            .expect("spawn rkube");
-        Running { child, addr, log }
+        let program = cmd.get_program().to_owned();
+        let mut args: Vec<OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let envs: Vec<(OsString, Option<OsString>)> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+            .collect();
+        let mut addr = addr;
+        for _ in 0..5 {
+            let mut c = Command::new(&program);
+            c.args(&args);
+            for (k, v) in &envs {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+            let mut child = c
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(&log).expect("create log file"))
+                .spawn()
+                .expect("spawn rkube");
+            // A taken port ends the process at once; give it a moment.
+            std::thread::sleep(Duration::from_millis(200));
+            let taken = matches!(child.try_wait(), Ok(Some(_)))
+                && std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains("Address already in use");
+            if !taken {
+                return Running { child, addr, log };
+            }
+            let _ = child.wait();
+            let (old, next) = (addr.to_string(), free_addr());
+            for a in &mut args {
+                if a.to_str() == Some(old.as_str()) {
+                    *a = OsString::from(next.to_string());
+                }
+            }
+            addr = next;
+        }
+        panic!("no free port for rkube after 5 attempts")
     }
 
     pub fn pid(&self) -> u32 {
