@@ -10,46 +10,49 @@ use super::shape::{ListKind, Shape};
 
 /// `live` with `config` merged in.
 pub fn merge(live: &Value, config: &Value, shape: &Shape<'_>) -> Value {
+    let mut out = live.clone();
+    merge_into(&mut out, config, shape);
+    out
+}
+
+/// Merges `config` into `live` in place (one copy of the live object in
+/// all, not one per level).
+pub fn merge_into(live: &mut Value, config: &Value, shape: &Shape<'_>) {
     match (live, config) {
         (Value::Object(l), Value::Object(c)) if !shape.atomic_object() => {
-            let mut out = l.clone();
             for (k, cv) in c {
-                let merged = match l.get(k) {
-                    Some(lv) => merge(lv, cv, &shape.field(k)),
-                    None => cv.clone(),
-                };
-                out.insert(k.clone(), merged);
-            }
-            Value::Object(out)
-        }
-        (Value::Array(l), Value::Array(c)) => match shape.list() {
-            ListKind::Atomic => config.clone(),
-            ListKind::Set => {
-                let mut out = l.clone();
-                for v in c {
-                    if !out.contains(v) {
-                        out.push(v.clone());
+                match l.get_mut(k) {
+                    Some(lv) => merge_into(lv, cv, &shape.field(k)),
+                    None => {
+                        l.insert(k.clone(), cv.clone());
                     }
                 }
-                Value::Array(out)
+            }
+        }
+        (Value::Array(l), Value::Array(c)) => match shape.list() {
+            ListKind::Atomic => *l = c.clone(),
+            ListKind::Set => {
+                for v in c {
+                    if !l.contains(v) {
+                        l.push(v.clone());
+                    }
+                }
             }
             ListKind::Map(keys) => {
                 let element = shape.element();
-                let mut out = l.clone();
                 for cv in c {
                     let key = key_element(cv, &keys, shape);
                     let at = key.as_ref().and_then(|k| {
-                        out.iter()
+                        l.iter()
                             .position(|lv| key_element(lv, &keys, shape).as_ref() == Some(k))
                     });
                     match at {
-                        Some(i) => out[i] = merge(&out[i], cv, &element),
-                        None => out.push(cv.clone()),
+                        Some(i) => merge_into(&mut l[i], cv, &element),
+                        None => l.push(cv.clone()),
                     }
                 }
-                Value::Array(out)
             }
         },
-        _ => config.clone(),
+        (live, _) => *live = config.clone(),
     }
 }
