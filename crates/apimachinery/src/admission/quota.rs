@@ -19,32 +19,22 @@ fn add(u: &mut Usage, k: &str, v: i128) {
     *u.entry(k.to_string()).or_insert(0) += v;
 }
 
+/// A pod's request or limit (`field`) of `res`: the sum over its
+/// containers, or its largest init container's if that is more.
 fn pod_resources(pod: &Value, field: &str, res: &str) -> i128 {
-    let sum = |key: &str| -> i128 {
+    let amounts = |key: &str| {
         pod.pointer(&format!("/spec/{key}"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|c| {
+            .filter_map(move |c| {
                 c.pointer(&format!("/resources/{field}/{res}"))
                     .and_then(Value::as_str)
             })
             .filter_map(parse_milli)
-            .sum()
     };
-    let max_init: i128 = pod
-        .pointer("/spec/initContainers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            c.pointer(&format!("/resources/{field}/{res}"))
-                .and_then(Value::as_str)
-        })
-        .filter_map(parse_milli)
-        .max()
-        .unwrap_or(0);
-    sum("containers").max(max_init)
+    let sum: i128 = amounts("containers").sum();
+    sum.max(amounts("initContainers").max().unwrap_or(0))
 }
 
 /// Whether `obj` still counts (pods that finished do not).

@@ -149,10 +149,13 @@ impl FieldSet {
 
     /// Every field of `obj`, as server-side apply counts them.
     pub fn of(obj: &Value, shape: &Shape<'_>) -> FieldSet {
-        let mut set = BTreeSet::new();
-        walk_object(obj, shape, &mut String::new(), &mut set);
-        set.retain(|p| !ignored(p));
-        FieldSet(set)
+        let mut w = Walk {
+            all: BTreeSet::new(),
+            changed: None,
+        };
+        pair_object(obj, None, shape, &mut String::new(), &mut w);
+        w.all.retain(|p| !ignored(p));
+        FieldSet(w.all)
     }
 }
 
@@ -245,81 +248,44 @@ pub fn key_element(item: &Value, keys: &[String], shape: &Shape<'_>) -> Option<S
     Some(format!("k:{}", Value::Object(k)))
 }
 
-fn walk_object(obj: &Value, shape: &Shape<'_>, path: &mut String, set: &mut BTreeSet<Path>) {
-    let Some(m) = obj.as_object() else { return };
-    for (k, v) in m {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push(SEP);
-        }
-        path.push_str("f:");
-        path.push_str(k);
-        walk_value(v, &shape.field(k), path, set);
-        path.truncate(len);
-    }
-}
-
-fn walk_value(v: &Value, shape: &Shape<'_>, path: &mut String, set: &mut BTreeSet<Path>) {
-    match v {
-        Value::Object(m) if !m.is_empty() && !shape.atomic_object() => {
-            walk_object(v, shape, path, set);
-        }
-        Value::Array(items) => match shape.list() {
-            ListKind::Atomic => {
-                set.insert(path.clone());
-            }
-            ListKind::Set => {
-                for item in items {
-                    let len = push(path, &format!("v:{item}"));
-                    set.insert(path.clone());
-                    path.truncate(len);
-                }
-            }
-            ListKind::Map(keys) => {
-                let element = shape.element();
-                for item in items {
-                    let Some(k) = key_element(item, &keys, shape) else {
-                        continue;
-                    };
-                    let len = push(path, &k);
-                    set.insert(path.clone());
-                    walk_object(item, &element, path, set);
-                    path.truncate(len);
-                }
-            }
-        },
-        _ => {
-            set.insert(path.clone());
-        }
-    }
-}
-
 /// The fields of `new` (as [`FieldSet::of`]) and those of them whose value
 /// differs from `old`'s (an element of a keyed list or set counts only
 /// when `old` lacks it), in one walk of both.
 pub fn of_and_changed(old: &Value, new: &Value, shape: &Shape<'_>) -> (FieldSet, FieldSet) {
-    let mut all = BTreeSet::new();
-    let mut changed = BTreeSet::new();
-    pair_object(
-        new,
-        Some(old),
-        shape,
-        &mut String::new(),
-        &mut all,
-        &mut changed,
-    );
-    all.retain(|p| !ignored(p));
+    let mut w = Walk {
+        all: BTreeSet::new(),
+        changed: Some(BTreeSet::new()),
+    };
+    pair_object(new, Some(old), shape, &mut String::new(), &mut w);
+    let mut changed = w.changed.unwrap_or_default();
+    w.all.retain(|p| !ignored(p));
     changed.retain(|p| !ignored(p));
-    (FieldSet(all), FieldSet(changed))
+    (FieldSet(w.all), FieldSet(changed))
 }
 
+/// What a walk of an object collects: every field path, and (when asked)
+/// those whose value differs from the old object's.
+struct Walk {
+    all: BTreeSet<Path>,
+    changed: Option<BTreeSet<Path>>,
+}
+
+impl Walk {
+    fn record(&mut self, path: &str, differs: bool) {
+        self.all.insert(path.to_string());
+        if let (true, Some(changed)) = (differs, self.changed.as_mut()) {
+            changed.insert(path.to_string());
+        }
+    }
+}
+
+/// Walks `new`'s fields; `old` is the same place in the old object, if any.
 fn pair_object(
     new: &Value,
     old: Option<&Value>,
     shape: &Shape<'_>,
     path: &mut String,
-    all: &mut BTreeSet<Path>,
-    changed: &mut BTreeSet<Path>,
+    w: &mut Walk,
 ) {
     let Some(m) = new.as_object() else { return };
     for (k, v) in m {
@@ -330,7 +296,7 @@ fn pair_object(
         path.push_str("f:");
         path.push_str(k);
         let before = old.and_then(|o| o.get(k.as_str()));
-        pair_value(v, before, &shape.field(k), path, all, changed);
+        pair_value(v, before, &shape.field(k), path, w);
         path.truncate(len);
     }
 }
@@ -340,30 +306,19 @@ fn pair_value(
     old: Option<&Value>,
     shape: &Shape<'_>,
     path: &mut String,
-    all: &mut BTreeSet<Path>,
-    changed: &mut BTreeSet<Path>,
+    w: &mut Walk,
 ) {
-    let mut leaf = |path: &String, differs: bool| {
-        all.insert(path.clone());
-        if differs {
-            changed.insert(path.clone());
-        }
-    };
     match new {
         Value::Object(m) if !m.is_empty() && !shape.atomic_object() => {
-            pair_object(new, old, shape, path, all, changed);
+            pair_object(new, old, shape, path, w);
         }
         Value::Array(items) => match shape.list() {
-            ListKind::Atomic => leaf(path, old != Some(new)),
+            ListKind::Atomic => w.record(path, old != Some(new)),
             ListKind::Set => {
                 let before = old.and_then(Value::as_array);
                 for item in items {
                     let len = push(path, &format!("v:{item}"));
-                    let existed = before.is_some_and(|b| b.contains(item));
-                    all.insert(path.clone());
-                    if !existed {
-                        changed.insert(path.clone());
-                    }
+                    w.record(path, !before.is_some_and(|b| b.contains(item)));
                     path.truncate(len);
                 }
             }
@@ -384,16 +339,13 @@ fn pair_value(
                         .find(|(bk, _)| bk.as_deref() == Some(k.as_str()))
                         .map(|(_, v)| *v);
                     let len = push(path, &k);
-                    all.insert(path.clone());
-                    if prior.is_none() {
-                        changed.insert(path.clone());
-                    }
-                    pair_object(item, prior, &element, path, all, changed);
+                    w.record(path, prior.is_none());
+                    pair_object(item, prior, &element, path, w);
                     path.truncate(len);
                 }
             }
         },
-        _ => leaf(path, old != Some(new)),
+        _ => w.record(path, old != Some(new)),
     }
 }
 
