@@ -31,20 +31,17 @@ async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Byte
         .collect())
 }
 
-/// What the plugins need for a new object in `ns`.
+/// What the plugins need for a new object in `ns` (`namespace`: that
+/// namespace, as the storage layer's lifecycle check read it).
 pub async fn context(
     store: &dyn Store,
     info: &ResourceInfo,
     ns: Option<&str>,
+    namespace: Option<Value>,
 ) -> Result<Context, ApiError> {
     let (Some(ns), true) = (ns, is_pods(info)) else {
         return Ok(Context::default());
     };
-    let namespace = store
-        .get(Bytes::from(format!("/registry/namespaces/{ns}")))
-        .await
-        .map_err(store_error)?
-        .and_then(|kv| decode(&kv).ok());
     let limit_ranges = list(store, format!("/registry/limitranges/{ns}/"))
         .await?
         .into_iter()

@@ -294,13 +294,14 @@ pub async fn list_raw(
     })
 }
 
-/// Refuse writes into a namespace that does not exist or is terminating.
+/// Refuse writes into a namespace that does not exist or is terminating;
+/// returns the namespace (admission reads its labels).
 pub async fn check_namespace(
     store: &dyn Store,
     ns: &str,
     info: &ResourceInfo,
     name: &str,
-) -> Result<(), ApiError> {
+) -> Result<Value, ApiError> {
     let key = Bytes::from(format!("/registry/namespaces/{ns}"));
     let Some(kv) = store.get(key).await.map_err(store_error)? else {
         return Err(ApiError::not_found("", "namespaces", ns));
@@ -314,7 +315,7 @@ pub async fn check_namespace(
             ns,
         ));
     }
-    Ok(())
+    Ok(nsobj)
 }
 
 /// Create an object; returns it as stored.
@@ -350,10 +351,11 @@ pub(super) async fn create_managed(
     }
     let name = object::prepare_create(info, &mut obj)?;
     defaults::apply(&info.group, &info.kind, &mut obj);
-    if let (true, Some(ns)) = (info.namespaced, ns) {
-        check_namespace(store, ns, info, &name).await?;
-    }
-    let ctx = admission::context(store, info, ns).await?;
+    let namespace = match (info.namespaced, ns) {
+        (true, Some(ns)) => Some(check_namespace(store, ns, info, &name).await?),
+        _ => None,
+    };
+    let ctx = admission::context(store, info, ns, namespace).await?;
     admission::mutate(info, &mut obj, &ctx);
     let mut causes = validate::create(&info.group, &info.kind, &obj);
     causes.extend(custom_checks(info, &mut obj));
