@@ -3,16 +3,12 @@
 //! method and content type, against several resources, in process. A short
 //! run in CI; `PROPTEST_CASES=100000` for a long one.
 
-use std::sync::Arc;
+mod in_process;
 
 use axum::body::Body;
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use rkube_apimachinery::Registry;
-use rkube_apiserver::resources::{self, ApiState};
-use rkube_store::backend::MemDir;
-use rkube_store::embedded::{CompactionPolicy, EmbeddedOptions, EmbeddedStore};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -97,27 +93,6 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn router() -> (axum::Router, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut opts = EmbeddedOptions::new("unused");
-    opts.compaction = CompactionPolicy::Manual;
-    let store = EmbeddedStore::open_on(Arc::new(MemDir::new()), opts).expect("store");
-    let state = Arc::new(ApiState::new(
-        Arc::new(store),
-        Arc::new(Registry::builtin()),
-    ));
-    rt.block_on(resources::ensure_namespaces(
-        state.store.as_ref(),
-        &state.registry(),
-    ))
-    .expect("namespaces");
-    (resources::router(state), rt)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -128,7 +103,7 @@ proptest! {
         content_type in prop::sample::select(TYPES),
         body in body(),
     ) {
-        let (router, rt) = router();
+        let (router, rt) = in_process::resource_api();
         let (status, bytes) = rt.block_on(async move {
             let mut req = Request::builder().method(method).uri(path);
             if !content_type.is_empty() {

@@ -5,16 +5,12 @@
 //! never panics, and the object still reads back as valid JSON of its kind.
 //! A short run in CI; `PROPTEST_CASES=100000` for a long one.
 
-use std::sync::Arc;
+mod in_process;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use rkube_apimachinery::Registry;
-use rkube_apiserver::resources::{self, ApiState};
-use rkube_store::backend::MemDir;
-use rkube_store::embedded::{CompactionPolicy, EmbeddedOptions, EmbeddedStore};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -141,23 +137,8 @@ async fn send(
 }
 
 fn setup() -> (axum::Router, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut opts = EmbeddedOptions::new("unused");
-    opts.compaction = CompactionPolicy::Manual;
-    let store = EmbeddedStore::open_on(Arc::new(MemDir::new()), opts).expect("store");
-    let state = Arc::new(ApiState::new(
-        Arc::new(store),
-        Arc::new(Registry::builtin()),
-    ));
-    let router = resources::router(state.clone());
+    let (router, rt) = in_process::resource_api();
     rt.block_on(async {
-        resources::ensure_namespaces(state.store.as_ref(), &state.registry())
-            .await
-            .expect("namespaces");
         let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "finalizers": ["a/b"]},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
