@@ -163,6 +163,20 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join("rkube.log")).unwrap_or_default()
     }
 
+    /// Poll `f` every 100 ms until it holds; panic with `what` and the
+    /// server's log after `timeout`.
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}\nserver log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Run kubectl against this cluster (its own HOME, so its cache is fresh).
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new(&self.kubectl)

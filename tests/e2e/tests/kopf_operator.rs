@@ -5,7 +5,7 @@
 //! events. The test drives it with kubectl and checks what it did.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rkube_e2e::Cluster;
 use serde_json::Value;
@@ -45,18 +45,6 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_for(c: &Cluster, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for the operator: {what}\nserver log:\n{}",
-            c.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -123,7 +111,7 @@ fn a_kopf_operator_manages_its_resources() {
         "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: nightly}\nspec: {cronSpec: '0 3 * * *', image: backup:1}\n",
     );
     c.ok(&["apply", "-f", tab.to_str().expect("path")]);
-    wait_for(&c, "status written on create", || {
+    c.wait_until("status written on create", Duration::from_secs(30), || {
         let o = object(&c, "nightly");
         o["status"]["phase"] == "Created" && o["status"]["created"]["replicas"] == 1
     });
@@ -147,14 +135,14 @@ fn a_kopf_operator_manages_its_resources() {
         "-p",
         r#"{"spec":{"image":"backup:2"}}"#,
     ]);
-    wait_for(&c, "status written on update", || {
+    c.wait_until("status written on update", Duration::from_secs(30), || {
         let o = object(&c, "nightly");
         o["status"]["phase"] == "Updated" && o["status"]["observedImage"] == "backup:2"
     });
     assert_eq!(object(&c, "nightly")["status"]["previousImage"], "backup:1");
 
     // The handler's event, on the object (kubectl's event query).
-    wait_for(&c, "the event posted", || {
+    c.wait_until("the event posted", Duration::from_secs(30), || {
         let ev = c.ok(&[
             "get",
             "events",

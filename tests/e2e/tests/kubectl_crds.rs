@@ -5,7 +5,7 @@
 //! discovery; its objects are validated, defaulted and pruned; status and
 //! spec are written separately; deleting the CRD deletes its objects.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rkube_e2e::Cluster;
 use serde_json::Value;
@@ -78,14 +78,6 @@ spec:
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).expect("kubectl printed JSON")
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -281,7 +273,7 @@ spec: {cronSpec: '* * * * *', colour: blue}
         "crontabs.stable.example.com",
         "--timeout=20s",
     ]);
-    eventually("the CRD is gone", || {
+    c.wait_until("the CRD is gone", Duration::from_secs(10), || {
         !c.kubectl(&["get", "crd", "crontabs.stable.example.com"])
             .status
             .success()
@@ -310,7 +302,7 @@ fn conflicting_crd_names_are_not_accepted() {
         .replace("singular: crontab", "singular: crontabz");
     let clash = c.file("clash.yaml", &clash);
     c.ok(&["apply", "-f", clash.to_str().expect("path")]);
-    eventually("the clash is reported", || {
+    c.wait_until("the clash is reported", Duration::from_secs(10), || {
         let s = c.ok(&["get", "crd", "crontabz.stable.example.com", "-o", "json"]);
         let v = json(&s);
         v["status"]["conditions"].as_array().is_some_and(|cs| {

@@ -3,17 +3,9 @@
 //! (deletecollection) with a selector, and a deleted namespace takes its
 //! objects with it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rkube_e2e::Cluster;
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn finalizers_dry_run_deletecollection_and_namespaces() {
@@ -99,7 +91,7 @@ fn finalizers_dry_run_deletecollection_and_namespaces() {
     ]);
     assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
     c.ok(&["delete", "ns", "team", "--wait=false"]);
-    wait_until("the namespace is gone", || {
+    c.wait_until("the namespace is gone", Duration::from_secs(10), || {
         !c.kubectl(&["get", "ns", "team"]).status.success()
     });
     assert_eq!(c.ok(&["get", "cm", "-n", "team", "-o", "name"]).trim(), "");
