@@ -94,33 +94,16 @@ pub async fn create_configmaps(
     ns: &str,
     duration: Duration,
 ) -> anyhow::Result<Creates> {
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::new();
-    for (i, client) in clients.iter().enumerate() {
-        let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = 0usize;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                api.create(&PostParams::default(), &configmap(format!("cm-{i}-{n}")))
-                    .await?;
-                latencies.push(t.elapsed());
-                n += 1;
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.context("a create task panicked")??);
-    }
-    Ok(Creates {
-        count: all.len(),
-        elapsed: started.elapsed(),
-        latency: Percentiles::of(all),
+    let ns = ns.to_string();
+    super::writes::drive(clients, duration, move |client, i, n| {
+        let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+        async move {
+            api.create(&PostParams::default(), &configmap(format!("cm-{i}-{n}")))
+                .await?;
+            Ok(())
+        }
     })
+    .await
 }
 
 /// Create `count` pods in `ns`, spread over the clients.

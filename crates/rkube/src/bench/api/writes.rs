@@ -105,26 +105,37 @@ pub async fn deployment_creates(
     .await
 }
 
+/// Each client patches its own deployment `web-<i>` for `duration`, the
+/// `n`th time with `patch(name, n)`.
+async fn patch_own_deployments(
+    clients: &[Client],
+    ns: &str,
+    duration: Duration,
+    patch: fn(&str, usize) -> (PatchParams, Patch<Value>),
+) -> anyhow::Result<Creates> {
+    let ns = ns.to_string();
+    drive(clients, duration, move |client, i, n| {
+        let api: Api<Deployment> = Api::namespaced(client, &ns);
+        async move {
+            let name = format!("web-{i}");
+            let (params, body) = patch(&name, n);
+            api.patch(&name, &params, &body).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 /// Each client changes its deployment's image with strategic-merge patches.
 pub async fn strategic_patches(
     clients: &[Client],
     ns: &str,
     duration: Duration,
 ) -> anyhow::Result<Creates> {
-    let ns = ns.to_string();
-    drive(clients, duration, move |client, i, n| {
-        let api: Api<Deployment> = Api::namespaced(client, &ns);
-        async move {
-            let patch = json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "web", "image": format!("registry.k8s.io/pause:3.{n}")}]}}}});
-            api.patch(
-                &format!("web-{i}"),
-                &PatchParams::default(),
-                &Patch::Strategic(patch),
-            )
-            .await?;
-            Ok(())
-        }
+    patch_own_deployments(clients, ns, duration, |_, n| {
+        let image = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": format!("registry.k8s.io/pause:3.{n}")}]}}}});
+        (PatchParams::default(), Patch::Strategic(image))
     })
     .await
 }
@@ -135,16 +146,11 @@ pub async fn server_side_applies(
     ns: &str,
     duration: Duration,
 ) -> anyhow::Result<Creates> {
-    let ns = ns.to_string();
-    drive(clients, duration, move |client, i, n| {
-        let api: Api<Deployment> = Api::namespaced(client, &ns);
-        async move {
-            let name = format!("web-{i}");
-            let params = PatchParams::apply("bench").force();
-            api.patch(&name, &params, &Patch::Apply(deployment(&name, n)))
-                .await?;
-            Ok(())
-        }
+    patch_own_deployments(clients, ns, duration, |name, n| {
+        (
+            PatchParams::apply("bench").force(),
+            Patch::Apply(deployment(name, n)),
+        )
     })
     .await
 }
