@@ -331,3 +331,118 @@ fn conflicting_crd_names_are_not_accepted() {
         "{err}"
     );
 }
+
+const RULED_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: scalers.ruled.example.com
+spec:
+  group: ruled.example.com
+  scope: Namespaced
+  names: {plural: scalers, singular: scaler, kind: Scaler}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: self.minReplicas <= self.replicas
+              message: replicas must not be below minReplicas
+            - rule: self.replicas <= self.maxReplicas
+              messageExpression: "'replicas ' + string(self.replicas) + ' is above maxReplicas ' + string(self.maxReplicas)"
+            - rule: self.storageClass == oldSelf.storageClass
+              message: storageClass is immutable
+            properties:
+              replicas: {type: integer}
+              minReplicas: {type: integer}
+              maxReplicas: {type: integer}
+              storageClass: {type: string}
+              owner:
+                type: string
+                x-kubernetes-validations:
+                - rule: self.matches('^[a-z]+@example\\.com$')
+                  reason: FieldValueForbidden
+                  message: owner must be an example.com address
+"#;
+
+/// `x-kubernetes-validations`: CEL rules refuse bad objects with
+/// kube-apiserver's messages, transition rules (`oldSelf`) guard updates,
+/// and a rule that does not compile refuses the CRD.
+#[test]
+fn cel_validation_rules_are_enforced() {
+    let c = Cluster::up();
+    let crd = c.file("ruled.yaml", RULED_CRD);
+    c.ok(&["apply", "-f", crd.to_str().expect("path")]);
+    c.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=10s",
+        "crd/scalers.ruled.example.com",
+    ]);
+    let scaler = |replicas: i64, class: &str, owner: &str| {
+        format!(
+            "apiVersion: ruled.example.com/v1\nkind: Scaler\nmetadata: {{name: web}}\nspec:\n  replicas: {replicas}\n  minReplicas: 2\n  maxReplicas: 5\n  storageClass: {class}\n  owner: {owner}\n"
+        )
+    };
+    let file = c.file("s.yaml", &scaler(7, "fast", "Bob@elsewhere.org"));
+    let err = c.fails(&["apply", "-f", file.to_str().expect("path")]);
+    assert!(
+        err.contains("The Scaler \"web\" is invalid")
+            && err.contains("spec: Invalid value: \"object\": replicas 7 is above maxReplicas 5")
+            && err.contains("spec.owner: Forbidden: owner must be an example.com address"),
+        "{err}"
+    );
+    let file = c.file("s.yaml", &scaler(1, "fast", "bob@example.com"));
+    let err = c.fails(&["apply", "-f", file.to_str().expect("path")]);
+    assert!(
+        err.contains("spec: Invalid value: \"object\": replicas must not be below minReplicas"),
+        "{err}"
+    );
+    // Valid: created. The transition rule did not run (no old object).
+    let file = c.file("s.yaml", &scaler(3, "fast", "bob@example.com"));
+    c.ok(&["apply", "-f", file.to_str().expect("path")]);
+    // An update may change replicas but not the storage class.
+    c.ok(&[
+        "patch",
+        "scaler",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":4}}"#,
+    ]);
+    let err = c.fails(&[
+        "patch",
+        "scaler",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"storageClass":"slow"}}"#,
+    ]);
+    assert!(
+        err.contains("spec: Invalid value: \"object\": storageClass is immutable"),
+        "{err}"
+    );
+    let got = json(&c.ok(&["get", "scaler", "web", "-o", "json"]));
+    assert_eq!(got["spec"]["replicas"], 4);
+    assert_eq!(got["spec"]["storageClass"], "fast");
+
+    // A rule that does not compile: the CRD itself is refused.
+    let broken = RULED_CRD
+        .replace("scalers.ruled", "brokens.ruled")
+        .replace(
+            "plural: scalers, singular: scaler, kind: Scaler",
+            "plural: brokens, singular: broken, kind: Broken",
+        )
+        .replace("self.minReplicas <= self.replicas", "self.minReplicas <=");
+    let file = c.file("broken.yaml", &broken);
+    let err = c.fails(&["apply", "-f", file.to_str().expect("path")]);
+    assert!(
+        err.contains("x-kubernetes-validations[0].rule: Invalid value: \"self.minReplicas <=\": compilation failed"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 //!
 //! - `schema.rs`: structural schemas — validation, pruning, defaulting of
 //!   custom resources;
+//! - `rules.rs`: `x-kubernetes-validations`, CEL rules on those schemas;
 //! - `columns.rs`: `additionalPrinterColumns` (the JSONPath subset they use)
 //!   and the Table they make.
 //!
@@ -11,6 +12,7 @@
 //! (`crates/apiserver/src/resources/crds.rs`).
 
 pub mod columns;
+pub mod rules;
 pub mod schema;
 
 use std::sync::Arc;

@@ -11,13 +11,16 @@
 //! `x-kubernetes-embedded-resource`, `x-kubernetes-list-type`
 //! (`atomic`/`set`/`map` with `x-kubernetes-list-map-keys`), and the
 //! value-validation forms `allOf`, `anyOf`, `oneOf`, `not`.
-//! Not supported: `x-kubernetes-validations` (CEL), `format` checks.
+//! `x-kubernetes-validations` (CEL rules) are compiled here and evaluated
+//! by `rules.rs`. Not supported: `format` checks.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::cause::{render_value, Cause, CauseType};
+
+use super::rules::{self, Rule};
 
 /// A parsed structural schema node.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +57,10 @@ pub struct Schema {
     pub any_of: Vec<Schema>,
     pub one_of: Vec<Schema>,
     pub not: Option<Box<Schema>>,
+    /// `x-kubernetes-validations`, compiled.
+    pub validations: Vec<Rule>,
+    /// This node or one below it has validation rules.
+    rules_below: bool,
 }
 
 /// Parses a schema; `Err` carries the causes, at `path` (as a CRD's
@@ -192,6 +199,11 @@ fn parse_node(v: &Value, path: &str, causes: &mut Vec<Cause>) -> Schema {
     if let Some(n) = m.get("not") {
         s.not = Some(Box::new(parse_node(n, &format!("{path}.not"), causes)));
     }
+    s.validations = rules::parse_rules(m.get("x-kubernetes-validations"), path, causes);
+    s.rules_below = !s.validations.is_empty()
+        || s.properties.values().any(|p| p.rules_below)
+        || s.additional.as_ref().is_some_and(|a| a.rules_below)
+        || s.items.as_ref().is_some_and(|i| i.rules_below);
     s
 }
 
@@ -221,6 +233,11 @@ impl Schema {
     /// `additionalProperties`.
     pub fn property(&self, key: &str) -> Option<&Schema> {
         self.properties.get(key).or(self.additional.as_deref())
+    }
+
+    /// This node or one below it has `x-kubernetes-validations`.
+    pub fn has_rules(&self) -> bool {
+        self.rules_below
     }
 
     fn keeps_unknown(&self) -> bool {

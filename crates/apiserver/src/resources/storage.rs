@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
+use rkube_apimachinery::crd::rules;
 use rkube_apimachinery::typed::{self, FieldValidation};
-use rkube_apimachinery::{defaults, validate};
+use rkube_apimachinery::{defaults, validate, CauseType};
 use rkube_apimachinery::{ApiError, FieldSelector, LabelSelector, ResourceInfo};
 use rkube_store::{
     Compare, CompareOp, KeyRange, KeyValue, RangeRequest, Revision, Store, StoreError, TxnOp,
@@ -358,7 +359,7 @@ pub(super) async fn create_managed(
     let ctx = admission::context(store, info, ns, namespace).await?;
     admission::mutate(info, &mut obj, &ctx);
     let mut causes = validate::create(&info.group, &info.kind, &obj);
-    causes.extend(custom_checks(info, &mut obj));
+    causes.extend(custom_checks(info, &mut obj, None));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
     }
@@ -476,11 +477,26 @@ pub(super) async fn write_if_unchanged(
 
 /// A custom resource's defaults and schema validation (nothing for
 /// built-in kinds).
-fn custom_checks(info: &ResourceInfo, obj: &mut Value) -> Vec<rkube_apimachinery::Cause> {
+/// A custom resource's schema defaults, then its structural validation and
+/// its CEL rules (`old`: the stored object, on an update).
+fn custom_checks(
+    info: &ResourceInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Vec<rkube_apimachinery::Cause> {
     match info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
         Some(schema) => {
             schema.default_root(obj);
-            schema.validate_root(obj)
+            let mut causes = schema.validate_root(obj);
+            // As kube-apiserver: a wrong type or a missing required field
+            // would only make the rules fail confusingly, so they wait.
+            let blocking = causes
+                .iter()
+                .any(|c| matches!(c.kind, CauseType::TypeInvalid | CauseType::Required));
+            if !blocking {
+                causes.extend(rules::validate_root(schema, obj, old));
+            }
+            causes
         }
         None => Vec::new(),
     }
@@ -531,7 +547,7 @@ pub(super) fn check_update(
 ) -> Result<(), ApiError> {
     defaults::apply(&info.group, &info.kind, new);
     let mut causes = validate::update(&info.group, &info.kind, old, new, status);
-    causes.extend(custom_checks(info, new));
+    causes.extend(custom_checks(info, new, Some(old)));
     if causes.is_empty() {
         Ok(())
     } else {

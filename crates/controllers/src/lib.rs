@@ -1,0 +1,1 @@
+//! The controllers: each an ordinary API client on kube-runtime.

@@ -1,0 +1,21 @@
+//! The node agent: what a kubelet does for the control plane, through the
+//! API only (kube-rs), never through the API server's or the store's code.
+//!
+//! Today one runtime: `sim`, simulated nodes in the manner of kwok. One
+//! agent carries many nodes:
+//! - `register.rs`: the Node objects (capacity, labels, conditions, addresses);
+//! - `lease.rs`: their heartbeats, `coordination.k8s.io/v1` Leases in
+//!   `kube-node-lease`;
+//! - `pods.rs`: the pod lifecycle — bound pods become Running and Ready
+//!   after a delay, pods of Jobs finish after the time their annotation
+//!   asks for, deleted pods are stopped and removed.
+//!
+//! What it must not do: touch the store, or decide where pods go (the
+//! scheduler binds them).
+
+mod lease;
+mod pods;
+mod register;
+mod sim;
+
+pub use sim::{run, SimConfig, SimError};

@@ -1,0 +1,115 @@
+//! The scheduler's view of the cluster: every node with what the pods on
+//! it request and the host ports they hold. Pods count from the moment the
+//! scheduler picks their node ("assumed"), so two pods picked one after
+//! the other never share the last free resources; the watch confirms the
+//! binding later, or a failed binding takes the pod back off.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::resources::{allocatable, pod_requests, Amounts};
+
+/// A host port: protocol, port, host IP (empty: all).
+pub type HostPort = (String, i32, String);
+
+pub struct NodeInfo {
+    pub node: Arc<Node>,
+    pub allocatable: Amounts,
+    pub requested: Amounts,
+    pub ports: Vec<HostPort>,
+}
+
+struct Placed {
+    node: String,
+    amounts: Amounts,
+    ports: Vec<HostPort>,
+}
+
+#[derive(Default)]
+pub struct Cache {
+    pub nodes: BTreeMap<String, NodeInfo>,
+    pods: HashMap<String, Placed>,
+}
+
+pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let port = p.host_port.filter(|&h| h > 0)?;
+            Some((
+                p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                port,
+                p.host_ip.clone().unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+impl Cache {
+    pub fn set_node(&mut self, node: Node) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let alloc = allocatable(&node);
+        let node = Arc::new(node);
+        if let Some(info) = self.nodes.get_mut(&name) {
+            info.node = node;
+            info.allocatable = alloc;
+            return;
+        }
+        let mut info = NodeInfo {
+            node,
+            allocatable: alloc,
+            requested: Amounts::default(),
+            ports: Vec::new(),
+        };
+        for placed in self.pods.values().filter(|p| p.node == name) {
+            info.requested.add(&placed.amounts);
+            info.ports.extend(placed.ports.iter().cloned());
+        }
+        self.nodes.insert(name, info);
+    }
+
+    pub fn remove_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
+    /// Counts `pod` (by `uid`) on `node`; a pod already counted elsewhere
+    /// moves.
+    pub fn place(&mut self, uid: &str, node: &str, pod: &Pod) {
+        if self.pods.get(uid).is_some_and(|p| p.node == node) {
+            return;
+        }
+        self.remove_pod(uid);
+        let placed = Placed {
+            node: node.to_string(),
+            amounts: pod_requests(pod),
+            ports: host_ports(pod),
+        };
+        if let Some(info) = self.nodes.get_mut(node) {
+            info.requested.add(&placed.amounts);
+            info.ports.extend(placed.ports.iter().cloned());
+        }
+        self.pods.insert(uid.to_string(), placed);
+    }
+
+    pub fn remove_pod(&mut self, uid: &str) {
+        let Some(placed) = self.pods.remove(uid) else {
+            return;
+        };
+        if let Some(info) = self.nodes.get_mut(&placed.node) {
+            info.requested.sub(&placed.amounts);
+            for p in &placed.ports {
+                if let Some(i) = info.ports.iter().position(|q| q == p) {
+                    info.ports.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    pub fn is_placed(&self, uid: &str) -> bool {
+        self.pods.contains_key(uid)
+    }
+}
