@@ -36,6 +36,9 @@ pub struct ControlPlaneOptions {
     pub backend: BackendConfig,
     /// How often idle watches with bookmarks allowed get one.
     pub watch_bookmark_interval: Duration,
+    /// Run the scheduler and the controllers too (`rkube up`), and these
+    /// simulated nodes.
+    pub components: Option<Option<rkube_node::SimConfig>>,
 }
 
 /// Run until SIGINT or SIGTERM. Returns an error if the address cannot be
@@ -86,6 +89,13 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
             .merge(health::router(state)),
     );
     let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
+    let components = match &opts.components {
+        None => None,
+        Some(sim) => {
+            let client = crate::components::client(&prepared.kubeconfig_path, None).await?;
+            Some(crate::components::Running::start(client, sim.clone()))
+        }
+    };
     info!(
         store = opts.backend.name(),
         listen = %local,
@@ -102,6 +112,7 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         }
         ended = server.wait() => Err(ended),
     };
+    drop(components);
     server.stop().await;
     crd_controller.abort();
     opened.close().await;

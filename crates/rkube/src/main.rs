@@ -18,6 +18,7 @@
 mod backend;
 mod bench;
 mod cmd;
+mod components;
 mod control_plane;
 mod health;
 mod signals;
@@ -39,8 +40,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a whole cluster in the foreground: API server and embedded store
-    /// (controllers, scheduler and nodes come later).
+    /// Run a whole cluster in the foreground: API server, embedded store,
+    /// scheduler, controllers and (--sim-nodes N) simulated nodes.
     ///
     /// Serves /readyz, /livez, /healthz (`ok` once the store is open) and
     /// /metrics over HTTP. Stop it with Ctrl-C (SIGINT) or SIGTERM: the store
@@ -51,8 +52,12 @@ enum Command {
     /// Serves the same endpoints as `rkube up`, with `--store embedded`
     /// (DATA_DIR/store) or `--store etcd` (an etcd v3 cluster).
     Server(cmd::server::ServerArgs),
-    /// Run a node agent (not built yet: exits with an error).
+    /// Run simulated nodes against an API server.
     Node(cmd::node::NodeArgs),
+    /// Run the controllers (leader-elected) against an API server.
+    ControllerManager(cmd::controller_manager::ControllerManagerArgs),
+    /// Run the scheduler against an API server.
+    Scheduler(cmd::scheduler::SchedulerArgs),
     /// Run a benchmark and print a table.
     Bench(cmd::bench::BenchArgs),
 }
@@ -75,6 +80,8 @@ fn main() -> ExitCode {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Server(args) => cmd::server::run(args).await,
             Command::Node(args) => cmd::node::run(args).await,
+            Command::ControllerManager(args) => cmd::controller_manager::run(args).await,
+            Command::Scheduler(args) => cmd::scheduler::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,
         }
     });

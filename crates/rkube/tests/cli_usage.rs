@@ -80,12 +80,28 @@ fn bench_store_help_shows_its_flags() {
 }
 
 #[test]
-fn node_has_help_and_says_it_is_not_built_yet() {
-    help(&["node", "--help"]);
+fn node_has_help_and_asks_for_simulated_nodes() {
+    let text = help(&["node", "--help"]);
+    for flag in [
+        "--sim-nodes",
+        "--kubeconfig",
+        "--server",
+        "--sim-pod-start-delay",
+    ] {
+        assert!(text.contains(flag), "no {flag} in:\n{text}");
+    }
     let out = run(&["node"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not built yet"), "unclear error:\n{stderr}");
+    assert!(stderr.contains("--sim-nodes"), "unclear error:\n{stderr}");
+}
+
+#[test]
+fn controller_manager_and_scheduler_have_help() {
+    for cmd in ["controller-manager", "scheduler"] {
+        let text = help(&[cmd, "--help"]);
+        assert!(text.contains("--kubeconfig"), "no --kubeconfig in:\n{text}");
+    }
 }
 
 #[test]

@@ -19,12 +19,25 @@ pub struct NodeInfo {
     pub allocatable: Amounts,
     pub requested: Amounts,
     pub ports: Vec<HostPort>,
+    /// Pods on the node per controller (owner uid), for spreading.
+    pub owners: HashMap<String, u32>,
 }
 
 struct Placed {
     node: String,
     amounts: Amounts,
     ports: Vec<HostPort>,
+    owner: Option<String>,
+}
+
+/// The uid of a pod's controller (ReplicaSet, Job, StatefulSet…).
+pub fn owner_of(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.clone())
 }
 
 #[derive(Default)]
@@ -64,10 +77,14 @@ impl Cache {
             allocatable: alloc,
             requested: Amounts::default(),
             ports: Vec::new(),
+            owners: HashMap::new(),
         };
         for placed in self.pods.values().filter(|p| p.node == name) {
             info.requested.add(&placed.amounts);
             info.ports.extend(placed.ports.iter().cloned());
+            if let Some(o) = &placed.owner {
+                *info.owners.entry(o.clone()).or_insert(0) += 1;
+            }
         }
         self.nodes.insert(name, info);
     }
@@ -87,10 +104,14 @@ impl Cache {
             node: node.to_string(),
             amounts: pod_requests(pod),
             ports: host_ports(pod),
+            owner: owner_of(pod),
         };
         if let Some(info) = self.nodes.get_mut(node) {
             info.requested.add(&placed.amounts);
             info.ports.extend(placed.ports.iter().cloned());
+            if let Some(o) = &placed.owner {
+                *info.owners.entry(o.clone()).or_insert(0) += 1;
+            }
         }
         self.pods.insert(uid.to_string(), placed);
     }
@@ -104,6 +125,14 @@ impl Cache {
             for p in &placed.ports {
                 if let Some(i) = info.ports.iter().position(|q| q == p) {
                     info.ports.swap_remove(i);
+                }
+            }
+            if let Some(o) = &placed.owner {
+                if let Some(n) = info.owners.get_mut(o) {
+                    *n -= 1;
+                    if *n == 0 {
+                        info.owners.remove(o);
+                    }
                 }
             }
         }

@@ -225,6 +225,7 @@ mod tests {
             node: Arc::new(node),
             requested: Amounts::default(),
             ports: Vec::new(),
+            owners: Default::default(),
         }
     }
 

@@ -3,11 +3,13 @@
 //!
 //! - least allocated: the free share of cpu and memory after the pod;
 //! - balanced allocation: cpu and memory used in similar proportions;
-//! - preferred node affinity: the weights of the matching terms, scaled.
+//! - preferred node affinity: the weights of the matching terms, scaled;
+//! - spreading (weight 2, as kube-scheduler's default topology spread by
+//!   hostname): fewer pods of the same controller on the node is better.
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::cache::NodeInfo;
+use crate::cache::{owner_of, NodeInfo};
 use crate::filter::term_matches;
 use crate::resources::Amounts;
 
@@ -26,7 +28,14 @@ pub fn score(pod: &Pod, requests: &Amounts, info: &NodeInfo) -> i64 {
     let mem = share(r.memory + requests.memory, a.memory);
     let least = ((1.0 - cpu) + (1.0 - mem)) / 2.0 * 100.0;
     let balanced = (1.0 - (cpu - mem).abs()) * 100.0;
-    least as i64 + balanced as i64 + preferred_affinity(pod, info)
+    least as i64 + balanced as i64 + preferred_affinity(pod, info) + spread(pod, info)
+}
+
+fn spread(pod: &Pod, info: &NodeInfo) -> i64 {
+    match owner_of(pod) {
+        Some(o) => 200 / (1 + i64::from(info.owners.get(&o).copied().unwrap_or(0))),
+        None => 0,
+    }
 }
 
 fn preferred_affinity(pod: &Pod, info: &NodeInfo) -> i64 {

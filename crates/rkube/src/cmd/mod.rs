@@ -2,6 +2,9 @@
 
 pub mod bench;
 pub mod common;
+pub mod controller_manager;
 pub mod node;
+pub mod scheduler;
 pub mod server;
+pub mod sim;
 pub mod up;

@@ -74,6 +74,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: args.serve.data_dir.clone(),
         backend,
         watch_bookmark_interval: args.serve.watch_bookmark_interval,
+        components: None,
     })
     .await
 }

@@ -1,13 +1,14 @@
 //! `rkube up`: a whole cluster in the foreground.
 //!
-//! Today that is the API-server part on the embedded store (health and
-//! metrics endpoints); the API, controllers, scheduler, simulated nodes and
-//! the kubeconfig join it in later issues.
+//! The API server on the embedded store, and beside it, as API clients in
+//! the same process, the scheduler, the controllers and (with
+//! `--sim-nodes N`) simulated nodes.
 
 use clap::Args;
 
 use crate::backend::BackendConfig;
 use crate::cmd::common::ServeArgs;
+use crate::cmd::sim::SimArgs;
 use crate::control_plane::{self, ControlPlaneOptions};
 
 /// Run a whole cluster in the foreground on the embedded store.
@@ -19,24 +20,18 @@ pub struct UpArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
 
-    /// Simulated nodes to run (accepted, but not used yet: nodes come later).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub sim_nodes: u32,
+    #[command(flatten)]
+    pub sim: SimArgs,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(
         data_dir = %args.serve.data_dir.display(),
         listen = %args.serve.listen,
-        sim_nodes = args.sim_nodes,
+        sim_nodes = args.sim.sim_nodes,
         "starting rkube up"
     );
-    if args.sim_nodes > 0 {
-        tracing::warn!(
-            sim_nodes = args.sim_nodes,
-            "--sim-nodes is not used yet: the node agent is not built, so no nodes will run"
-        );
-    }
+    let sim = (args.sim.sim_nodes > 0).then(|| args.sim.config());
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
         data_dir: args.serve.data_dir.clone(),
@@ -45,6 +40,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             dir: args.serve.store_dir(),
             compaction_interval: args.serve.compaction_interval,
         },
+        components: Some(sim),
     })
     .await
 }

@@ -1,0 +1,119 @@
+//! What every controller shares: the client, one informer per kind (a
+//! single watch per kind, whatever number of controllers read it; an
+//! informer nobody registered a handler on is never started), and an
+//! event recorder per controller.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Namespace, Node, PersistentVolumeClaim, Pod, ResourceQuota, Service, ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::Api;
+use kube::Client;
+use rkube_events::Recorder;
+use tokio::task::JoinHandle;
+
+use crate::informer::Informer;
+
+pub struct Informers {
+    pub pods: Arc<Informer<Pod>>,
+    pub nodes: Arc<Informer<Node>>,
+    pub namespaces: Arc<Informer<Namespace>>,
+    pub services: Arc<Informer<Service>>,
+    pub endpoints: Arc<Informer<Endpoints>>,
+    pub endpointslices: Arc<Informer<EndpointSlice>>,
+    pub serviceaccounts: Arc<Informer<ServiceAccount>>,
+    pub persistentvolumeclaims: Arc<Informer<PersistentVolumeClaim>>,
+    pub resourcequotas: Arc<Informer<ResourceQuota>>,
+    pub replicasets: Arc<Informer<ReplicaSet>>,
+    pub deployments: Arc<Informer<Deployment>>,
+    pub statefulsets: Arc<Informer<StatefulSet>>,
+    pub daemonsets: Arc<Informer<DaemonSet>>,
+    pub controllerrevisions: Arc<Informer<ControllerRevision>>,
+    pub jobs: Arc<Informer<Job>>,
+    pub cronjobs: Arc<Informer<CronJob>>,
+    pub poddisruptionbudgets: Arc<Informer<PodDisruptionBudget>>,
+    /// Node heartbeats (every namespace; the node lifecycle controller
+    /// reads `kube-node-lease`).
+    pub leases: Arc<Informer<Lease>>,
+}
+
+impl Informers {
+    fn new(client: &Client) -> Self {
+        let c = || client.clone();
+        Informers {
+            pods: Informer::new(Api::all(c()), "pods"),
+            nodes: Informer::new(Api::all(c()), "nodes"),
+            namespaces: Informer::new(Api::all(c()), "namespaces"),
+            services: Informer::new(Api::all(c()), "services"),
+            endpoints: Informer::new(Api::all(c()), "endpoints"),
+            endpointslices: Informer::new(Api::all(c()), "endpointslices"),
+            serviceaccounts: Informer::new(Api::all(c()), "serviceaccounts"),
+            persistentvolumeclaims: Informer::new(Api::all(c()), "persistentvolumeclaims"),
+            resourcequotas: Informer::new(Api::all(c()), "resourcequotas"),
+            replicasets: Informer::new(Api::all(c()), "replicasets"),
+            deployments: Informer::new(Api::all(c()), "deployments"),
+            statefulsets: Informer::new(Api::all(c()), "statefulsets"),
+            daemonsets: Informer::new(Api::all(c()), "daemonsets"),
+            controllerrevisions: Informer::new(Api::all(c()), "controllerrevisions"),
+            jobs: Informer::new(Api::all(c()), "jobs"),
+            cronjobs: Informer::new(Api::all(c()), "cronjobs"),
+            poddisruptionbudgets: Informer::new(Api::all(c()), "poddisruptionbudgets"),
+            leases: Informer::new(Api::namespaced(c(), "kube-node-lease"), "leases"),
+        }
+    }
+
+    /// Starts the watches some controller registered a handler on (call
+    /// after every controller's `start`).
+    pub fn start(&self) -> Vec<JoinHandle<()>> {
+        [
+            self.pods.start(),
+            self.nodes.start(),
+            self.namespaces.start(),
+            self.services.start(),
+            self.endpoints.start(),
+            self.endpointslices.start(),
+            self.serviceaccounts.start(),
+            self.persistentvolumeclaims.start(),
+            self.resourcequotas.start(),
+            self.replicasets.start(),
+            self.deployments.start(),
+            self.statefulsets.start(),
+            self.daemonsets.start(),
+            self.controllerrevisions.start(),
+            self.jobs.start(),
+            self.cronjobs.start(),
+            self.poddisruptionbudgets.start(),
+            self.leases.start(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub informers: Informers,
+}
+
+impl Context {
+    pub fn new(client: Client) -> Arc<Self> {
+        Arc::new(Context {
+            informers: Informers::new(&client),
+            client,
+        })
+    }
+
+    /// An event recorder reporting as `component`.
+    pub fn recorder(&self, component: &str) -> Recorder {
+        Recorder::new(self.client.clone(), component)
+    }
+}

@@ -1,0 +1,13 @@
+//! The endpointslice-controller (not built yet).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::context::Context;
+
+pub const NAME: &str = "endpointslice-controller";
+
+pub fn start(_ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
+    Vec::new()
+}

@@ -1,0 +1,129 @@
+//! Shared informers: one watch per kind, kept in a kube-runtime reflector
+//! store that every controller reads, with change handlers that turn
+//! changes into work-queue keys (client-go's shared informer, on
+//! kube-runtime's watcher and store).
+//!
+//! Handlers see the version before the change as well as after, so a
+//! controller can react to what moved (a pod's labels, its owner).
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+/// One change of one object.
+pub enum Change<'a, K> {
+    /// Added or modified; `old` is the version the store held before.
+    Applied {
+        old: Option<Arc<K>>,
+        new: &'a K,
+    },
+    Deleted(&'a K),
+}
+
+type Handler<K> = Arc<dyn Fn(&Change<'_, K>) + Send + Sync>;
+
+/// The informer of one kind.
+pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
+    api: Api<K>,
+    store: Store<K>,
+    writer: Mutex<Option<reflector::store::Writer<K>>>,
+    handlers: Arc<Mutex<Vec<Handler<K>>>>,
+    label: &'static str,
+}
+
+impl<K> Informer<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    pub fn new(api: Api<K>, label: &'static str) -> Arc<Self> {
+        let (store, writer) = reflector::store();
+        Arc::new(Informer {
+            api,
+            store,
+            writer: Mutex::new(Some(writer)),
+            handlers: Arc::default(),
+            label,
+        })
+    }
+
+    /// The objects, as last seen.
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    /// Calls `f` for every change from now on (register before `start`).
+    pub fn on_change(&self, f: impl Fn(&Change<'_, K>) + Send + Sync + 'static) {
+        self.handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    /// Starts the watch (once; later calls do nothing), if anyone
+    /// registered a handler.
+    pub fn start(&self) -> Option<JoinHandle<()>> {
+        if self
+            .handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            return None;
+        }
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        let handlers = self.handlers.clone();
+        let store = self.store.clone();
+        let api = self.api.clone();
+        let label = self.label;
+        Some(tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(e) => e,
+                    Err(error) => {
+                        warn!(kind = label, %error, "watch failed; retrying");
+                        continue;
+                    }
+                };
+                let old = match &event {
+                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                        store.get(&ObjectRef::from_obj(o))
+                    }
+                    _ => None,
+                };
+                writer.apply_watcher_event(&event);
+                let hs: Vec<Handler<K>> =
+                    handlers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let change = match &event {
+                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                        Change::Applied { old, new: o }
+                    }
+                    watcher::Event::Delete(o) => Change::Deleted(o),
+                    _ => continue,
+                };
+                for h in &hs {
+                    h(&change);
+                }
+            }
+        }))
+    }
+
+    /// Waits until the first full list is in the store.
+    pub async fn synced(&self) {
+        let _ = self.store.wait_until_ready().await;
+    }
+}

@@ -1,0 +1,308 @@
+//! The ReplicaSet controller: keeps `spec.replicas` active pods matching
+//! the selector, owned through a controller ownerReference.
+//!
+//! - adopts matching pods nobody controls, releases owned pods whose
+//!   labels no longer match;
+//! - creates missing pods from the template in slow-start batches (1, 2,
+//!   4, … up to 500 per pass), deletes surplus pods in Kubernetes' order
+//!   (`pods::deletion_order`), guarded by expectations;
+//! - writes `status` (replicas, fullyLabeledReplicas, readyReplicas,
+//!   availableReplicas with minReadySeconds, observedGeneration).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::context::Context;
+use crate::expectations::Expectations;
+use crate::informer::Change;
+use crate::owner::{adopt, owner_ref, release};
+use crate::pods::{controller_of, deletion_order, is_active, is_available, is_ready};
+use crate::queue::{Key, Queue};
+use crate::runner::{spawn_workers, Outcome};
+use crate::selector::matches;
+
+pub const NAME: &str = "replicaset-controller";
+/// Most pods created or deleted in one pass.
+const BURST: usize = 500;
+const WORKERS: usize = 5;
+
+struct Controller {
+    ctx: Arc<Context>,
+    queue: Queue,
+    expectations: Expectations,
+}
+
+fn rs_owner(pod: &Pod) -> Option<Key> {
+    let o = controller_of(&pod.metadata)?;
+    (o.kind == "ReplicaSet").then(|| Key::new(pod.namespace().unwrap_or_default(), o.name.clone()))
+}
+
+pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
+    let c = Arc::new(Controller {
+        ctx: ctx.clone(),
+        queue: Queue::default(),
+        expectations: Expectations::default(),
+    });
+    let queue = c.queue.clone();
+    ctx.informers
+        .replicasets
+        .on_change(move |change| match change {
+            Change::Applied { new, .. } => queue.add(Key::of(*new)),
+            Change::Deleted(rs) => queue.add(Key::of(*rs)),
+        });
+    let me = c.clone();
+    ctx.informers
+        .pods
+        .on_change(move |change| me.pod_changed(change));
+    let me = c.clone();
+    spawn_workers(NAME, c.queue.clone(), WORKERS, move |key| {
+        let me = me.clone();
+        async move { me.reconcile(key).await }
+    })
+}
+
+impl Controller {
+    fn pod_changed(&self, change: &Change<'_, Pod>) {
+        match change {
+            Change::Applied { old, new } => {
+                let owner = rs_owner(new);
+                if let Some(o) = &owner {
+                    if old.is_none() {
+                        self.expectations.creation_observed(o);
+                    }
+                    if new.metadata.deletion_timestamp.is_some() {
+                        self.expectations
+                            .deletion_observed(o, &new.uid().unwrap_or_default());
+                    }
+                    self.queue.add(o.clone());
+                }
+                let old_owner = old.as_deref().and_then(rs_owner);
+                if let Some(o) = old_owner.filter(|o| Some(o) != owner.as_ref()) {
+                    self.queue.add(o);
+                }
+                let labels_changed = old
+                    .as_deref()
+                    .is_some_and(|o| o.metadata.labels != new.metadata.labels);
+                if (owner.is_none() || labels_changed) && is_active(new) {
+                    self.enqueue_matching(new);
+                }
+            }
+            Change::Deleted(pod) => {
+                if let Some(o) = rs_owner(pod) {
+                    self.expectations
+                        .deletion_observed(&o, &pod.uid().unwrap_or_default());
+                    self.queue.add(o);
+                }
+            }
+        }
+    }
+
+    /// Queues the ReplicaSets whose selector matches an orphan pod.
+    fn enqueue_matching(&self, pod: &Pod) {
+        let ns = pod.namespace().unwrap_or_default();
+        for rs in self.ctx.informers.replicasets.store().state() {
+            if rs.namespace().as_deref() == Some(ns.as_str())
+                && matches(Some(&rs.spec.selector), pod.metadata.labels.as_ref())
+            {
+                self.queue.add(Key::of(rs.as_ref()));
+            }
+        }
+    }
+
+    async fn reconcile(&self, key: Key) -> Outcome {
+        let Some(rs) = self
+            .ctx
+            .informers
+            .replicasets
+            .store()
+            .get(&ObjectRef::new(&key.name).within(&key.namespace))
+        else {
+            self.expectations.forget(&key);
+            return Ok(None);
+        };
+        let uid = rs.uid().unwrap_or_default();
+        let selector = Some(&rs.spec.selector);
+        let deleting = rs.metadata.deletion_timestamp.is_some();
+        let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+
+        let mut owned: Vec<Arc<Pod>> = Vec::new();
+        for pod in self.ctx.informers.pods.store().state() {
+            if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
+                continue;
+            }
+            let labels_match = matches(selector, pod.metadata.labels.as_ref());
+            match controller_of(&pod.metadata) {
+                Some(o) if o.uid == uid => {
+                    if labels_match {
+                        owned.push(pod);
+                    } else {
+                        release(&pods, &pod, &uid).await?;
+                    }
+                }
+                Some(_) => {}
+                None if labels_match
+                    && !deleting
+                    && is_active(&pod)
+                    && adopt(&pods, &pod, owner_ref(rs.as_ref())).await? =>
+                {
+                    owned.push(pod);
+                }
+                None => {}
+            }
+        }
+        let active: Vec<Arc<Pod>> = owned.into_iter().filter(|p| is_active(p)).collect();
+        if !deleting && self.expectations.satisfied(&key) {
+            self.manage(&rs, &key, &pods, &active).await?;
+        }
+        self.write_status(&rs, &key, &active).await
+    }
+
+    async fn manage(
+        &self,
+        rs: &ReplicaSet,
+        key: &Key,
+        pods: &Api<Pod>,
+        active: &[Arc<Pod>],
+    ) -> Result<(), crate::ControllerError> {
+        let want = rs.spec.replicas.unwrap_or(1).max(0) as usize;
+        if active.len() < want {
+            let missing = (want - active.len()).min(BURST);
+            self.expectations.expect(key, missing as i64, Vec::new());
+            let template = new_pod(rs)?;
+            let pp = PostParams::default();
+            let mut created = 0;
+            let mut batch = 1;
+            while created < missing {
+                let n = batch.min(missing - created);
+                let results = join_all((0..n).map(|_| pods.create(&pp, &template))).await;
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                for _ in 0..failed {
+                    self.expectations.creation_observed(key);
+                }
+                created += n;
+                if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+                    // Skip the rest: they are not coming.
+                    for _ in created..missing {
+                        self.expectations.creation_observed(key);
+                    }
+                    return Err(e.into());
+                }
+                batch *= 2;
+            }
+            debug!(replicaset = %key, created, "created pods");
+        } else if active.len() > want {
+            let surplus = (active.len() - want).min(BURST);
+            let mut ranked: Vec<&Arc<Pod>> = active.iter().collect();
+            ranked.sort_by(|a, b| deletion_order(a, b));
+            let victims: Vec<&Arc<Pod>> = ranked.into_iter().take(surplus).collect();
+            self.expectations
+                .expect(key, 0, victims.iter().map(|p| p.uid().unwrap_or_default()));
+            let results = join_all(victims.iter().map(|p| {
+                let dp = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: p.uid(),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                let name = p.name_any();
+                async move { pods.delete(&name, &dp).await }
+            }))
+            .await;
+            for (p, r) in victims.iter().zip(&results) {
+                if r.is_err() {
+                    self.expectations
+                        .deletion_observed(key, &p.uid().unwrap_or_default());
+                }
+            }
+            for r in results {
+                match r {
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => {}
+                }
+            }
+            debug!(replicaset = %key, deleted = surplus, "deleted pods");
+        }
+        Ok(())
+    }
+
+    async fn write_status(&self, rs: &ReplicaSet, key: &Key, active: &[Arc<Pod>]) -> Outcome {
+        let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
+        let template_labels = rs
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        let now = Timestamp::now();
+        let fully = active
+            .iter()
+            .filter(|p| {
+                let l = p.metadata.labels.clone().unwrap_or_default();
+                template_labels.iter().all(|(k, v)| l.get(k) == Some(v))
+            })
+            .count() as i32;
+        let ready = active.iter().filter(|p| is_ready(p)).count() as i32;
+        let available = active
+            .iter()
+            .filter(|p| is_available(p, min_ready, now))
+            .count() as i32;
+        let replicas = active.len() as i32;
+        let generation = rs.metadata.generation;
+        let cur = rs.status.clone().unwrap_or_default();
+        let changed = cur.replicas != replicas
+            || cur.fully_labeled_replicas.unwrap_or(0) != fully
+            || cur.ready_replicas.unwrap_or(0) != ready
+            || cur.available_replicas.unwrap_or(0) != available
+            || cur.observed_generation != generation;
+        if changed {
+            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.patch_status(
+                &key.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {
+                    "replicas": replicas,
+                    "fullyLabeledReplicas": fully,
+                    "readyReplicas": ready,
+                    "availableReplicas": available,
+                    "observedGeneration": generation,
+                }})),
+            )
+            .await?;
+        }
+        // Pods ready but not yet for minReadySeconds: look again then.
+        Ok((min_ready > 0 && available < ready).then(|| Duration::from_secs(min_ready as u64)))
+    }
+}
+
+/// A pod for `rs`, from its template.
+fn new_pod(rs: &ReplicaSet) -> Result<Pod, serde_json::Error> {
+    let template = rs.spec.template.clone().unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": format!("{}-", rs.name_any()),
+            "namespace": rs.namespace(),
+            "labels": meta.labels,
+            "annotations": meta.annotations,
+            "finalizers": meta.finalizers,
+            "ownerReferences": [owner_ref(rs)],
+        },
+        "spec": template.spec,
+    }))
+}

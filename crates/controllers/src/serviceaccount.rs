@@ -1,0 +1,13 @@
+//! The serviceaccount-controller (not built yet).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::context::Context;
+
+pub const NAME: &str = "serviceaccount-controller";
+
+pub fn start(_ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
+    Vec::new()
+}

@@ -1,0 +1,40 @@
+//! `rkube controller-manager`: the controllers against any API server,
+//! leader-elected through the `kube-system/kube-controller-manager` Lease
+//! (of several copies exactly one acts; another takes over within the
+//! lease duration when it dies).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::components;
+use crate::signals::ShutdownSignals;
+
+/// Run the controllers against an API server.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Credentials and server (the admin kubeconfig `rkube up` writes).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "KUBECONFIG",
+        default_value = "./.rkube/kubeconfig"
+    )]
+    pub kubeconfig: PathBuf,
+
+    /// API server URL, instead of the kubeconfig's.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
+pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::install()?;
+    let client = components::client(&args.kubeconfig, args.server.as_deref()).await?;
+    tokio::select! {
+        _ = components::controller_manager(client) => anyhow::bail!("the controllers stopped"),
+        signal = signals.recv() => {
+            tracing::info!(signal, "stopping");
+            Ok(())
+        }
+    }
+}

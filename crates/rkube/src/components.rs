@@ -1,0 +1,94 @@
+//! The cluster components beside the API server — scheduler, controllers
+//! (leader-elected), simulated nodes — each an API client with the admin
+//! kubeconfig, as in Kubernetes. `rkube up` runs them in its own process;
+//! `rkube controller-manager`, `rkube scheduler` and `rkube node` run them
+//! against any API server.
+
+use std::path::Path;
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use rkube_controllers::leader::{self, LeaderConfig};
+use rkube_node::SimConfig;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+/// A client from a kubeconfig; `server` replaces its cluster URL.
+pub async fn client(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<Client> {
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .context("cannot use the kubeconfig")?;
+    if let Some(server) = server {
+        config.cluster_url = server
+            .parse()
+            .with_context(|| format!("--server {server:?} is not a URL"))?;
+    }
+    Client::try_from(config).context("cannot build an API client")
+}
+
+/// A unique name for this process in leader elections.
+pub fn identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "rkube".to_string());
+    format!(
+        "{host}_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Runs the controllers while this process holds the controller-manager
+/// Lease; stands again after losing it.
+pub async fn controller_manager(client: Client) {
+    let identity = identity();
+    loop {
+        let cfg = LeaderConfig::controller_manager(identity.clone());
+        match leader::run_while_leader(client.clone(), cfg, rkube_controllers::run(client.clone()))
+            .await
+        {
+            Ok(Ok(())) => info!("controllers stopped"),
+            Ok(Err(e)) => error!(error = %e, "controllers failed"),
+            Err(e) => error!(error = %e, "stopped leading; standing for election again"),
+        }
+    }
+}
+
+pub async fn scheduler(client: Client) {
+    if let Err(e) = rkube_scheduler::run(client).await {
+        error!(error = %e, "the scheduler stopped");
+    }
+}
+
+pub async fn sim_nodes(client: Client, config: SimConfig) {
+    if let Err(e) = rkube_node::run(client, config).await {
+        error!(error = %e, "the simulated nodes stopped");
+    }
+}
+
+/// The components `rkube up` runs, as tasks aborted when dropped.
+pub struct Running(Vec<JoinHandle<()>>);
+
+impl Running {
+    pub fn start(client: Client, sim: Option<SimConfig>) -> Self {
+        let mut tasks = vec![
+            tokio::spawn(scheduler(client.clone())),
+            tokio::spawn(controller_manager(client.clone())),
+        ];
+        if let Some(sim) = sim {
+            tasks.push(tokio::spawn(sim_nodes(client, sim)));
+        }
+        Running(tasks)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
