@@ -99,16 +99,34 @@ impl Informers {
     }
 }
 
+/// Settings of the controllers (kube-controller-manager's flags).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a node may go without a heartbeat before it is marked
+    /// Unknown (`--node-monitor-grace-period`).
+    pub node_monitor_grace_period: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            node_monitor_grace_period: std::time::Duration::from_secs(50),
+        }
+    }
+}
+
 pub struct Context {
     pub client: Client,
     pub informers: Informers,
+    pub options: Options,
 }
 
 impl Context {
-    pub fn new(client: Client) -> Arc<Self> {
+    pub fn new(client: Client, options: Options) -> Arc<Self> {
         Arc::new(Context {
             informers: Informers::new(&client),
             client,
+            options,
         })
     }
 

@@ -50,13 +50,13 @@ use futures::future::select_all;
 use kube::Client;
 use tracing::info;
 
-pub use context::Context;
+pub use context::{Context, Options};
 pub use error::ControllerError;
 
 /// Runs every controller until one of them stops (which only a dropped
 /// client makes happen).
-pub async fn run(client: Client) -> Result<(), ControllerError> {
-    let ctx = Context::new(client);
+pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
+    let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
     let controllers: [(&str, Start); 14] = [
         (replicaset::NAME, replicaset::start),

@@ -43,13 +43,12 @@ pub fn identity() -> String {
 
 /// Runs the controllers while this process holds the controller-manager
 /// Lease; stands again after losing it.
-pub async fn controller_manager(client: Client) {
+pub async fn controller_manager(client: Client, options: rkube_controllers::Options) {
     let identity = identity();
     loop {
         let cfg = LeaderConfig::controller_manager(identity.clone());
-        match leader::run_while_leader(client.clone(), cfg, rkube_controllers::run(client.clone()))
-            .await
-        {
+        let work = rkube_controllers::run(client.clone(), options.clone());
+        match leader::run_while_leader(client.clone(), cfg, work).await {
             Ok(Ok(())) => info!("controllers stopped"),
             Ok(Err(e)) => error!(error = %e, "controllers failed"),
             Err(e) => error!(error = %e, "stopped leading; standing for election again"),
@@ -69,15 +68,33 @@ pub async fn sim_nodes(client: Client, config: SimConfig) {
     }
 }
 
+/// What `rkube up` runs beside the API server.
+#[derive(Clone, Debug, Default)]
+pub struct ComponentOptions {
+    /// Run the controllers (leader-elected) in this process.
+    pub run_controllers: bool,
+    pub run_scheduler: bool,
+    pub controllers: rkube_controllers::Options,
+    /// Simulated nodes, if any.
+    pub sim: Option<SimConfig>,
+}
+
 /// The components `rkube up` runs, as tasks aborted when dropped.
 pub struct Running(Vec<JoinHandle<()>>);
 
 impl Running {
-    pub fn start(client: Client, sim: Option<SimConfig>) -> Self {
-        let mut tasks = vec![
-            tokio::spawn(scheduler(client.clone())),
-            tokio::spawn(controller_manager(client.clone())),
-        ];
+    pub fn start(client: Client, options: ComponentOptions) -> Self {
+        let mut tasks = Vec::new();
+        if options.run_scheduler {
+            tasks.push(tokio::spawn(scheduler(client.clone())));
+        }
+        if options.run_controllers {
+            tasks.push(tokio::spawn(controller_manager(
+                client.clone(),
+                options.controllers,
+            )));
+        }
+        let sim = options.sim;
         if let Some(sim) = sim {
             tasks.push(tokio::spawn(sim_nodes(client, sim)));
         }

@@ -36,9 +36,8 @@ pub struct ControlPlaneOptions {
     pub backend: BackendConfig,
     /// How often idle watches with bookmarks allowed get one.
     pub watch_bookmark_interval: Duration,
-    /// Run the scheduler and the controllers too (`rkube up`), and these
-    /// simulated nodes.
-    pub components: Option<Option<rkube_node::SimConfig>>,
+    /// Run the scheduler, the controllers and simulated nodes too (`rkube up`).
+    pub components: Option<crate::components::ComponentOptions>,
 }
 
 /// Run until SIGINT or SIGTERM. Returns an error if the address cannot be
@@ -91,9 +90,9 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
     let components = match &opts.components {
         None => None,
-        Some(sim) => {
+        Some(options) => {
             let client = crate::components::client(&prepared.kubeconfig_path, None).await?;
-            Some(crate::components::Running::start(client, sim.clone()))
+            Some(crate::components::Running::start(client, options.clone()))
         }
     };
     info!(

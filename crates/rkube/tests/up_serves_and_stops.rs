@@ -122,9 +122,17 @@ fn up_takes_the_data_dir_from_the_environment_and_stops_on_sigint() {
             "RKUBE_DATA_DIR was not used"
         );
         if round == 0 {
+            let mut registered = false;
+            for _ in 0..100 {
+                if up.log().contains("simulated nodes registered") {
+                    registered = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             assert!(
-                up.log().contains("sim-nodes"),
-                "--sim-nodes was not logged:\n{}",
+                registered && up.log().contains("nodes=3"),
+                "the 3 simulated nodes were not registered:\n{}",
                 up.log()
             );
         }

@@ -14,8 +14,47 @@ use crate::resources::{allocatable, pod_requests, Amounts};
 /// A host port: protocol, port, host IP (empty: all).
 pub type HostPort = (String, i32, String);
 
+/// What inter-pod affinity and topology spreading need of a placed pod.
+#[derive(Debug)]
+pub struct PodMeta {
+    pub name: String,
+    pub namespace: String,
+    /// `spec.priority` (set by the Priority admission plugin).
+    pub priority: i32,
+    pub amounts: Amounts,
+    pub deleting: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its required anti-affinity terms (they bind pods that come later).
+    pub anti_affinity: Vec<k8s_openapi::api::core::v1::PodAffinityTerm>,
+}
+
+impl PodMeta {
+    pub fn of(pod: &Pod) -> Self {
+        PodMeta {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
+            amounts: pod_requests(pod),
+            deleting: pod.metadata.deletion_timestamp.is_some(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            anti_affinity: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.pod_anti_affinity.as_ref())
+                .and_then(|a| {
+                    a.required_during_scheduling_ignored_during_execution
+                        .clone()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
 pub struct NodeInfo {
     pub node: Arc<Node>,
+    /// The pods on the node (uid → what affinity rules read).
+    pub pods: HashMap<String, Arc<PodMeta>>,
     pub allocatable: Amounts,
     pub requested: Amounts,
     pub ports: Vec<HostPort>,
@@ -25,6 +64,7 @@ pub struct NodeInfo {
 
 struct Placed {
     node: String,
+    meta: Arc<PodMeta>,
     amounts: Amounts,
     ports: Vec<HostPort>,
     owner: Option<String>,
@@ -44,6 +84,9 @@ pub fn owner_of(pod: &Pod) -> Option<String> {
 pub struct Cache {
     pub nodes: BTreeMap<String, NodeInfo>,
     pods: HashMap<String, Placed>,
+    /// Placed pods with required anti-affinity (0: nobody repels anyone,
+    /// and pods without affinity rules of their own skip that work).
+    pub with_anti_affinity: usize,
 }
 
 pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
@@ -78,8 +121,10 @@ impl Cache {
             requested: Amounts::default(),
             ports: Vec::new(),
             owners: HashMap::new(),
+            pods: HashMap::new(),
         };
-        for placed in self.pods.values().filter(|p| p.node == name) {
+        for (uid, placed) in self.pods.iter().filter(|(_, p)| p.node == name) {
+            info.pods.insert(uid.clone(), placed.meta.clone());
             info.requested.add(&placed.amounts);
             info.ports.extend(placed.ports.iter().cloned());
             if let Some(o) = &placed.owner {
@@ -96,17 +141,33 @@ impl Cache {
     /// Counts `pod` (by `uid`) on `node`; a pod already counted elsewhere
     /// moves.
     pub fn place(&mut self, uid: &str, node: &str, pod: &Pod) {
-        if self.pods.get(uid).is_some_and(|p| p.node == node) {
+        if let Some(p) = self.pods.get_mut(uid).filter(|p| p.node == node) {
+            // Same node: only its labels or deletion may have changed.
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            if p.meta.labels != labels
+                || p.meta.deleting != pod.metadata.deletion_timestamp.is_some()
+            {
+                p.meta = Arc::new(PodMeta::of(pod));
+                if let Some(info) = self.nodes.get_mut(node) {
+                    info.pods.insert(uid.to_string(), p.meta.clone());
+                }
+            }
             return;
         }
         self.remove_pod(uid);
+        let meta = Arc::new(PodMeta::of(pod));
+        if !meta.anti_affinity.is_empty() {
+            self.with_anti_affinity += 1;
+        }
         let placed = Placed {
+            meta,
             node: node.to_string(),
             amounts: pod_requests(pod),
             ports: host_ports(pod),
             owner: owner_of(pod),
         };
         if let Some(info) = self.nodes.get_mut(node) {
+            info.pods.insert(uid.to_string(), placed.meta.clone());
             info.requested.add(&placed.amounts);
             info.ports.extend(placed.ports.iter().cloned());
             if let Some(o) = &placed.owner {
@@ -120,7 +181,11 @@ impl Cache {
         let Some(placed) = self.pods.remove(uid) else {
             return;
         };
+        if !placed.meta.anti_affinity.is_empty() {
+            self.with_anti_affinity -= 1;
+        }
         if let Some(info) = self.nodes.get_mut(&placed.node) {
+            info.pods.remove(uid);
             info.requested.sub(&placed.amounts);
             for p in &placed.ports {
                 if let Some(i) = info.ports.iter().position(|q| q == p) {

@@ -151,14 +151,22 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
 }
 
 fn node_affinity(pod: &Pod, node: &Node) -> Result<(), Reason> {
-    let refused = || Err("node(s) didn't match Pod's node affinity/selector".to_string());
+    if node_affinity_matches(pod, node) {
+        Ok(())
+    } else {
+        Err("node(s) didn't match Pod's node affinity/selector".to_string())
+    }
+}
+
+/// The pod's node selector and required node affinity hold on `node`.
+pub fn node_affinity_matches(pod: &Pod, node: &Node) -> bool {
     let Some(spec) = pod.spec.as_ref() else {
-        return Ok(());
+        return true;
     };
     if let Some(selector) = &spec.node_selector {
         let l = labels(node);
         if !selector.iter().all(|(k, v)| l.get(k) == Some(v)) {
-            return refused();
+            return false;
         }
     }
     let required = spec
@@ -169,16 +177,7 @@ fn node_affinity(pod: &Pod, node: &Node) -> Result<(), Reason> {
             n.required_during_scheduling_ignored_during_execution
                 .as_ref()
         });
-    if let Some(required) = required {
-        if !required
-            .node_selector_terms
-            .iter()
-            .any(|t| term_matches(t, node))
-        {
-            return refused();
-        }
-    }
-    Ok(())
+    required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)))
 }
 
 fn node_ports(pod: &Pod, info: &NodeInfo) -> Result<(), Reason> {
@@ -226,6 +225,7 @@ mod tests {
             requested: Amounts::default(),
             ports: Vec::new(),
             owners: Default::default(),
+            pods: Default::default(),
         }
     }
 

@@ -7,16 +7,22 @@
 //! - `filter.rs`: the filter plugins (resources, node name, node selector
 //!   and required node affinity, taints and tolerations, unschedulable
 //!   nodes, host ports), each failure with kube-scheduler's reason;
+//! - `affinity.rs`: inter-pod affinity and anti-affinity, topology spread
+//!   constraints (filters and scores counted across the cluster);
 //! - `score.rs`: least-allocated and balanced-allocation scoring, preferred
 //!   node affinity;
+//! - `preemption.rs`: which lower-priority pods to delete, and where, for
+//!   a pod no node fits;
 //! - `scheduler.rs`: the queue, binding, retries with backoff, and the
 //!   `Scheduled` / `FailedScheduling` events.
 //!
 //! What it must not do: touch the store or the API server's code, or write
 //! anything of a pod but its binding, its `PodScheduled` condition and events.
 
+mod affinity;
 mod cache;
 mod filter;
+mod preemption;
 mod resources;
 mod scheduler;
 mod score;

@@ -27,8 +27,10 @@ use tracing::{debug, info, warn};
 
 use rkube_events::Recorder;
 
+use crate::affinity;
 use crate::cache::Cache;
 use crate::filter::fits;
+use crate::preemption;
 use crate::resources::pod_requests;
 use crate::score::score;
 
@@ -258,6 +260,8 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
     let mut found = 0;
     let mut looked = 0;
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let prepared = affinity::prepare(&pod, &st.cache);
+    let wide = (!prepared.is_empty()).then_some(&prepared);
     let nodes: Vec<_> = st
         .cache
         .nodes
@@ -267,9 +271,13 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
         .collect();
     for (name, info) in nodes {
         looked += 1;
-        match fits(&pod, &requests, info) {
+        let verdict = fits(&pod, &requests, info).and_then(|()| match wide {
+            Some(p) => affinity::filter(p, info),
+            None => Ok(()),
+        });
+        match verdict {
             Ok(()) => {
-                let s = score(&pod, &requests, info);
+                let s = score(&pod, &requests, info) + wide.map_or(0, |p| affinity::score(p, info));
                 if best.as_ref().is_none_or(|(b, _)| s > *b) {
                     best = Some((s, name.clone()));
                 }
@@ -284,9 +292,13 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
     st.next_start = start + looked;
     let Some((_, node)) = best else {
         st.unschedulable.insert(uid.clone());
+        let plan = preemption::find(&pod, &requests, &st.cache);
         drop(st);
-        let message = failure_message(total, &reasons);
+        let message = failure_message(total, &reasons, plan.as_ref().map(|p| p.victims.len()));
         debug!(pod = %pod.name_any(), %message, "unschedulable");
+        if let Some(plan) = plan {
+            spawn_preempt(shared.clone(), pod.clone(), plan);
+        }
         spawn_unschedulable(shared.clone(), pod, message);
         return;
     };
@@ -298,7 +310,11 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
 
 /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) were
 /// unschedulable. preemption: …`, as kube-scheduler words it.
-fn failure_message(total: usize, reasons: &BTreeMap<String, usize>) -> String {
+fn failure_message(
+    total: usize,
+    reasons: &BTreeMap<String, usize>,
+    preempting: Option<usize>,
+) -> String {
     let mut parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
     parts.sort();
     let mut message = format!("0/{total} nodes are available");
@@ -306,10 +322,57 @@ fn failure_message(total: usize, reasons: &BTreeMap<String, usize>) -> String {
         message.push_str(": ");
         message.push_str(&parts.join(", "));
     }
-    message.push_str(&format!(
-        ". preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
-    ));
+    match preempting {
+        Some(_) => message.push('.'),
+        None => message.push_str(&format!(
+            ". preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+        )),
+    }
     message
+}
+
+/// Deletes the victims of a preemption (event `Preempted` on each) and
+/// nominates the node for the preemptor; it is scheduled when they are gone.
+fn spawn_preempt(shared: Arc<Shared>, pod: Arc<Pod>, plan: preemption::Plan) {
+    tokio::spawn(async move {
+        let ns = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        let pods: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
+        let patch = json!({"status": {"nominatedNodeName": plan.node}});
+        if let Err(error) = pods
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            debug!(pod = %name, %error, "cannot nominate a node");
+        }
+        for (uid, victim) in &plan.victims {
+            let api: Api<Pod> = Api::namespaced(shared.client.clone(), &victim.namespace);
+            if let Ok(Some(v)) = api.get_opt(&victim.name).await {
+                shared.recorder.normal(
+                    &v,
+                    "Preempted",
+                    &format!(
+                        "Preempted by pod {} on node {}",
+                        pod.uid().unwrap_or_default(),
+                        plan.node
+                    ),
+                );
+            }
+            let dp = kube::api::DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: Some(uid.clone()),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match api.delete(&victim.name, &dp).await {
+                Ok(_) => {
+                    info!(victim = %victim.name, namespace = %victim.namespace, preemptor = %name, node = %plan.node, "preempted")
+                }
+                Err(error) => debug!(victim = %victim.name, %error, "cannot preempt"),
+            }
+        }
+    });
 }
 
 fn spawn_bind(shared: Arc<Shared>, uid: String, pod: Arc<Pod>, node: String) {
@@ -421,7 +484,7 @@ mod tests {
             ("Insufficient cpu".to_string(), 1),
         ]);
         assert_eq!(
-            failure_message(3, &reasons),
+            failure_message(3, &reasons, None),
             "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) were unschedulable. \
              preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );

@@ -92,6 +92,35 @@ fn free_addr() -> SocketAddr {
     l.local_addr().expect("local addr")
 }
 
+/// Another rkube process (`node`, `controller-manager`, `scheduler`)
+/// against a [`Cluster`], killed (by pid) when dropped.
+pub struct Component {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Component {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, by pid.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `rkube up`, killed (by pid) when dropped.
 pub struct Cluster {
     child: Child,
@@ -152,6 +181,23 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Start `rkube <args> --kubeconfig <this cluster's>`; its log goes to
+    /// `<name>.log` in the cluster's directory.
+    pub fn spawn_component(&self, name: &str, args: &[&str]) -> Component {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = Command::new(rkube_bin())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("component log"))
+            .spawn()
+            .expect("spawn rkube component");
+        Component { child, log }
     }
 
     /// The admin kubeconfig's path.

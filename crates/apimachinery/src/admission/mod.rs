@@ -10,7 +10,8 @@
 //! - `limit_ranger.rs`: LimitRange defaults and min/max;
 //! - `pod_security.rs`: PodSecurity `baseline` (and `restricted`) by
 //!   namespace label;
-//! - `quota.rs`: ResourceQuota usage of a new object.
+//! - `quota.rs`: ResourceQuota usage of a new object;
+//! - `priority.rs`: Priority (a pod's priority from its PriorityClass).
 //!
 //! NamespaceLifecycle is enforced by the storage layer itself (writes into
 //! a missing namespace are 404, into a terminating one 403).
@@ -18,6 +19,7 @@
 pub mod limit_ranger;
 pub mod pod_security;
 pub mod pods;
+pub mod priority;
 pub mod quota;
 
 use serde_json::Value;
@@ -33,13 +35,16 @@ pub struct Context {
     pub namespace: Option<Value>,
     /// The LimitRanges of the namespace.
     pub limit_ranges: Vec<Value>,
+    /// The cluster's PriorityClasses.
+    pub priority_classes: Vec<Value>,
 }
 
-/// Mutating plugins for a new pod.
-pub fn mutate_pod(pod: &mut Value, ctx: &Context) {
+/// Mutating plugins for a new pod (Priority may refuse it).
+pub fn mutate_pod(pod: &mut Value, ctx: &Context) -> Result<(), Denied> {
     pods::default_service_account(pod);
     pods::default_toleration_seconds(pod);
     limit_ranger::apply_defaults(pod, &ctx.limit_ranges);
+    priority::admit(pod, &ctx.priority_classes)
 }
 
 /// Validating plugins for a new pod; `Ok` carries warnings (PodSecurity

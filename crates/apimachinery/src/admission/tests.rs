@@ -9,7 +9,7 @@ fn pod() -> Value {
 #[test]
 fn service_account_and_tolerations_are_defaulted() {
     let mut p = pod();
-    mutate_pod(&mut p, &Context::default());
+    mutate_pod(&mut p, &Context::default()).expect("admitted");
     assert_eq!(p["spec"]["serviceAccountName"], "default");
     assert_eq!(p["spec"]["serviceAccount"], "default");
     let keys: Vec<&str> = p["spec"]["tolerations"]
@@ -30,7 +30,7 @@ fn service_account_and_tolerations_are_defaulted() {
     let mut own = pod();
     own["spec"]["tolerations"] = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
         "effect": "NoExecute", "tolerationSeconds": 5}]);
-    mutate_pod(&mut own, &Context::default());
+    mutate_pod(&mut own, &Context::default()).expect("admitted");
     assert_eq!(own["spec"]["tolerations"].as_array().map(Vec::len), Some(2));
     assert_eq!(own["spec"]["tolerations"][0]["tolerationSeconds"], 5);
 }
@@ -45,7 +45,7 @@ fn limit_ranges_default_and_bound_containers() {
         ..Default::default()
     };
     let mut p = pod();
-    mutate_pod(&mut p, &ctx);
+    mutate_pod(&mut p, &ctx).expect("admitted");
     assert_eq!(
         p["spec"]["containers"][0]["resources"],
         json!({"limits": {"cpu": "500m"}, "requests": {"cpu": "100m", "memory": "64Mi"}})

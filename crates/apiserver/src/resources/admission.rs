@@ -42,22 +42,35 @@ pub async fn context(
     let (Some(ns), true) = (ns, is_pods(info)) else {
         return Ok(Context::default());
     };
-    let limit_ranges = list(store, format!("/registry/limitranges/{ns}/"))
-        .await?
-        .into_iter()
-        .map(|(v, _, _)| v)
-        .collect();
+    let values = |l: Vec<(Value, i64, Bytes)>| l.into_iter().map(|(v, _, _)| v).collect();
+    let limit_ranges = values(list(store, format!("/registry/limitranges/{ns}/")).await?);
+    let priority_classes = values(
+        list(
+            store,
+            "/registry/scheduling.k8s.io/priorityclasses/".to_string(),
+        )
+        .await?,
+    );
     Ok(Context {
         namespace,
         limit_ranges,
+        priority_classes,
     })
 }
 
-/// Mutating plugins (before the kind's validation).
-pub fn mutate(info: &ResourceInfo, obj: &mut Value, ctx: &Context) {
+/// Mutating plugins (before the kind's validation); Priority may refuse
+/// (403, naming the object).
+pub fn mutate(
+    info: &ResourceInfo,
+    name: &str,
+    obj: &mut Value,
+    ctx: &Context,
+) -> Result<(), ApiError> {
     if is_pods(info) {
-        admission::mutate_pod(obj, ctx);
+        admission::mutate_pod(obj, ctx)
+            .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
     }
+    Ok(())
 }
 
 /// Validating plugins (after the kind's validation): a 403 naming the

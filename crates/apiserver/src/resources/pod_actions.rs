@@ -59,6 +59,44 @@ pub async fn bind(
             vec![rkube_apimachinery::Cause::required("target.name", "")],
         ));
     }
+    // A write to the pod between the read and the binding (a status
+    // update, say) is not a reason to fail: read again, as kube-apiserver's
+    // retried update does; a pod bound meanwhile is the 409 below.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match bind_once(store, &info, ns, name, node, binding, dry_run).await {
+            Err(ApiError::Conflict { .. })
+                if attempt < 5 && !already_bound(store, &info, ns, name).await =>
+            {
+                continue
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn already_bound(store: &dyn Store, info: &ResourceInfo, ns: &str, name: &str) -> bool {
+    match storage::read(store, info, Some(ns), name).await {
+        Ok((pod, _)) => {
+            pod.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+                || object::is_deleting(&pod)
+        }
+        Err(_) => true,
+    }
+}
+
+async fn bind_once(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    node: &str,
+    binding: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
     let conflict = |why: String| ApiError::conflict("", "pods/binding", name, &why);
     if object::is_deleting(&pod) {
@@ -141,31 +179,14 @@ pub async fn evict(
     let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
     if running {
         let pdbs = resource(registry, "policy", "poddisruptionbudgets")?;
-        let list = storage::list(store, &pdbs, Some(ns), &ListOptions::default()).await?;
-        let labels = pod.pointer("/metadata/labels");
-        for pdb in list
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(sel) = pdb.pointer("/spec/selector").filter(|s| s.is_object()) else {
-                continue;
-            };
-            if !rkube_apimachinery::validate::selector_matches(sel, labels) {
-                continue;
-            }
-            if pdb
-                .pointer("/status/disruptionsAllowed")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                < 1
-            {
-                return Err(ApiError::too_many_requests(
-                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                    // As kube-apiserver: no Retry-After (clients decide).
-                    0,
-                ));
+        // A budget written meanwhile (another eviction took a disruption,
+        // the disruption controller recounted) is read again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match charge_budget(store, &pdbs, ns, name, &pod, dry_run).await {
+                Err(ApiError::Conflict { .. }) if attempt < 5 => continue,
+                other => break other?,
             }
         }
     }
@@ -173,4 +194,69 @@ pub async fn evict(
     opts.dry_run |= dry_run;
     storage::delete(store, &info, Some(ns), name, &opts).await?;
     Ok(created())
+}
+
+/// Takes one disruption from the budget covering `pod`, as kube-apiserver
+/// does: 429 when it allows none; otherwise `disruptionsAllowed` goes down
+/// by one and the pod is recorded in `disruptedPods` (the disruption
+/// controller drops it once the pod is gone), written with the budget's
+/// resourceVersion as a precondition so that two evictions cannot both
+/// take the last disruption.
+async fn charge_budget(
+    store: &dyn Store,
+    pdbs: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    pod: &Value,
+    dry_run: bool,
+) -> Result<(), ApiError> {
+    let list = storage::list(store, pdbs, Some(ns), &ListOptions::default()).await?;
+    let labels = pod.pointer("/metadata/labels");
+    let matching: Vec<&Value> = list
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|pdb| {
+            pdb.pointer("/spec/selector")
+                .filter(|s| s.is_object())
+                .is_some_and(|sel| rkube_apimachinery::validate::selector_matches(sel, labels))
+        })
+        .collect();
+    let pdb = match matching.as_slice() {
+        [] => return Ok(()),
+        [one] => *one,
+        _ => {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ))
+        }
+    };
+    let allowed = pdb
+        .pointer("/status/disruptionsAllowed")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if allowed < 1 {
+        return Err(ApiError::too_many_requests(
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            // As kube-apiserver: no Retry-After (clients decide).
+            0,
+        ));
+    }
+    let mut charged = pdb.clone();
+    charged["status"]["disruptionsAllowed"] = json!(allowed - 1);
+    if !charged["status"]["disruptedPods"].is_object() {
+        charged["status"]["disruptedPods"] = json!({});
+    }
+    charged["status"]["disruptedPods"][name] = json!(object::now_rfc3339());
+    let pdb_name = pdb
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let opts = WriteOptions {
+        dry_run,
+        ..WriteOptions::internal("eviction")
+    };
+    storage::update(store, pdbs, Some(ns), pdb_name, charged, true, &opts).await?;
+    Ok(())
 }

@@ -357,7 +357,7 @@ pub(super) async fn create_managed(
         _ => None,
     };
     let ctx = admission::context(store, info, ns, namespace).await?;
-    admission::mutate(info, &mut obj, &ctx);
+    admission::mutate(info, &name, &mut obj, &ctx)?;
     let mut causes = validate::create(&info.group, &info.kind, &obj);
     causes.extend(custom_checks(info, &mut obj, None));
     if !causes.is_empty() {

@@ -11,6 +11,7 @@
 //! - `report.rs`: the table.
 
 pub mod api;
+pub mod cluster;
 pub mod duration;
 
 mod child;

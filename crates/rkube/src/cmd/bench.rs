@@ -33,6 +33,40 @@ pub enum BenchCommand {
     /// latency), RSS idle and loaded, cold start to /readyz empty and with
     /// the objects stored. Each backend's server is a child `rkube server`.
     Api(ApiBenchArgs),
+
+    /// A whole simulated cluster: `rkube up --sim-nodes N` (a child process)
+    /// runs one Deployment of many replicas, then, on a fresh cluster, many
+    /// small Deployments; time to all pods Running and Ready, pod startup
+    /// latency seen through a watch, scheduler throughput, peak RSS and CPU.
+    Cluster(ClusterBenchArgs),
+}
+
+/// Options of `rkube bench cluster`.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterBenchArgs {
+    /// Shrink to a smoke test of a few seconds.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Where to create the temporary data directories.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Simulated nodes [default: 1000; quick: 20].
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<usize>,
+
+    /// Replicas of the one big Deployment [default: 10000; quick: 200].
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<usize>,
+
+    /// Number of small Deployments [default: 1000; quick: 10].
+    #[arg(long, value_name = "N")]
+    pub deployments: Option<usize>,
+
+    /// Replicas of each small Deployment [default: 10].
+    #[arg(long, value_name = "N")]
+    pub per_deployment: Option<usize>,
 }
 
 /// Options of `rkube bench api`. Unset sizes take the full defaults, or the
@@ -165,5 +199,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Store(args) => crate::bench::run_store(args).await,
         BenchCommand::Api(args) => crate::bench::api::run_api(args).await,
+        BenchCommand::Cluster(args) => crate::bench::cluster::run_cluster(args).await,
     }
 }

@@ -25,13 +25,20 @@ pub struct ControllerManagerArgs {
     /// API server URL, instead of the kubeconfig's.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+
+    /// How long a node may go without a heartbeat before it is marked
+    /// Unknown and tainted.
+    #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = crate::bench::duration::parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
 }
 
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
     let client = components::client(&args.kubeconfig, args.server.as_deref()).await?;
     tokio::select! {
-        _ = components::controller_manager(client) => anyhow::bail!("the controllers stopped"),
+        _ = components::controller_manager(client, rkube_controllers::Options {
+            node_monitor_grace_period: args.node_monitor_grace_period,
+        }) => anyhow::bail!("the controllers stopped"),
         signal = signals.recv() => {
             tracing::info!(signal, "stopping");
             Ok(())

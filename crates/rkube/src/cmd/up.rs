@@ -9,6 +9,7 @@ use clap::Args;
 use crate::backend::BackendConfig;
 use crate::cmd::common::ServeArgs;
 use crate::cmd::sim::SimArgs;
+use crate::components::ComponentOptions;
 use crate::control_plane::{self, ControlPlaneOptions};
 
 /// Run a whole cluster in the foreground on the embedded store.
@@ -22,6 +23,20 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub sim: SimArgs,
+
+    /// How long a node may go without a heartbeat before the node
+    /// lifecycle controller marks it Unknown and taints it.
+    #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = crate::bench::duration::parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
+
+    /// Do not run the controllers in this process (run `rkube
+    /// controller-manager` elsewhere, as many copies as you like).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
+
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub disable_scheduler: bool,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -40,7 +55,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             dir: args.serve.store_dir(),
             compaction_interval: args.serve.compaction_interval,
         },
-        components: Some(sim),
+        components: Some(ComponentOptions {
+            run_controllers: !args.disable_controller_manager,
+            run_scheduler: !args.disable_scheduler,
+            controllers: rkube_controllers::Options {
+                node_monitor_grace_period: args.node_monitor_grace_period,
+            },
+            sim,
+        }),
     })
     .await
 }

@@ -12,7 +12,7 @@
 
 mod phases;
 mod report;
-mod server;
+pub(crate) mod server;
 mod writes;
 
 use std::path::Path;

@@ -52,13 +52,26 @@ impl Server {
         backend: Backend,
         addr: Option<SocketAddr>,
     ) -> anyhow::Result<(Server, Duration)> {
+        Self::start_with(data_dir, backend, addr, "server", &[]).await
+    }
+
+    /// [`Server::start`] for another serving subcommand (`up`) with more
+    /// arguments.
+    pub async fn start_with(
+        data_dir: &Path,
+        backend: Backend,
+        addr: Option<SocketAddr>,
+        subcommand: &str,
+        extra: &[String],
+    ) -> anyhow::Result<(Server, Duration)> {
         let addr = match addr {
             Some(a) => a,
             None => free_addr()?,
         };
         let exe = std::env::current_exe().context("cannot find the rkube binary")?;
         let mut cmd = Command::new(exe);
-        cmd.arg("server")
+        cmd.arg(subcommand)
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
@@ -121,7 +134,7 @@ impl Server {
     }
 
     /// CPU seconds the server has used so far (user + system).
-    fn cpu_seconds(&self) -> Option<f64> {
+    pub fn cpu_seconds(&self) -> Option<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
         // Fields after the command's closing parenthesis; utime and stime
         // are the 12th and 13th of those, in clock ticks (100 per second).
