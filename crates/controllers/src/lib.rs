@@ -22,6 +22,7 @@
 //! so that of several copies exactly one runs the controllers.
 
 mod context;
+mod cron_schedule;
 mod cronjob;
 mod daemonset;
 mod deployment;
@@ -31,6 +32,7 @@ mod endpointslice;
 mod error;
 mod expectations;
 mod garbage_collector;
+mod history;
 mod informer;
 mod job;
 pub mod leader;

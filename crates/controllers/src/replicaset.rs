@@ -38,6 +38,7 @@ const BURST: usize = 500;
 const WORKERS: usize = 5;
 
 struct Controller {
+    recorder: rkube_events::Recorder,
     ctx: Arc<Context>,
     queue: Queue,
     expectations: Expectations,
@@ -50,6 +51,7 @@ fn rs_owner(pod: &Pod) -> Option<Key> {
 
 pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
     let c = Arc::new(Controller {
+        recorder: ctx.recorder(NAME),
         ctx: ctx.clone(),
         queue: Queue::default(),
         expectations: Expectations::default(),
@@ -135,6 +137,10 @@ impl Controller {
         let selector = Some(&rs.spec.selector);
         let deleting = rs.metadata.deletion_timestamp.is_some();
         let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        // Before reading the cache, as kube-controller-manager: a creation
+        // seen between the read and this check would otherwise let a stale
+        // view through, and pods be created twice.
+        let satisfied = self.expectations.satisfied(&key);
 
         let mut owned: Vec<Arc<Pod>> = Vec::new();
         for pod in self.ctx.informers.pods.store().state() {
@@ -162,7 +168,7 @@ impl Controller {
             }
         }
         let active: Vec<Arc<Pod>> = owned.into_iter().filter(|p| is_active(p)).collect();
-        if !deleting && self.expectations.satisfied(&key) {
+        if !deleting && satisfied {
             self.manage(&rs, &key, &pods, &active).await?;
         }
         self.write_status(&rs, &key, &active).await
@@ -191,6 +197,20 @@ impl Controller {
                     self.expectations.creation_observed(key);
                 }
                 created += n;
+                for r in &results {
+                    match r {
+                        Ok(p) => self.recorder.normal(
+                            rs,
+                            "SuccessfulCreate",
+                            &format!("Created pod: {}", p.name_any()),
+                        ),
+                        Err(e) => self.recorder.warning(
+                            rs,
+                            "FailedCreate",
+                            &format!("Error creating: {e}"),
+                        ),
+                    }
+                }
                 if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
                     // Skip the rest: they are not coming.
                     for _ in created..missing {
@@ -224,6 +244,12 @@ impl Controller {
                 if r.is_err() {
                     self.expectations
                         .deletion_observed(key, &p.uid().unwrap_or_default());
+                } else {
+                    self.recorder.normal(
+                        rs,
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {}", p.name_any()),
+                    );
                 }
             }
             for r in results {

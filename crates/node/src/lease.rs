@@ -1,6 +1,8 @@
 //! Node heartbeats: one `coordination.k8s.io/v1` Lease per node in
 //! `kube-node-lease`, renewed every `lease_renew`, as kubelet does. The
-//! node lifecycle controller reads them to tell live nodes from dead ones.
+//! node lifecycle controller reads them to tell live nodes from dead ones;
+//! a node it marked Unknown (the agent was away) is reported Ready again at
+//! the next renewal, as kubelet's status update would.
 
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ fn now_micro() -> Value {
 /// logged and retried at the next interval (kubelet does the same; the
 /// node goes NotReady only if renewals keep failing).
 pub(crate) async fn renew_forever(client: Client, config: Arc<SimConfig>) {
-    let leases: Api<Lease> = Api::namespaced(client, NAMESPACE);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
     let duration = (config.lease_renew.as_secs() * 4).max(1);
     let mut tick = tokio::time::interval(config.lease_renew);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -56,6 +58,9 @@ pub(crate) async fn renew_forever(client: Client, config: Arc<SimConfig>) {
                 }
             })
             .await;
+        if let Err(error) = crate::register::repair(&client, &config).await {
+            warn!(%error, "cannot check the nodes' Ready condition");
+        }
     }
 }
 

@@ -128,3 +128,37 @@ pub(crate) async fn register_all(client: &Client, config: &SimConfig) -> Result<
         .await?;
     Ok(())
 }
+
+/// Writes the status again of every node of this agent whose Ready
+/// condition is not True (the node lifecycle controller marked it Unknown
+/// while the agent was away).
+pub(crate) async fn repair(client: &Client, config: &SimConfig) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let listed = nodes
+        .list(&kube::api::ListParams::default().labels("type=sim"))
+        .await?;
+    let now = crate::lease::now();
+    for node in listed.items {
+        let Some(name) = node.metadata.name.as_deref() else {
+            continue;
+        };
+        let Some(i) = name
+            .strip_prefix(config.prefix.as_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|i| *i < config.nodes)
+        else {
+            continue;
+        };
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if !ready {
+            nodes
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(node_status(config, i, &now)))
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -71,8 +71,21 @@ pub async fn run(client: Client, config: SimConfig) -> Result<(), SimError> {
     let config = Arc::new(config);
     super::register::register_all(&client, &config).await?;
     info!(nodes = config.nodes, prefix = %config.prefix, "simulated nodes registered");
-    let leases = tokio::spawn(super::lease::renew_forever(client.clone(), config.clone()));
+    let leases = AbortOnDrop(tokio::spawn(super::lease::renew_forever(
+        client.clone(),
+        config.clone(),
+    )));
     let pods = super::pods::run(client, config).await;
-    leases.abort();
+    drop(leases);
     pods
+}
+
+/// The lease task ends with the agent, even when the agent's future is
+/// dropped (`rkube up` stopping).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -82,6 +82,7 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     api.metrics
         .spawn_object_counter(api.store.clone(), api.registry(), Duration::from_secs(10));
     state.set_ready(registry);
+    let stopping = api.stopping.clone();
     let router = prepared.protect(
         resources::router(api)
             .merge(rkube_apiserver::version::router())
@@ -112,6 +113,7 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         ended = server.wait() => Err(ended),
     };
     drop(components);
+    stopping.cancel();
     server.stop().await;
     crd_controller.abort();
     opened.close().await;

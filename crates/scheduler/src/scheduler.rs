@@ -104,18 +104,18 @@ pub async fn run(client: Client) -> Result<(), SchedulerError> {
         client,
         writes: Semaphore::new(CONCURRENCY),
     });
-    let nodes = tokio::spawn(watch_nodes(shared.clone()));
-    let pods = tokio::spawn(watch_pods(shared.clone()));
+    let nodes = AbortOnDrop(tokio::spawn(watch_nodes(shared.clone())));
+    let pods = AbortOnDrop(tokio::spawn(watch_pods(shared.clone())));
     info!(scheduler = SCHEDULER_NAME, "scheduler started");
     loop {
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(RETRY_UNSCHEDULABLE) => shared.lock().retry_unschedulable(),
         }
-        if nodes.is_finished() {
+        if nodes.0.is_finished() {
             return Err(SchedulerError::WatchEnded("node"));
         }
-        if pods.is_finished() {
+        if pods.0.is_finished() {
             return Err(SchedulerError::WatchEnded("pod"));
         }
         loop {
@@ -138,6 +138,15 @@ pub async fn run(client: Client) -> Result<(), SchedulerError> {
             // Let the watches and bindings run between pods.
             tokio::task::yield_now().await;
         }
+    }
+}
+
+/// A task that ends with the scheduler (its watches hold connections).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

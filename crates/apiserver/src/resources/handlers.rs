@@ -51,6 +51,10 @@ pub struct ApiState {
     /// How often a watch that allows bookmarks gets one while idle
     /// (kube-apiserver: about a minute).
     pub watch_bookmark_interval: Duration,
+    /// Cancelled when the server starts shutting down: open watches end
+    /// then (clients re-watch elsewhere), so the graceful shutdown does not
+    /// wait on connections that would stay open forever.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl ApiState {
@@ -71,6 +75,7 @@ impl ApiState {
             registry: parking_lot::RwLock::new(registry),
             metrics: ApiMetrics::default(),
             watch_bookmark_interval: Duration::from_secs(60),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -586,6 +591,7 @@ async fn dispatch(
                 s.metrics.watchers(info),
             )
             .await?;
+            let body = futures::StreamExt::take_until(body, s.stopping.clone().cancelled_owned());
             let stream = futures::StreamExt::map(body, Ok::<Bytes, std::convert::Infallible>);
             Ok((
                 StatusCode::OK,
