@@ -9,6 +9,7 @@
 #      + gen-protobuf-schema.py --check  schema.txt still what its generator writes
 #   5. rkube bench store --quick a smoke run of the store benchmark
 #   6. rkube bench api --quick   a smoke run of the API benchmark
+#   7. rkube bench cluster --quick  a smoke run of the cluster benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,5 +37,8 @@ cargo run --quiet -p rkube -- bench store --quick --dir "$bench_dir"
 
 step "rkube bench api --quick (smoke)"
 cargo run --quiet -p rkube -- bench api --quick --dir "$bench_dir"
+
+step "rkube bench cluster --quick (smoke)"
+cargo run --quiet -p rkube -- bench cluster --quick --dir "$bench_dir"
 
 step "all checks passed"

@@ -21,6 +21,7 @@ use rkube_events::Recorder;
 use tokio::task::JoinHandle;
 
 use crate::informer::Informer;
+use crate::pod_index::PodIndex;
 
 pub struct Informers {
     pub pods: Arc<Informer<Pod>>,
@@ -118,16 +119,32 @@ impl Default for Options {
 pub struct Context {
     pub client: Client,
     pub informers: Informers,
+    /// Pods by controller and orphans per namespace.
+    pub pod_index: Arc<PodIndex>,
     pub options: Options,
 }
 
 impl Context {
     pub fn new(client: Client, options: Options) -> Arc<Self> {
+        let informers = Informers::new(&client);
+        let pod_index = Arc::new(PodIndex::default());
+        pod_index.attach(&informers.pods);
         Arc::new(Context {
-            informers: Informers::new(&client),
+            informers,
             client,
+            pod_index,
             options,
         })
+    }
+
+    /// The pods whose controller is `uid` (from the pod informer).
+    pub fn pods_controlled_by(&self, uid: &str) -> Vec<Arc<Pod>> {
+        self.pod_index.controlled_by(&self.informers.pods, uid)
+    }
+
+    /// The pods of `namespace` no controller owns.
+    pub fn orphan_pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
+        self.pod_index.orphans_in(&self.informers.pods, namespace)
     }
 
     /// An event recorder reporting as `component`.

@@ -45,6 +45,9 @@ use crate::selector::matches;
 use crate::ControllerError;
 
 pub const NAME: &str = "deployment-controller";
+/// Changes of a Deployment's ReplicaSets within this window make one
+/// reconcile.
+const RS_BURST_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 const WORKERS: usize = 5;
 
 struct Controller {
@@ -104,7 +107,9 @@ impl Controller {
                     self.queue.add(o);
                 }
                 if let Some(o) = owner {
-                    self.queue.add(o);
+                    // ReplicaSet status moves with every pod: one reconcile
+                    // per burst.
+                    self.queue.add_coalesced(o, RS_BURST_WINDOW);
                     return;
                 }
                 // An orphan: the Deployments that may adopt it.

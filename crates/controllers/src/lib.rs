@@ -9,12 +9,13 @@
 //! - `queue.rs`: work queues of object keys with per-key backoff;
 //! - `expectations.rs`: creations and deletions asked for and not yet seen;
 //! - `runner.rs`: the workers that reconcile keys;
+//! - `pod_index.rs`: pods by controller, orphans by namespace;
 //! - `context.rs`: what the controllers share; `owner.rs`, `pods.rs`,
 //!   `selector.rs`: owner references, pod states, label selectors.
 //!
 //! Controllers, one file each (`NAME` and `start`): `replicaset.rs`,
 //! `deployment.rs`, `statefulset.rs`, `daemonset.rs`, `job.rs`,
-//! `cronjob.rs`, `garbage_collector.rs`, `namespace.rs`,
+//! `cronjob.rs`, `garbage_collector/`, `namespace.rs`,
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `disruption.rs` (PodDisruptionBudget status),
 //! `resourcequota.rs`.
@@ -39,6 +40,7 @@ pub mod leader;
 mod namespace;
 mod node_lifecycle;
 mod owner;
+mod pod_index;
 mod pods;
 mod queue;
 mod replicaset;

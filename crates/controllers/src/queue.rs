@@ -51,6 +51,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Inner {
+    /// Keys waiting out a coalescing window.
+    coalescing: HashSet<Key>,
     queue: VecDeque<Key>,
     dirty: HashSet<Key>,
     processing: HashSet<Key>,
@@ -89,6 +91,21 @@ impl Queue {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            me.add(key);
+        });
+    }
+
+    /// Adds `key` once `window` has passed, however many times it is added
+    /// meanwhile: a burst of changes to one owner's pods (thousands, for a
+    /// big ReplicaSet) makes one reconcile rather than one each.
+    pub fn add_coalesced(&self, key: Key, window: Duration) {
+        if !self.lock().coalescing.insert(key.clone()) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            me.lock().coalescing.remove(&key);
             me.add(key);
         });
     }
@@ -169,6 +186,20 @@ mod tests {
         assert_eq!(q.next().await, a);
         q.done(&a);
         assert_eq!(q.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn coalesced_adds_make_one_entry_after_the_window() {
+        let q = Queue::default();
+        let a = Key::new("ns", "a");
+        for _ in 0..100 {
+            q.add_coalesced(a.clone(), Duration::from_millis(20));
+        }
+        assert_eq!(q.len(), 0, "nothing before the window ends");
+        let got = tokio::time::timeout(Duration::from_secs(1), q.next()).await;
+        assert_eq!(got.ok(), Some(a.clone()));
+        q.done(&a);
+        assert_eq!(q.len(), 0, "one entry for the whole burst");
     }
 
     #[tokio::test]

@@ -33,6 +33,8 @@ use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 
 pub const NAME: &str = "replicaset-controller";
+/// Changes of an owner's pods within this window make one reconcile.
+const POD_BURST_WINDOW: Duration = Duration::from_millis(50);
 /// Most pods created or deleted in one pass.
 const BURST: usize = 500;
 const WORKERS: usize = 5;
@@ -87,7 +89,7 @@ impl Controller {
                         self.expectations
                             .deletion_observed(o, &new.uid().unwrap_or_default());
                     }
-                    self.queue.add(o.clone());
+                    self.queue.add_coalesced(o.clone(), POD_BURST_WINDOW);
                 }
                 let old_owner = old.as_deref().and_then(rs_owner);
                 if let Some(o) = old_owner.filter(|o| Some(o) != owner.as_ref()) {
@@ -143,7 +145,12 @@ impl Controller {
         let satisfied = self.expectations.satisfied(&key);
 
         let mut owned: Vec<Arc<Pod>> = Vec::new();
-        for pod in self.ctx.informers.pods.store().state() {
+        let candidates = self
+            .ctx
+            .pods_controlled_by(&uid)
+            .into_iter()
+            .chain(self.ctx.orphan_pods_in(&key.namespace));
+        for pod in candidates {
             if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
                 continue;
             }
@@ -277,8 +284,10 @@ impl Controller {
         let fully = active
             .iter()
             .filter(|p| {
-                let l = p.metadata.labels.clone().unwrap_or_default();
-                template_labels.iter().all(|(k, v)| l.get(k) == Some(v))
+                let l = p.metadata.labels.as_ref();
+                template_labels
+                    .iter()
+                    .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
             })
             .count() as i32;
         let ready = active.iter().filter(|p| is_ready(p)).count() as i32;

@@ -7,9 +7,11 @@
 //! - a pod that does not restart (`restartPolicy` Never or OnFailure)
 //!   finishes after `sim.rkube.io/run-for` (default 1s) with exit code
 //!   `sim.rkube.io/exit-code` (default 0): Succeeded, or Failed;
-//! - a pod being deleted (deletionTimestamp set) has its containers stop at
-//!   once, as well-behaved programs do on SIGTERM, and is then removed with
-//!   grace period 0 and a uid precondition, as kubelet removes it.
+//! - a pod being deleted (deletionTimestamp set) has its containers stop —
+//!   at once, as well-behaved programs do on SIGTERM, or after
+//!   `sim.rkube.io/stop-delay`, but never later than its deletion grace
+//!   period — and is then removed with grace period 0 and a uid
+//!   precondition, as kubelet removes it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,6 +35,9 @@ use crate::sim::{SimConfig, SimError};
 pub const RUN_FOR_ANNOTATION: &str = "sim.rkube.io/run-for";
 /// The exit code of such a pod's containers.
 pub const EXIT_CODE_ANNOTATION: &str = "sim.rkube.io/exit-code";
+/// How long a pod's containers take to exit after SIGTERM (default: at
+/// once); never longer than the pod's deletion grace period.
+pub const STOP_DELAY_ANNOTATION: &str = "sim.rkube.io/stop-delay";
 const DEFAULT_RUN_FOR: Duration = Duration::from_secs(1);
 
 /// API writes in flight at once.
@@ -218,7 +223,19 @@ impl Agent {
         let writes = self.writes.clone();
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
+        // The containers take `stop-delay` to exit after SIGTERM, and are
+        // killed when the grace period ends if that is sooner.
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .map(|g| Duration::from_secs(g.max(0) as u64))
+            .unwrap_or(Duration::ZERO);
+        let stop = annotation(pod, STOP_DELAY_ANNOTATION)
+            .and_then(parse_duration)
+            .unwrap_or(Duration::ZERO)
+            .min(grace);
         tokio::spawn(async move {
+            tokio::time::sleep(stop).await;
             let Ok(_permit) = writes.acquire().await else {
                 return;
             };

@@ -156,7 +156,11 @@ pub(crate) async fn repair(client: &Client, config: &SimConfig) -> Result<(), ku
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         if !ready {
             nodes
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(node_status(config, i, &now)))
+                .patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(node_status(config, i, &now)),
+                )
                 .await?;
         }
     }

@@ -46,7 +46,7 @@ fn selects(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bo
 /// Whether `term` (of a pod in `owner_ns`) selects `pod`.
 fn term_selects(term: &PodAffinityTerm, owner_ns: &str, pod: &PodMeta) -> bool {
     let in_ns = match (&term.namespaces, &term.namespace_selector) {
-        (Some(list), _) if !list.is_empty() => list.iter().any(|n| *n == pod.namespace),
+        (Some(list), _) if !list.is_empty() => list.contains(&pod.namespace),
         (_, Some(_)) => true,
         _ => pod.namespace == owner_ns,
     };

@@ -36,22 +36,44 @@ fn replica_sets_adopt_release_and_record_events() {
     let c = Cluster::up_with(&["--sim-nodes", "2"]);
     c.ok(&["run", "stray", "--image=nginx", "--labels=app=web"]);
     c.ok(&["apply", "-f", c.file("rs.yaml", RS).to_str().expect("path")]);
-    c.wait_until("2 pods, the stray one adopted", Duration::from_secs(30), || {
-        let pods = owned(&c);
-        pods.len() == 2 && pods.iter().all(|p| p.ends_with("=web"))
-    });
-    assert!(owned(&c).contains(&"stray=web".to_string()), "{:?}", owned(&c));
+    c.wait_until(
+        "2 pods, the stray one adopted",
+        Duration::from_secs(30),
+        || {
+            let pods = owned(&c);
+            pods.len() == 2 && pods.iter().all(|p| p.ends_with("=web"))
+        },
+    );
+    assert!(
+        owned(&c).contains(&"stray=web".to_string()),
+        "{:?}",
+        owned(&c)
+    );
     c.wait_until("both ready", Duration::from_secs(30), || {
-        c.ok(&["get", "rs", "web", "-o", "jsonpath={.status.readyReplicas}"]).trim() == "2"
+        c.ok(&["get", "rs", "web", "-o", "jsonpath={.status.readyReplicas}"])
+            .trim()
+            == "2"
     });
 
     // Relabelled out of the selector: released, and replaced.
     c.ok(&["label", "pod", "stray", "app=other", "--overwrite"]);
-    c.wait_until("stray released and replaced", Duration::from_secs(30), || {
-        let refs = c.ok(&["get", "pod", "stray", "-o", "jsonpath={.metadata.ownerReferences}"]);
-        let pods = owned(&c);
-        (refs.trim().is_empty() || refs.trim() == "[]") && pods.len() == 2 && !pods.iter().any(|p| p.starts_with("stray="))
-    });
+    c.wait_until(
+        "stray released and replaced",
+        Duration::from_secs(30),
+        || {
+            let refs = c.ok(&[
+                "get",
+                "pod",
+                "stray",
+                "-o",
+                "jsonpath={.metadata.ownerReferences}",
+            ]);
+            let pods = owned(&c);
+            (refs.trim().is_empty() || refs.trim() == "[]")
+                && pods.len() == 2
+                && !pods.iter().any(|p| p.starts_with("stray="))
+        },
+    );
 
     c.ok(&["scale", "rs", "web", "--replicas=1"]);
     c.wait_until("one left", Duration::from_secs(30), || owned(&c).len() == 1);
@@ -60,6 +82,9 @@ fn replica_sets_adopt_release_and_record_events() {
         described.contains("SuccessfulCreate") && described.contains("Created pod: web-"),
         "{described}"
     );
-    assert!(described.contains("SuccessfulDelete") && described.contains("Deleted pod: web-"), "{described}");
+    assert!(
+        described.contains("SuccessfulDelete") && described.contains("Deleted pod: web-"),
+        "{described}"
+    );
     assert!(described.contains("1 current / 1 desired"), "{described}");
 }

@@ -22,7 +22,8 @@ spec:
 
 #[test]
 fn kubectl_scale_uses_the_scale_subresource() {
-    let c = Cluster::up();
+    // The API's own semantics: no Deployment controller writing status.
+    let c = Cluster::up_with(&["--disable-controller-manager"]);
     let f = c.file("deploy.yaml", DEPLOYMENT);
     assert_eq!(
         c.ok(&["create", "-f", f.to_str().expect("path")]).trim(),

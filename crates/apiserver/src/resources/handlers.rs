@@ -554,6 +554,15 @@ async fn dispatch(
         }
         _ => {}
     }
+    if let (Some("finalize"), Some(name), &Method::PUT) =
+        (p.subresource.as_deref(), p.name.as_deref(), method)
+    {
+        if info.group.is_empty() && info.plural == "namespaces" {
+            let body = decode_body(headers, &body)?;
+            let done = storage::finalize_namespace(store, info, name, &body, dry_run(q)).await?;
+            return Ok(ok_json(&done));
+        }
+    }
     let status_sub = match p.subresource.as_deref() {
         None => false,
         Some("status") => true,
@@ -686,14 +695,6 @@ async fn dispatch(
             let mut opts = delete_options(headers, &body, q)?;
             opts.dry_run |= dry_run(q);
             let obj = storage::delete(store, info, ns, name, &opts).await?;
-            if info.group.is_empty() && info.plural == "namespaces" && !opts.dry_run {
-                let (store, registry, ns) = (s.store.clone(), s.registry(), name.to_string());
-                tokio::spawn(async move {
-                    if let Err(e) = storage::finalize_namespace(store, registry, ns.clone()).await {
-                        tracing::warn!(namespace = %ns, error = %e, "emptying a deleted namespace failed");
-                    }
-                });
-            }
             Ok(ok_json(&obj))
         }
         (Method::DELETE, None) => {
@@ -728,6 +729,13 @@ fn delete_options(
     if let Some(g) = q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()) {
         opts.grace_period_seconds = Some(g);
     }
+    if let Some(p) = q.get("propagationPolicy") {
+        opts.propagation_policy = Some(p.clone());
+    }
+    if let Some(o) = q.get("orphanDependents") {
+        opts.orphan_dependents = Some(o == "true");
+    }
+    opts.check()?;
     Ok(opts)
 }
 

@@ -8,7 +8,7 @@ use rkube_store::Store;
 use serde_json::{json, Value};
 
 use super::object;
-use super::storage::{self, DeleteOptions, ListOptions, PatchType, WriteOptions};
+use super::storage::{self, DeleteOptions, ListOptions, WriteOptions};
 
 /// A resource the pod actions need, which the built-in registry always has.
 fn resource(registry: &Registry, group: &str, plural: &str) -> Result<ResourceInfo, ApiError> {
@@ -97,7 +97,7 @@ async fn bind_once(
     binding: &Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
+    let (mut pod, mod_rev) = storage::read(store, info, Some(ns), name).await?;
     let conflict = |why: String| ApiError::conflict("", "pods/binding", name, &why);
     if object::is_deleting(&pod) {
         return Err(conflict(format!(
@@ -113,6 +113,9 @@ async fn bind_once(
             "pod {name} is already assigned to node \"{current}\""
         )));
     }
+    // As kube-apiserver's binding: one write of the node, the binding's
+    // annotations and the PodScheduled condition, guarded by the version
+    // read (two binders cannot both win); no admission, no managedFields.
     let mut conditions: Vec<Value> = pod
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -120,46 +123,26 @@ async fn bind_once(
         .unwrap_or_default();
     conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
     conditions.push(json!({"type": "PodScheduled", "status": "True",
+                           "lastProbeTime": null,
                            "lastTransitionTime": object::now_rfc3339()}));
-    let mut spec = json!({
-        "metadata": {"resourceVersion": pod.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)},
-        "spec": {"nodeName": node},
-    });
+    pod["spec"]["nodeName"] = json!(node);
+    pod["status"]["conditions"] = Value::Array(conditions);
     if let Some(a) = binding
         .pointer("/metadata/annotations")
-        .filter(|a| a.is_object())
+        .and_then(Value::as_object)
     {
-        spec["metadata"]["annotations"] = a.clone();
+        let meta = object::meta_mut(&mut pod)?;
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(m) = annotations.as_object_mut() {
+            for (k, v) in a {
+                m.insert(k.clone(), v.clone());
+            }
+        }
     }
-    let opts = WriteOptions {
-        dry_run,
-        ..Default::default()
-    };
-    // The node first (pinned to the version read, so two binders cannot
-    // both win), then the PodScheduled condition through status.
-    storage::patch(
-        store,
-        &info,
-        Some(ns),
-        name,
-        PatchType::Merge,
-        &spec,
-        false,
-        &opts,
-    )
-    .await?;
-    let status = json!({"status": {"conditions": conditions}});
-    storage::patch(
-        store,
-        &info,
-        Some(ns),
-        name,
-        PatchType::Merge,
-        &status,
-        true,
-        &opts,
-    )
-    .await?;
+    if dry_run {
+        return Ok(created());
+    }
+    storage::write_if_unchanged(store, info, Some(ns), name, mod_rev, pod).await?;
     Ok(created())
 }
 

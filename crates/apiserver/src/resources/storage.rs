@@ -3,8 +3,6 @@
 //! `resourceVersion`; on the way out it is set from the key's
 //! `mod_revision`, as kube-apiserver does on etcd.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use bytes::Bytes;
 use rkube_apimachinery::crd::rules;
@@ -454,8 +452,7 @@ pub(super) async fn write_if_unchanged(
     mut obj: Value,
 ) -> Result<Value, ApiError> {
     let k = key(info, ns, name);
-    let remove = object::is_deleting(&obj) && !object::has_finalizers(&obj);
-    let ops = if remove {
+    let ops = if deletion_done(info, &obj) {
         delete_ops(info, k.clone(), &obj)
     } else {
         vec![TxnOp::put(k.clone(), encode(&obj)?)]
@@ -546,6 +543,13 @@ pub(super) fn check_update(
     status: bool,
 ) -> Result<(), ApiError> {
     defaults::apply(&info.group, &info.kind, new);
+    if info.group.is_empty() && info.plural == "namespaces" && !status {
+        // As kube-apiserver: a namespace's spec.finalizers change only
+        // through its `finalize` subresource.
+        if let (Some(spec), Some(map)) = (old.get("spec").cloned(), new.as_object_mut()) {
+            map.insert("spec".into(), spec);
+        }
+    }
     let mut causes = validate::update(&info.group, &info.kind, old, new, status);
     causes.extend(custom_checks(info, new, Some(old)));
     if causes.is_empty() {
@@ -596,6 +600,10 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     pub grace_period_seconds: Option<i64>,
     pub dry_run: bool,
+    /// `propagationPolicy`: `Orphan`, `Background` or `Foreground`.
+    pub propagation_policy: Option<String>,
+    /// The legacy `orphanDependents`.
+    pub orphan_dependents: Option<bool>,
 }
 
 impl DeleteOptions {
@@ -610,8 +618,111 @@ impl DeleteOptions {
                 .get("dryRun")
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().any(|v| v == "All")),
+            propagation_policy: s(body.get("propagationPolicy")),
+            orphan_dependents: body.get("orphanDependents").and_then(Value::as_bool),
         }
     }
+
+    /// A `propagationPolicy` kube-apiserver does not know, or one set along
+    /// with `orphanDependents`, is a 422.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if let Some(p) = &self.propagation_policy {
+            if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "DeleteOptions",
+                    "",
+                    vec![rkube_apimachinery::Cause::not_supported(
+                        "propagationPolicy",
+                        p.clone(),
+                        &["Foreground", "Background", "Orphan", "nil"],
+                    )],
+                ));
+            }
+            if self.orphan_dependents.is_some() {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "DeleteOptions",
+                    "",
+                    vec![rkube_apimachinery::Cause::invalid(
+                        "propagationPolicy",
+                        p.clone(),
+                        "orphanDependents and deletionPropagation cannot be both set",
+                    )],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The garbage collector's finalizers.
+pub const FINALIZER_ORPHAN: &str = "orphan";
+pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
+
+/// `metadata.finalizers` after a delete with `opts`, as kube-apiserver's
+/// `deletionFinalizersForGarbageCollection`: the explicit option wins,
+/// then a finalizer already there, then the default (Background for
+/// every kind served here). `None` when unchanged.
+fn gc_finalizers(obj: &Value, opts: &DeleteOptions) -> Option<Vec<Value>> {
+    let current: Vec<Value> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |f: &str| current.iter().any(|v| v == f);
+    let policy = opts.propagation_policy.as_deref();
+    let orphan = match (opts.orphan_dependents, policy) {
+        (Some(o), _) => o,
+        (None, Some(p)) => p == "Orphan",
+        (None, None) => has(FINALIZER_ORPHAN),
+    };
+    let foreground = match (opts.orphan_dependents, policy) {
+        (Some(_), _) => false,
+        (None, Some(p)) => p == "Foreground",
+        (None, None) => has(FINALIZER_FOREGROUND) && !orphan,
+    };
+    let mut next: Vec<Value> = current
+        .iter()
+        .filter(|f| *f != FINALIZER_ORPHAN && *f != FINALIZER_FOREGROUND)
+        .cloned()
+        .collect();
+    if orphan {
+        next.push(Value::from(FINALIZER_ORPHAN));
+    }
+    if foreground {
+        next.push(Value::from(FINALIZER_FOREGROUND));
+    }
+    let set = |v: &[Value]| {
+        let mut s: Vec<String> = v.iter().map(|f| f.to_string()).collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    (set(&next) != set(&current)).then_some(next)
+}
+
+/// A namespace whose `spec.finalizers` still hold it.
+fn namespace_held(info: &ResourceInfo, obj: &Value) -> bool {
+    info.group.is_empty()
+        && info.plural == "namespaces"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+}
+
+/// Whether a deleting object goes once written: no finalizer holds it and
+/// its grace period is over (a running pod waits for its node).
+fn deletion_done(info: &ResourceInfo, obj: &Value) -> bool {
+    object::is_deleting(obj)
+        && !object::has_finalizers(obj)
+        && !namespace_held(info, obj)
+        && obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            <= 0
 }
 
 /// Whether deletion must wait (finalizers, or a pod its node must stop).
@@ -640,12 +751,35 @@ fn deletion_waits(info: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Opt
     } else {
         0
     };
-    let namespace = info.group.is_empty() && info.plural == "namespaces";
-    (object::has_finalizers(obj) || namespace || grace > 0).then_some(grace)
+    (object::has_finalizers(obj) || namespace_held(info, obj) || grace > 0).then_some(grace)
 }
 
 /// Delete an object. Returns the object: gone, or marked for deletion.
+/// Without a resourceVersion precondition, a write that raced another is
+/// tried again on the new version (kube-apiserver's GuaranteedUpdate).
 pub async fn delete(
+    store: &dyn Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
+    let mut tries = 0;
+    loop {
+        match delete_once(store, info, ns, name, opts).await {
+            Err(ApiError::Conflict { detail, .. })
+                if opts.resource_version.is_none()
+                    && detail == rkube_apimachinery::status::OPTIMISTIC_LOCK_ERROR_MSG
+                    && tries < 8 =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn delete_once(
     store: &dyn Store,
     info: &ResourceInfo,
     ns: Option<&str>,
@@ -676,12 +810,27 @@ pub async fn delete(
             ));
         }
     }
+    if info.group.is_empty() && info.plural == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(
+            &info.group,
+            &info.plural,
+            name,
+            "this namespace may not be deleted",
+        ));
+    }
+    let finalizers = gc_finalizers(&obj, opts);
+    if let Some(f) = &finalizers {
+        object::meta_mut(&mut obj)?.insert("finalizers".into(), Value::Array(f.clone()));
+    }
     if opts.dry_run {
         return Ok(obj);
     }
     if let Some(grace) = deletion_waits(info, &obj, opts) {
-        if !object::is_deleting(&obj) {
-            let meta = object::meta_mut(&mut obj)?;
+        let meta = object::meta_mut(&mut obj)?;
+        let current_grace = meta
+            .get("deletionGracePeriodSeconds")
+            .and_then(Value::as_i64);
+        if meta.get("deletionTimestamp").is_none_or(Value::is_null) {
             meta.insert(
                 "deletionTimestamp".into(),
                 Value::String(object::now_rfc3339()),
@@ -690,6 +839,16 @@ pub async fn delete(
             if info.group.is_empty() && info.plural == "namespaces" {
                 obj["status"]["phase"] = Value::String("Terminating".into());
             }
+            return write_if_unchanged(store, info, ns, name, mod_rev, obj).await;
+        }
+        // Already deleting: a shorter grace period or other garbage
+        // collector finalizers are written (kube-apiserver's
+        // updateForGracefulDeletionAndFinalizers).
+        let shorter = current_grace.is_some_and(|g| grace < g);
+        if shorter {
+            meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
+        }
+        if shorter || finalizers.is_some() {
             return write_if_unchanged(store, info, ns, name, mod_rev, obj).await;
         }
         return Ok(obj);
@@ -744,6 +903,9 @@ pub async fn delete_collection(
     }))
 }
 
+/// Namespaces kube-apiserver refuses to delete (NamespaceLifecycle).
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 /// Create the namespaces every cluster starts with, if missing.
 pub async fn ensure_namespaces(
     store: &dyn Store,
@@ -770,45 +932,53 @@ pub async fn ensure_namespaces(
     Ok(())
 }
 
-/// Finish deleting a terminating namespace: delete everything in it, then
-/// the namespace (what the namespace controller does, until it exists).
+/// `PUT namespaces/{name}/finalize`: replaces `spec.finalizers` only
+/// (what the namespace controller calls once the namespace is empty); a
+/// deleting namespace left with no finalizer of either kind goes.
 pub async fn finalize_namespace(
-    store: Arc<dyn Store>,
-    registry: Arc<rkube_apimachinery::Registry>,
-    ns: String,
-) -> Result<(), ApiError> {
-    for info in registry.iter().filter(|r| r.namespaced) {
-        let prefix = list_prefix(info, Some(&ns));
-        if is_service(info) {
-            // Release what the Services hold along with them.
-            let resp = store
-                .range(RangeRequest::new(KeyRange::prefix(Bytes::from(
-                    prefix.clone(),
-                ))))
-                .await
-                .map_err(store_error)?;
-            for kv in &resp.kvs {
-                let ops = delete_ops(info, kv.key.clone(), &decode(kv)?);
-                store
-                    .txn(TxnRequest {
-                        success: ops,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(store_error)?;
-            }
-        }
-        store
-            .delete(KeyRange::prefix(Bytes::from(prefix)))
-            .await
-            .map_err(store_error)?;
+    store: &dyn Store,
+    info: &ResourceInfo,
+    name: &str,
+    body: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let (mut obj, mod_rev) = read(store, info, None, name).await?;
+    let given_rv = object::meta_str(body, "resourceVersion");
+    if !given_rv.is_empty() && given_rv != mod_rev.to_string() {
+        return Err(ApiError::conflict_modified(&info.group, &info.plural, name));
     }
-    let Some(info) = registry.get("", "v1", "namespaces") else {
-        return Ok(());
+    let given_name = object::meta_str(body, "name");
+    if !given_name.is_empty() && given_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({given_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    let Some(list) = finalizers.as_array() else {
+        return Err(ApiError::bad_request("spec.finalizers must be a list"));
     };
-    let k = key(info, None, &ns);
-    store.delete(KeyRange::key(k)).await.map_err(store_error)?;
-    Ok(())
+    let causes: Vec<rkube_apimachinery::Cause> = list
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            rkube_apimachinery::validation::validate_finalizers(
+                Some(&Value::Array(vec![f.clone()])),
+                &format!("spec.finalizers[{i}]"),
+            )
+        })
+        .collect();
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&info.group, &info.kind, name, causes));
+    }
+    obj["spec"]["finalizers"] = finalizers;
+    if dry_run {
+        object::set_resource_version(&mut obj, mod_rev);
+        return Ok(obj);
+    }
+    write_if_unchanged(store, info, None, name, mod_rev, obj).await
 }
 
 /// The patch formats a PATCH may carry.
@@ -997,5 +1167,42 @@ mod tests {
         ]);
         let e = apply_patch(PatchType::Json, &mut doc, &many).expect_err("too many");
         assert_eq!(e.code(), 413);
+    }
+
+    #[test]
+    fn delete_options_set_the_garbage_collector_finalizers() {
+        let with = |f: Value| json!({"metadata": {"name": "a", "finalizers": f}});
+        let opts = |body: Value| DeleteOptions::from_body(&body);
+        // Background (or nothing) on an object without finalizers: none.
+        assert_eq!(gc_finalizers(&with(json!(null)), &opts(json!({}))), None);
+        assert_eq!(
+            gc_finalizers(
+                &with(json!(["x"])),
+                &opts(json!({"propagationPolicy": "Foreground"}))
+            ),
+            Some(vec![json!("x"), json!("foregroundDeletion")])
+        );
+        // The legacy orphanDependents, and an explicit policy replacing
+        // the finalizer of an earlier delete.
+        assert_eq!(
+            gc_finalizers(&with(json!(null)), &opts(json!({"orphanDependents": true}))),
+            Some(vec![json!("orphan")])
+        );
+        assert_eq!(
+            gc_finalizers(
+                &with(json!(["orphan"])),
+                &opts(json!({"propagationPolicy": "Background"}))
+            ),
+            Some(vec![])
+        );
+        // No option: the finalizer already there stays.
+        assert_eq!(
+            gc_finalizers(&with(json!(["orphan"])), &opts(json!({}))),
+            None
+        );
+        let bad = opts(json!({"propagationPolicy": "Sideways"}));
+        assert_eq!(bad.check().map_err(|e| e.code()), Err(422));
+        let both = opts(json!({"propagationPolicy": "Orphan", "orphanDependents": true}));
+        assert_eq!(both.check().map_err(|e| e.code()), Err(422));
     }
 }

@@ -102,18 +102,14 @@ impl<'a> Pass<'a> {
 
     /// Pods of the Deployment's ReplicaSets (from the informer).
     fn owned_pods(&self) -> Vec<(String, std::sync::Arc<Pod>)> {
-        let ns = self.d.namespace();
-        let uids: Vec<String> = self.rss.iter().filter_map(|rs| rs.uid()).collect();
-        self.ctx
-            .informers
-            .pods
-            .store()
-            .state()
-            .into_iter()
-            .filter(|p| p.metadata.namespace == ns)
-            .filter_map(|p| {
-                let uid = controller_of(&p.metadata)?.uid.clone();
-                uids.contains(&uid).then_some((uid, p))
+        self.rss
+            .iter()
+            .filter_map(|rs| rs.uid())
+            .flat_map(|uid| {
+                self.ctx
+                    .pods_controlled_by(&uid)
+                    .into_iter()
+                    .map(move |p| (uid.clone(), p))
             })
             .collect()
     }

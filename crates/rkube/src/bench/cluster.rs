@@ -248,6 +248,9 @@ async fn observe(
     Ok(seen)
 }
 
+/// How a row shows one scenario's outcome.
+type Cell = dyn Fn(&Outcome) -> String;
+
 fn render(plan: &Plan, one: &anyhow::Result<Outcome>, many: &anyhow::Result<Outcome>) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -263,7 +266,7 @@ fn render(plan: &Plan, one: &anyhow::Result<Outcome>, many: &anyhow::Result<Outc
         Ok(o) => f(o),
         Err(e) => format!("failed: {e:#}"),
     };
-    let rows: [(&str, &dyn Fn(&Outcome) -> String, &str); 7] = [
+    let rows: [(&str, &Cell, &str); 7] = [
         ("pods Running and Ready", &|o| o.pods.to_string(), ""),
         (
             "time to all Running and Ready",

@@ -24,6 +24,10 @@ pub struct SimArgs {
     #[arg(long, value_name = "QUANTITY", default_value = "256Gi")]
     pub sim_node_memory: String,
 
+    /// Extra labels of every simulated node, as KEY=VALUE,...
+    #[arg(long, value_name = "KEY=VALUE,...", value_delimiter = ',', value_parser = parse_label)]
+    pub sim_node_labels: Vec<(String, String)>,
+
     /// Pods each simulated node takes.
     #[arg(long, value_name = "N", default_value_t = 110)]
     pub sim_node_pods: u32,
@@ -47,7 +51,14 @@ impl SimArgs {
             pods: self.sim_node_pods,
             start_delay: self.sim_pod_start_delay,
             lease_renew: self.sim_lease_renew,
-            ..SimConfig::default()
+            labels: self.sim_node_labels.iter().cloned().collect(),
         }
+    }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
 }
