@@ -142,6 +142,11 @@ impl Context {
         self.pod_index.controlled_by(&self.informers.pods, uid)
     }
 
+    /// How many pods controlled by `uid` are terminating.
+    pub fn terminating_pods_of(&self, uid: &str) -> usize {
+        self.pod_index.terminating(uid)
+    }
+
     /// The pods of `namespace` no controller owns.
     pub fn orphan_pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
         self.pod_index.orphans_in(&self.informers.pods, namespace)

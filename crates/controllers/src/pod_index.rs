@@ -22,6 +22,14 @@ use crate::queue::Key;
 struct Inner {
     by_owner: HashMap<String, HashSet<Key>>,
     orphans: HashMap<String, HashSet<Key>>,
+    /// Pods being deleted (not finished), with their controller's uid, and
+    /// how many each controller has: a count read on every Deployment pass.
+    terminating_pods: HashMap<Key, String>,
+    terminating: HashMap<String, usize>,
+}
+
+fn is_terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some() && !crate::pods::is_terminal(pod)
 }
 
 #[derive(Default)]
@@ -55,6 +63,32 @@ impl Inner {
         }
     }
 
+    /// Counts `pod` (the latest version of `key`, or `None` once gone)
+    /// among its controller's terminating pods, or not.
+    fn count_terminating(&mut self, key: &Key, pod: Option<&Pod>) {
+        let now = pod
+            .filter(|p| is_terminating(p))
+            .and_then(|p| controller_of(&p.metadata))
+            .map(|o| o.uid.clone());
+        let before = self.terminating_pods.get(key).cloned();
+        if before == now {
+            return;
+        }
+        if let Some(uid) = before {
+            self.terminating_pods.remove(key);
+            if let Some(n) = self.terminating.get_mut(&uid) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.terminating.remove(&uid);
+                }
+            }
+        }
+        if let Some(uid) = now {
+            self.terminating_pods.insert(key.clone(), uid.clone());
+            *self.terminating.entry(uid).or_insert(0) += 1;
+        }
+    }
+
     fn add(&mut self, pod: &Pod, key: Key) {
         let (map, k) = match slot(pod) {
             Slot::Owner(u) => (&mut self.by_owner, u),
@@ -80,10 +114,12 @@ impl PodIndex {
                     if let Some(old) = old {
                         inner.remove(old, &key);
                     }
+                    inner.count_terminating(&key, Some(new));
                     inner.add(new, key);
                 }
                 Change::Deleted(pod) => {
                     let key = Key::of(*pod);
+                    inner.count_terminating(&key, None);
                     inner.remove(pod, &key);
                 }
             }
@@ -111,6 +147,12 @@ impl PodIndex {
             .into_iter()
             .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
             .collect()
+    }
+
+    /// How many pods controlled by `uid` are being deleted and not
+    /// finished.
+    pub fn terminating(&self, uid: &str) -> usize {
+        self.lock().terminating.get(uid).copied().unwrap_or(0)
     }
 
     /// The pods of `namespace` that no controller owns.

@@ -141,7 +141,9 @@ fn explain_describes_fields_from_the_served_schemas() {
 /// recording who owns what.
 #[test]
 fn server_side_apply_conflicts_and_force() {
-    let c = Cluster::up();
+    // Only kubectl writes: no Deployment controller adding its own
+    // managedFields entries (status, revision annotation).
+    let c = Cluster::up_with(&["--disable-controller-manager"]);
     let f = c.file("app.yaml", FIRST);
     let path = f.to_str().expect("utf-8 path");
     c.ok(&["apply", "--server-side", "-f", path]);

@@ -17,7 +17,9 @@ fn words(out: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn columns_per_kind() {
-    let c = Cluster::up();
+    // The objects as created, with no controllers making pods for the
+    // workloads or writing their status.
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
     c.ok(&[
         "create",
         "deployment",

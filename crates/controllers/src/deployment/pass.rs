@@ -115,14 +115,11 @@ impl<'a> Pass<'a> {
     }
 
     fn terminating(&self) -> i32 {
-        self.owned_pods()
+        self.rss
             .iter()
-            .filter(|(_, p)| {
-                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-                p.metadata.deletion_timestamp.is_some()
-                    && !matches!(phase, Some("Succeeded" | "Failed"))
-            })
-            .count() as i32
+            .filter_map(|rs| rs.uid())
+            .map(|uid| self.ctx.terminating_pods_of(&uid))
+            .sum::<usize>() as i32
     }
 
     async fn write_status(&mut self, s: DeploymentStatus) -> Result<()> {
