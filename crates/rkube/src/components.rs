@@ -14,13 +14,47 @@ use rkube_node::SimConfig;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-/// A client from a kubeconfig; `server` replaces its cluster URL.
-pub async fn client(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<Client> {
+/// Who a component says it is: its User-Agent, whose product kube-apiserver
+/// (and ours) takes as the default field manager, so managedFields name
+/// `kube-controller-manager`, `kube-scheduler` and `kubelet` as on a real
+/// cluster.
+#[derive(Clone, Copy, Debug)]
+pub enum Agent {
+    ControllerManager,
+    Scheduler,
+    Kubelet,
+}
+
+impl Agent {
+    fn user_agent(self) -> String {
+        let name = match self {
+            Agent::ControllerManager => "kube-controller-manager",
+            Agent::Scheduler => "kube-scheduler",
+            Agent::Kubelet => "kubelet",
+        };
+        format!(
+            "{name}/v1.37.0 (linux/amd64) rkube/{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+}
+
+/// A client from a kubeconfig, as `agent`; `server` replaces its cluster
+/// URL.
+pub async fn client(
+    kubeconfig: &Path,
+    server: Option<&str>,
+    agent: Agent,
+) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
     let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .context("cannot use the kubeconfig")?;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(&agent.user_agent()).context("a User-Agent header")?,
+    ));
     if let Some(server) = server {
         config.cluster_url = server
             .parse()
@@ -83,22 +117,23 @@ pub struct ComponentOptions {
 pub struct Running(Vec<JoinHandle<()>>);
 
 impl Running {
-    pub fn start(client: Client, options: ComponentOptions) -> Self {
+    /// Starts each component with its own client (and User-Agent) from
+    /// `kubeconfig`.
+    pub async fn start(kubeconfig: &Path, options: ComponentOptions) -> anyhow::Result<Self> {
         let mut tasks = Vec::new();
         if options.run_scheduler {
-            tasks.push(tokio::spawn(scheduler(client.clone())));
+            let c = client(kubeconfig, None, Agent::Scheduler).await?;
+            tasks.push(tokio::spawn(scheduler(c)));
         }
         if options.run_controllers {
-            tasks.push(tokio::spawn(controller_manager(
-                client.clone(),
-                options.controllers,
-            )));
+            let c = client(kubeconfig, None, Agent::ControllerManager).await?;
+            tasks.push(tokio::spawn(controller_manager(c, options.controllers)));
         }
-        let sim = options.sim;
-        if let Some(sim) = sim {
-            tasks.push(tokio::spawn(sim_nodes(client, sim)));
+        if let Some(sim) = options.sim {
+            let c = client(kubeconfig, None, Agent::Kubelet).await?;
+            tasks.push(tokio::spawn(sim_nodes(c, sim)));
         }
-        Running(tasks)
+        Ok(Running(tasks))
     }
 }
 

@@ -91,10 +91,9 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
     let components = match &opts.components {
         None => None,
-        Some(options) => {
-            let client = crate::components::client(&prepared.kubeconfig_path, None).await?;
-            Some(crate::components::Running::start(client, options.clone()))
-        }
+        Some(options) => Some(
+            crate::components::Running::start(&prepared.kubeconfig_path, options.clone()).await?,
+        ),
     };
     info!(
         store = opts.backend.name(),

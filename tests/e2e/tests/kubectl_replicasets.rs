@@ -54,6 +54,26 @@ fn replica_sets_adopt_release_and_record_events() {
             .trim()
             == "2"
     });
+    // Who wrote what, by the names a real cluster shows.
+    let managers = c.ok(&[
+        "get",
+        "rs",
+        "web",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(managers.contains("kube-controller-manager"), "{managers}");
+    let managers = c.ok(&[
+        "get",
+        "pod",
+        "stray",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(
+        managers.contains("kubelet") && managers.contains("kube-controller-manager"),
+        "the node wrote status, the controller adopted it: {managers}"
+    );
 
     // Relabelled out of the selector: released, and replaced.
     c.ok(&["label", "pod", "stray", "app=other", "--overwrite"]);

@@ -34,7 +34,12 @@ pub struct ControllerManagerArgs {
 
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
-    let client = components::client(&args.kubeconfig, args.server.as_deref()).await?;
+    let client = components::client(
+        &args.kubeconfig,
+        args.server.as_deref(),
+        components::Agent::ControllerManager,
+    )
+    .await?;
     tokio::select! {
         _ = components::controller_manager(client, rkube_controllers::Options {
             node_monitor_grace_period: args.node_monitor_grace_period,

@@ -36,7 +36,12 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         "only simulated nodes are supported today: give --sim-nodes N (N > 0)"
     );
     let mut signals = ShutdownSignals::install()?;
-    let client = components::client(&args.kubeconfig, args.server.as_deref()).await?;
+    let client = components::client(
+        &args.kubeconfig,
+        args.server.as_deref(),
+        components::Agent::Kubelet,
+    )
+    .await?;
     tokio::select! {
         _ = components::sim_nodes(client, args.sim.config()) => anyhow::bail!("the simulated nodes stopped"),
         signal = signals.recv() => {

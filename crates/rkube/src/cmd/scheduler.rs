@@ -26,7 +26,12 @@ pub struct SchedulerArgs {
 
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
-    let client = components::client(&args.kubeconfig, args.server.as_deref()).await?;
+    let client = components::client(
+        &args.kubeconfig,
+        args.server.as_deref(),
+        components::Agent::Scheduler,
+    )
+    .await?;
     tokio::select! {
         _ = components::scheduler(client) => anyhow::bail!("the scheduler stopped"),
         signal = signals.recv() => {
