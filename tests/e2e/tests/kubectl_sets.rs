@@ -223,6 +223,10 @@ fn statefulset_ordered_create_partitioned_update_undo_and_scale_down() {
         &["get", "pods", "-l", "app=web", "-w", "-o", WATCH_FORMAT],
         &scale_file,
     );
+    // The watch has listed the pods before the scale-down starts.
+    c.wait_until("the watch lists web-2", T, || {
+        lines(&scale_file).iter().any(|l| l.starts_with("web-2 "))
+    });
     c.ok(&["scale", "statefulset/web", "--replicas=1"]);
     c.wait_until("only web-0 is left", T, || {
         c.ok(&[
