@@ -32,7 +32,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration,
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
@@ -50,6 +50,7 @@ use crate::expectations::Expectations;
 use crate::history::{self, REVISION_HASH_LABEL};
 use crate::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
+use crate::pods::tolerates;
 use crate::pods::{controller_of, is_available, is_failed, is_ready};
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};
@@ -241,22 +242,6 @@ fn add_daemon_tolerations(spec: &mut PodSpec) {
             effect: Some(effect.to_string()),
             ..Toleration::default()
         });
-    }
-}
-
-fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    let key = t.key.as_deref().unwrap_or("");
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => key.is_empty() || key == taint.key,
-        _ => {
-            key == taint.key
-                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
     }
 }
 

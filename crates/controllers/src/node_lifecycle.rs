@@ -30,6 +30,7 @@ use tracing::info;
 
 use crate::context::Context;
 use crate::informer::Change;
+use crate::pods::tolerates;
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};
 
@@ -128,23 +129,6 @@ fn wanted_taints(node: &Node, now: &Time) -> Vec<Taint> {
 
 fn managed(key: &str) -> bool {
     matches!(key, UNREACHABLE | NOT_READY | UNSCHEDULABLE)
-}
-
-/// Whether `t` tolerates `taint`, by Kubernetes' rules.
-fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    let key = t.key.as_deref().unwrap_or("");
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => key.is_empty() || key == taint.key,
-        _ => {
-            key == taint.key
-                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-    }
 }
 
 /// When `pod` must go from a node with `taints`: `Some(0)` now, `Some(s)`
