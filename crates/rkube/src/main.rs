@@ -11,10 +11,12 @@
 //! - `health.rs`: the HTTP endpoints served today (`/readyz`, `/livez`,
 //!   `/healthz`, `/metrics`);
 //! - `backend.rs`: choosing and opening a store backend;
+//! - `allocator.rs`: the global allocator (mimalloc) and why;
 //! - `bench/`: `rkube bench store`, the store benchmark.
 //!
 //! `anyhow` is used here and nowhere in the library crates.
 
+mod allocator;
 mod backend;
 mod bench;
 mod cmd;
