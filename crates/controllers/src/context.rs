@@ -139,7 +139,7 @@ impl Context {
 
     /// The pods whose controller is `uid` (from the pod informer).
     pub fn pods_controlled_by(&self, uid: &str) -> Vec<Arc<Pod>> {
-        self.pod_index.controlled_by(&self.informers.pods, uid)
+        self.pod_index.controlled_by(uid)
     }
 
     /// How many pods controlled by `uid` are terminating.
@@ -149,7 +149,7 @@ impl Context {
 
     /// The pods of `namespace` no controller owns.
     pub fn orphan_pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
-        self.pod_index.orphans_in(&self.informers.pods, namespace)
+        self.pod_index.orphans_in(namespace)
     }
 
     /// An event recorder reporting as `component`.

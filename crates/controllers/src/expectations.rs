@@ -42,16 +42,21 @@ impl Expectations {
         );
     }
 
-    pub fn creation_observed(&self, key: &Key) {
-        if let Some(e) = self.lock().get_mut(key) {
+    /// One of the creations asked for was seen; `true` when that was the
+    /// last thing outstanding (the owner can be acted on again).
+    pub fn creation_observed(&self, key: &Key) -> bool {
+        self.lock().get_mut(key).is_some_and(|e| {
             e.adds -= 1;
-        }
+            e.adds == 0 && e.dels.is_empty()
+        })
     }
 
-    pub fn deletion_observed(&self, key: &Key, uid: &str) {
-        if let Some(e) = self.lock().get_mut(key) {
-            e.dels.remove(uid);
-        }
+    /// The deletion of pod `uid` was seen; `true` when that was the last
+    /// thing outstanding.
+    pub fn deletion_observed(&self, key: &Key, uid: &str) -> bool {
+        self.lock()
+            .get_mut(key)
+            .is_some_and(|e| e.dels.remove(uid) && e.adds <= 0 && e.dels.is_empty())
     }
 
     /// Everything asked for has been seen (or nothing was asked, or too
@@ -78,11 +83,13 @@ mod tests {
         let k = Key::new("ns", "rs");
         assert!(e.satisfied(&k));
         e.expect(&k, 2, ["u1".to_string()]);
-        e.creation_observed(&k);
-        e.deletion_observed(&k, "u1");
-        e.deletion_observed(&k, "u1");
+        assert!(!e.creation_observed(&k));
+        assert!(!e.deletion_observed(&k, "u1"));
+        assert!(!e.deletion_observed(&k, "u1"));
         assert!(!e.satisfied(&k));
-        e.creation_observed(&k);
+        // The last one outstanding says so, once.
+        assert!(e.creation_observed(&k));
         assert!(e.satisfied(&k));
+        assert!(!e.creation_observed(&k));
     }
 }

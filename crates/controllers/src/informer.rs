@@ -30,12 +30,29 @@ pub enum Change<'a, K> {
 
 type Handler<K> = Arc<dyn Fn(&Change<'_, K>) + Send + Sync>;
 
+/// What an index over the store sees: the stored objects themselves, so it
+/// can hold them without looking them up again.
+pub enum Stored<'a, K> {
+    /// Added or modified: the version the store held before, and now.
+    Applied {
+        old: Option<Arc<K>>,
+        new: Arc<K>,
+    },
+    Deleted(&'a K),
+    /// The watch re-listed: the store was replaced by these objects (those
+    /// gone in between got no `Deleted`).
+    Relisted(Vec<Arc<K>>),
+}
+
+type Indexer<K> = Arc<dyn Fn(Stored<'_, K>) + Send + Sync>;
+
 /// The informer of one kind.
 pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     api: Api<K>,
     store: Store<K>,
     writer: Mutex<Option<reflector::store::Writer<K>>>,
     handlers: Arc<Mutex<Vec<Handler<K>>>>,
+    indexers: Arc<Mutex<Vec<Indexer<K>>>>,
     label: &'static str,
 }
 
@@ -50,6 +67,7 @@ where
             store,
             writer: Mutex::new(Some(writer)),
             handlers: Arc::default(),
+            indexers: Arc::default(),
             label,
         })
     }
@@ -62,6 +80,16 @@ where
     /// Calls `f` for every change from now on (register before `start`).
     pub fn on_change(&self, f: impl Fn(&Change<'_, K>) + Send + Sync + 'static) {
         self.handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    /// Calls `f` for every change, with the stored objects, before the
+    /// change handlers run (register before `start`). An indexer alone
+    /// does not start the watch.
+    pub fn on_stored(&self, f: impl Fn(Stored<'_, K>) + Send + Sync + 'static) {
+        self.indexers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::new(f));
@@ -84,6 +112,7 @@ where
             .unwrap_or_else(|e| e.into_inner())
             .take()?;
         let handlers = self.handlers.clone();
+        let indexers = self.indexers.clone();
         let store = self.store.clone();
         let api = self.api.clone();
         let label = self.label;
@@ -106,6 +135,11 @@ where
                     _ => None,
                 };
                 writer.apply_watcher_event(&event);
+                let ixs: Vec<Indexer<K>> =
+                    indexers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if !ixs.is_empty() {
+                    index(&ixs, &store, &event, old.clone());
+                }
                 let hs: Vec<Handler<K>> =
                     handlers.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let change = match &event {
@@ -125,5 +159,37 @@ where
     /// Waits until the first full list is in the store.
     pub async fn synced(&self) {
         let _ = self.store.wait_until_ready().await;
+    }
+}
+
+/// Tells the indexers about `event`, already applied to `store`.
+fn index<K>(ixs: &[Indexer<K>], store: &Store<K>, event: &watcher::Event<K>, old: Option<Arc<K>>)
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let stored = match event {
+        watcher::Event::Apply(o) => match store.get(&ObjectRef::from_obj(o)) {
+            Some(new) => Stored::Applied { old, new },
+            None => return,
+        },
+        watcher::Event::Delete(o) => Stored::Deleted(o),
+        // A list is buffered by the store until it is whole, then swapped in.
+        watcher::Event::InitDone => Stored::Relisted(store.state()),
+        watcher::Event::Init | watcher::Event::InitApply(_) => return,
+    };
+    match ixs {
+        [one] => one(stored),
+        _ => {
+            for ix in ixs {
+                ix(match &stored {
+                    Stored::Applied { old, new } => Stored::Applied {
+                        old: old.clone(),
+                        new: new.clone(),
+                    },
+                    Stored::Deleted(o) => Stored::Deleted(o),
+                    Stored::Relisted(all) => Stored::Relisted(all.clone()),
+                });
+            }
+        }
     }
 }

@@ -48,6 +48,9 @@ struct Outcome {
     pods: usize,
     all_ready: Duration,
     startup: Option<Percentiles>,
+    /// Seen created → seen bound: the part of startup spent before a node.
+    binding: Option<Percentiles>,
+    created_per_s: f64,
     scheduled_per_s: f64,
     peak_rss: u64,
     cpu_s: f64,
@@ -171,9 +174,14 @@ async fn scenario(plan: &Plan, dir: &Path, shape: &[(usize, usize)]) -> anyhow::
         .values()
         .filter_map(|p| Some(p.ready? - p.added))
         .collect();
+    let binding: Vec<Duration> = seen
+        .values()
+        .filter_map(|p| Some(p.bound? - p.added))
+        .collect();
     let first = seen.values().map(|p| p.added).min();
+    let last_added = seen.values().map(|p| p.added).max();
     let last_bound = seen.values().filter_map(|p| p.bound).max();
-    let scheduled_per_s = match (first, last_bound) {
+    let rate = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
         (Some(a), Some(b)) if b > a => seen.len() as f64 / (b - a).as_secs_f64(),
         _ => 0.0,
     };
@@ -181,7 +189,9 @@ async fn scenario(plan: &Plan, dir: &Path, shape: &[(usize, usize)]) -> anyhow::
         pods: seen.len(),
         all_ready,
         startup: (!startup.is_empty()).then(|| Percentiles::of(startup)),
-        scheduled_per_s,
+        binding: (!binding.is_empty()).then(|| Percentiles::of(binding)),
+        created_per_s: rate(first, last_added),
+        scheduled_per_s: rate(first, last_bound),
         peak_rss: rss.peak,
         cpu_s: cpu,
     })
@@ -266,7 +276,7 @@ fn render(plan: &Plan, one: &anyhow::Result<Outcome>, many: &anyhow::Result<Outc
         Ok(o) => f(o),
         Err(e) => format!("failed: {e:#}"),
     };
-    let rows: [(&str, &Cell, &str); 7] = [
+    let rows: [(&str, &Cell, &str); 10] = [
         ("pods Running and Ready", &|o| o.pods.to_string(), ""),
         (
             "time to all Running and Ready",
@@ -290,6 +300,29 @@ fn render(plan: &Plan, one: &anyhow::Result<Outcome>, many: &anyhow::Result<Outc
                     .map_or("-".into(), |p| human_seconds(p.p99))
             },
             "≤ 5 s",
+        ),
+        (
+            "  of which created → bound, p50",
+            &|o| {
+                o.binding
+                    .as_ref()
+                    .map_or("-".into(), |p| human_seconds(p.p50))
+            },
+            "",
+        ),
+        (
+            "  of which created → bound, p99",
+            &|o| {
+                o.binding
+                    .as_ref()
+                    .map_or("-".into(), |p| human_seconds(p.p99))
+            },
+            "",
+        ),
+        (
+            "pods created (by the ReplicaSet controller)",
+            &|o| format!("{:.0} pods/s", o.created_per_s),
+            "",
         ),
         (
             "scheduler throughput",
