@@ -1,15 +1,17 @@
 //! The event recorder the scheduler, the controllers and the node agent
 //! share: `core/v1` Events about an object, written in the background so
-//! recording never slows the caller, and aggregated as client-go's
-//! recorder does — the same reason and message about the same object
-//! again bumps `count` and `lastTimestamp` of the one Event instead of
-//! writing another.
+//! recording never slows the caller, and correlated as client-go's
+//! recorder does (`correlator.rs`): repeats bump `count`, many similar
+//! messages are combined, and a source that floods one object is held to
+//! 25 events and then one per five minutes.
 //!
 //! Owns nothing but Events; a failed write is logged and dropped (Events
 //! are best effort in Kubernetes too).
 
-use std::collections::HashMap;
+mod correlator;
+
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,8 +24,6 @@ use tracing::debug;
 
 /// Event writes in flight at once; beyond that, events wait.
 const CONCURRENCY: usize = 16;
-/// Aggregation keys kept; the oldest half is forgotten beyond this.
-const REMEMBERED: usize = 4096;
 
 /// Now, as a `metav1.Time`.
 pub fn now() -> String {
@@ -33,15 +33,13 @@ pub fn now() -> String {
     }
 }
 
-type Key = (String, String, String, String);
-
 /// Records Events as one component (`default-scheduler`,
 /// `deployment-controller`, …).
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     component: String,
-    seen: Arc<Mutex<HashMap<Key, (String, i32)>>>,
+    correlator: Arc<Mutex<correlator::Correlator>>,
     writes: Arc<Semaphore>,
 }
 
@@ -50,7 +48,7 @@ impl Recorder {
         Recorder {
             client,
             component: component.to_string(),
-            seen: Arc::default(),
+            correlator: Arc::default(),
             writes: Arc::new(Semaphore::new(CONCURRENCY)),
         }
     }
@@ -72,45 +70,48 @@ impl Recorder {
     ) {
         let ns = obj.namespace().unwrap_or_else(|| "default".to_string());
         let uid = obj.uid().unwrap_or_default();
-        let key = (
-            ns.clone(),
-            uid.clone(),
-            reason.to_string(),
-            message.to_string(),
-        );
+        let object_name = obj.name_any();
+        let decision = {
+            let mut c = self.correlator.lock().unwrap_or_else(|e| e.into_inner());
+            c.correlate(
+                &correlator::Event {
+                    object: (&K::kind(&()), &ns, &object_name, &uid),
+                    type_,
+                    reason,
+                    message,
+                },
+                Instant::now(),
+                || {
+                    format!(
+                        "{object_name}.{:x}",
+                        Timestamp::now().as_nanosecond() as u64
+                    )
+                },
+            )
+        };
+        let (name, count, repeat, message) = match decision {
+            correlator::Decision::Skip => {
+                debug!(object = %object_name, reason, "event dropped by the spam filter");
+                return;
+            }
+            correlator::Decision::Create { name, message } => (name, 1, false, message),
+            correlator::Decision::Patch {
+                name,
+                count,
+                message,
+            } => (name, count, true, message),
+        };
         let involved = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
-            "name": obj.name_any(),
+            "name": object_name,
             "namespace": obj.namespace(),
             "uid": uid,
             "resourceVersion": obj.resource_version(),
         });
-        let previous = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.len() > REMEMBERED {
-                let drop: Vec<Key> = seen.keys().take(REMEMBERED / 2).cloned().collect();
-                for k in drop {
-                    seen.remove(&k);
-                }
-            }
-            let entry = seen.get(&key).cloned();
-            let name = entry.as_ref().map(|(n, _)| n.clone()).unwrap_or_else(|| {
-                format!(
-                    "{}.{:x}",
-                    obj.name_any(),
-                    Timestamp::now().as_nanosecond() as u64
-                )
-            });
-            let count = entry.as_ref().map_or(1, |(_, c)| c + 1);
-            seen.insert(key, (name.clone(), count));
-            (name, count, entry.is_some())
-        };
-        let (name, count, repeat) = previous;
         let me = self.clone();
         let type_ = type_.to_string();
         let reason = reason.to_string();
-        let message = message.to_string();
         tokio::spawn(async move {
             let Ok(_permit) = me.writes.acquire().await else {
                 return;
@@ -121,7 +122,7 @@ impl Recorder {
                 api.patch(
                     &name,
                     &PatchParams::default(),
-                    &Patch::Merge(json!({"count": count, "lastTimestamp": at})),
+                    &Patch::Merge(json!({"count": count, "lastTimestamp": at, "message": message})),
                 )
                 .await
                 .map(|_| ())
