@@ -1,8 +1,8 @@
 //! The cluster components beside the API server — scheduler, controllers
-//! (leader-elected), simulated nodes — each an API client with the admin
-//! kubeconfig, as in Kubernetes. `rkube up` runs them in its own process;
-//! `rkube controller-manager`, `rkube scheduler` and `rkube node` run them
-//! against any API server.
+//! (leader-elected), simulated nodes — each an API client, as in
+//! Kubernetes. `rkube up` runs them in its own process with in-memory
+//! clients (`loopback.rs`); `rkube controller-manager`, `rkube scheduler`
+//! and `rkube node` run them against any API server with a kubeconfig.
 
 use std::path::Path;
 
@@ -26,7 +26,7 @@ pub enum Agent {
 }
 
 impl Agent {
-    fn user_agent(self) -> String {
+    pub fn user_agent(self) -> String {
         let name = match self {
             Agent::ControllerManager => "kube-controller-manager",
             Agent::Scheduler => "kube-scheduler",
@@ -117,20 +117,20 @@ pub struct ComponentOptions {
 pub struct Running(Vec<JoinHandle<()>>);
 
 impl Running {
-    /// Starts each component with its own client (and User-Agent) from
-    /// `kubeconfig`.
-    pub async fn start(kubeconfig: &Path, options: ComponentOptions) -> anyhow::Result<Self> {
+    /// Starts each component with its own in-process client (and
+    /// User-Agent) on `router`, the protected API router.
+    pub fn start(router: &axum::Router, options: ComponentOptions) -> anyhow::Result<Self> {
         let mut tasks = Vec::new();
         if options.run_scheduler {
-            let c = client(kubeconfig, None, Agent::Scheduler).await?;
+            let c = crate::loopback::client(router.clone(), Agent::Scheduler)?;
             tasks.push(tokio::spawn(scheduler(c)));
         }
         if options.run_controllers {
-            let c = client(kubeconfig, None, Agent::ControllerManager).await?;
+            let c = crate::loopback::client(router.clone(), Agent::ControllerManager)?;
             tasks.push(tokio::spawn(controller_manager(c, options.controllers)));
         }
         if let Some(sim) = options.sim {
-            let c = client(kubeconfig, None, Agent::Kubelet).await?;
+            let c = crate::loopback::client(router.clone(), Agent::Kubelet)?;
             tasks.push(tokio::spawn(sim_nodes(c, sim)));
         }
         Ok(Running(tasks))

@@ -88,13 +88,11 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
             .merge(rkube_apiserver::version::router())
             .merge(health::router(state)),
     );
-    let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
     let components = match &opts.components {
         None => None,
-        Some(options) => Some(
-            crate::components::Running::start(&prepared.kubeconfig_path, options.clone()).await?,
-        ),
+        Some(options) => Some(crate::components::Running::start(&router, options.clone())?),
     };
+    let mut server = HttpsServer::start(listener, router, prepared.tls.clone());
     info!(
         store = opts.backend.name(),
         listen = %local,

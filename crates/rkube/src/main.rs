@@ -10,6 +10,8 @@
 //!   (listen, open the store, serve, stop cleanly);
 //! - `health.rs`: the HTTP endpoints served today (`/readyz`, `/livez`,
 //!   `/healthz`, `/metrics`);
+//! - `components.rs`: the scheduler, controllers and simulated nodes `up`
+//!   runs beside the API server, and `loopback.rs`: their in-memory client;
 //! - `backend.rs`: choosing and opening a store backend;
 //! - `allocator.rs`: the global allocator (mimalloc) and why;
 //! - `bench/`: `rkube bench store`, the store benchmark.
@@ -23,6 +25,7 @@ mod cmd;
 mod components;
 mod control_plane;
 mod health;
+mod loopback;
 mod signals;
 
 use std::io::IsTerminal;
