@@ -68,11 +68,12 @@ pub fn is_ready(pod: &Pod) -> bool {
 
 /// Ready for at least `min_ready_seconds` at `now`.
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    match ready_since(pod) {
-        None => false,
-        Some(_) if min_ready_seconds <= 0 => true,
-        Some(since) => now.as_second() - since.as_second() >= i64::from(min_ready_seconds),
-    }
+    ready_since(pod).is_some_and(|since| ready_long_enough(since, min_ready_seconds, now))
+}
+
+/// Ready since `since`, and so available at `now` after `min_ready_seconds`.
+pub fn ready_long_enough(since: Timestamp, min_ready_seconds: i32, now: Timestamp) -> bool {
+    min_ready_seconds <= 0 || now.as_second() - since.as_second() >= i64::from(min_ready_seconds)
 }
 
 fn restarts(pod: &Pod) -> i32 {

@@ -27,7 +27,7 @@ use crate::context::Context;
 use crate::expectations::Expectations;
 use crate::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
-use crate::pods::{controller_of, deletion_order, is_active, is_available, is_ready};
+use crate::pods::{controller_of, deletion_order, is_active, ready_long_enough, ready_since};
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
@@ -171,7 +171,8 @@ impl Controller {
         // view through, and pods be created twice.
         let satisfied = self.expectations.satisfied(&key);
 
-        let mut owned: Vec<Arc<Pod>> = Vec::new();
+        // Owned and active; one pass, as a large ReplicaSet has many.
+        let mut active: Vec<Arc<Pod>> = Vec::new();
         let candidates = self
             .ctx
             .pods_controlled_by(&uid)
@@ -184,10 +185,10 @@ impl Controller {
             let labels_match = matches(selector, pod.metadata.labels.as_ref());
             match controller_of(&pod.metadata) {
                 Some(o) if o.uid == uid => {
-                    if labels_match {
-                        owned.push(pod);
-                    } else {
+                    if !labels_match {
                         release(&pods, &pod, &uid).await?;
+                    } else if is_active(&pod) {
+                        active.push(pod);
                     }
                 }
                 Some(_) => {}
@@ -196,12 +197,11 @@ impl Controller {
                     && is_active(&pod)
                     && adopt(&pods, &pod, owner_ref(rs.as_ref())).await? =>
                 {
-                    owned.push(pod);
+                    active.push(pod);
                 }
                 None => {}
             }
         }
-        let active: Vec<Arc<Pod>> = owned.into_iter().filter(|p| is_active(p)).collect();
         if !deleting && satisfied {
             self.manage(&rs, &key, &pods, &active).await?;
         }
@@ -308,20 +308,22 @@ impl Controller {
             .and_then(|m| m.labels.clone())
             .unwrap_or_default();
         let now = Timestamp::now();
-        let fully = active
-            .iter()
-            .filter(|p| {
-                let l = p.metadata.labels.as_ref();
-                template_labels
-                    .iter()
-                    .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
-            })
-            .count() as i32;
-        let ready = active.iter().filter(|p| is_ready(p)).count() as i32;
-        let available = active
-            .iter()
-            .filter(|p| is_available(p, min_ready, now))
-            .count() as i32;
+        let (mut fully, mut ready, mut available) = (0, 0, 0);
+        for p in active {
+            let l = p.metadata.labels.as_ref();
+            if template_labels
+                .iter()
+                .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
+            {
+                fully += 1;
+            }
+            if let Some(since) = ready_since(p) {
+                ready += 1;
+                if ready_long_enough(since, min_ready, now) {
+                    available += 1;
+                }
+            }
+        }
         let replicas = active.len() as i32;
         let generation = rs.metadata.generation;
         let cur = rs.status.clone().unwrap_or_default();

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use rkube_events::Recorder;
 
 use crate::affinity;
-use crate::cache::Cache;
+use crate::cache::{owner_of, Cache};
 use crate::filter::fits;
 use crate::preemption;
 use crate::resources::pod_requests;
@@ -258,6 +258,7 @@ fn feasible_to_find(nodes: usize) -> usize {
 
 fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
     let requests = pod_requests(&pod);
+    let owner = owner_of(&pod);
     let mut st = shared.lock();
     if st.binding.contains(&uid) || st.cache.is_placed(&uid) {
         return;
@@ -271,13 +272,12 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let prepared = affinity::prepare(&pod, &st.cache);
     let wide = (!prepared.is_empty()).then_some(&prepared);
-    let nodes: Vec<_> = st
+    let nodes = st
         .cache
         .nodes
         .iter()
         .skip(start)
-        .chain(st.cache.nodes.iter().take(start))
-        .collect();
+        .chain(st.cache.nodes.iter().take(start));
     for (name, info) in nodes {
         looked += 1;
         let verdict = fits(&pod, &requests, info).and_then(|()| match wide {
@@ -286,7 +286,8 @@ fn schedule_one(shared: &Arc<Shared>, uid: String, pod: Arc<Pod>) {
         });
         match verdict {
             Ok(()) => {
-                let s = score(&pod, &requests, info) + wide.map_or(0, |p| affinity::score(p, info));
+                let s = score(&pod, &requests, owner.as_deref(), info)
+                    + wide.map_or(0, |p| affinity::score(p, info));
                 if best.as_ref().is_none_or(|(b, _)| s > *b) {
                     best = Some((s, name.clone()));
                 }

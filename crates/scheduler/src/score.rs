@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::cache::{owner_of, NodeInfo};
+use crate::cache::NodeInfo;
 use crate::filter::term_matches;
 use crate::resources::Amounts;
 
@@ -21,19 +21,21 @@ fn share(used: i128, total: i128) -> f64 {
     }
 }
 
-pub fn score(pod: &Pod, requests: &Amounts, info: &NodeInfo) -> i64 {
+/// `owner` is the pod's controller's uid (`cache::owner_of`), looked up
+/// once per pod rather than once per node.
+pub fn score(pod: &Pod, requests: &Amounts, owner: Option<&str>, info: &NodeInfo) -> i64 {
     let a = &info.allocatable;
     let r = &info.requested;
     let cpu = share(r.cpu + requests.cpu, a.cpu);
     let mem = share(r.memory + requests.memory, a.memory);
     let least = ((1.0 - cpu) + (1.0 - mem)) / 2.0 * 100.0;
     let balanced = (1.0 - (cpu - mem).abs()) * 100.0;
-    least as i64 + balanced as i64 + preferred_affinity(pod, info) + spread(pod, info)
+    least as i64 + balanced as i64 + preferred_affinity(pod, info) + spread(owner, info)
 }
 
-fn spread(pod: &Pod, info: &NodeInfo) -> i64 {
-    match owner_of(pod) {
-        Some(o) => 200 / (1 + i64::from(info.owners.get(&o).copied().unwrap_or(0))),
+fn spread(owner: Option<&str>, info: &NodeInfo) -> i64 {
+    match owner {
+        Some(o) => 200 / (1 + i64::from(info.owners.get(o).copied().unwrap_or(0))),
         None => 0,
     }
 }

@@ -198,6 +198,12 @@ fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
     let mut out = Vec::with_capacity(chunk.len() * 2);
     let mut shape = *shape;
     for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if let Render::Metadata(api_version) = shape {
+            if let Some(()) = metadata_event(line, api_version, &mut out) {
+                out.push(b'\n');
+                continue;
+            }
+        }
         let ev: Option<Value> = serde_json::from_slice(line).ok();
         let converted = ev.and_then(|mut ev| {
             let ty = ev.get("type")?.as_str()?;
@@ -227,6 +233,44 @@ fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
         out.push(b'\n');
     }
     Bytes::from(out)
+}
+
+/// The parts of a watch event line a metadata-only watcher needs,
+/// borrowed from the line: the object's `metadata` is copied as it is
+/// rather than parsed (a garbage collector watching pods sees every pod
+/// change, and parsing whole pods was most of its cost).
+#[derive(serde::Deserialize)]
+struct EventParts<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: ObjectParts<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct ObjectParts<'a> {
+    #[serde(borrow)]
+    metadata: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Writes `line` (an ADDED, MODIFIED or DELETED event) to `out` with its
+/// object as `PartialObjectMetadata`; `None` (nothing written) for other
+/// events and anything unexpected, which the caller handles the slow way.
+fn metadata_event(line: &[u8], api_version: &str, out: &mut Vec<u8>) -> Option<()> {
+    let ev: EventParts<'_> = serde_json::from_slice(line).ok()?;
+    if !matches!(ev.kind.as_ref(), "ADDED" | "MODIFIED" | "DELETED") {
+        return None;
+    }
+    let metadata = ev.object.metadata.map_or("{}", |m| m.get());
+    let api_version = serde_json::to_string(api_version).ok()?;
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ev.kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":");
+    out.extend_from_slice(api_version.as_bytes());
+    out.extend_from_slice(b",\"metadata\":");
+    out.extend_from_slice(metadata.as_bytes());
+    out.extend_from_slice(b"}}");
+    Some(())
 }
 
 /// The response body of a watch: lines of JSON events.
@@ -464,5 +508,40 @@ fn translate(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path writes what the general one (`negotiate::partial`)
+    /// would, for every event type it takes; others are left to it.
+    #[test]
+    fn metadata_events_match_the_general_reshaping() {
+        let object = json!({
+            "kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "p\"1", "namespace": "ns", "uid": "u", "labels": {"a": "b"},
+                         "ownerReferences": [{"uid": "o", "controller": true}]},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        });
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            let line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+            let mut out = Vec::new();
+            assert_eq!(metadata_event(&line, "meta.k8s.io/v1", &mut out), Some(()));
+            let got: Value = serde_json::from_slice(&out).unwrap();
+            let want =
+                json!({"type": kind, "object": negotiate::partial(&object, "meta.k8s.io/v1")});
+            assert_eq!(got, want);
+        }
+        let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"5"}}}"#;
+        let mut out = Vec::new();
+        assert_eq!(metadata_event(bookmark, "meta.k8s.io/v1", &mut out), None);
+        assert!(out.is_empty());
+        assert_eq!(
+            metadata_event(b"not json", "meta.k8s.io/v1", &mut out),
+            None
+        );
+        assert!(out.is_empty());
     }
 }
