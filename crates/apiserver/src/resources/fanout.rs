@@ -4,7 +4,7 @@
 //! A [`Feed`] reads the store's changes under a resource's prefix and keeps
 //! the most recent ones in memory as [`Change`]s. Each change is turned into
 //! JSON (its resourceVersion stamped in) and, when a watcher has selectors,
-//! parsed, at most once however many watchers see it. A watcher holds a
+//! its selectable fields parsed, at most once however many watchers see it. A watcher holds a
 //! cursor into the feed and is woken when a batch is published; one that
 //! falls behind the feed's window, or asks for a revision older than the
 //! feed, reads the store directly instead (see `watch.rs`).
@@ -84,14 +84,15 @@ impl Change {
         .as_ref()
     }
 
-    /// The object after (or before) the change, parsed, for selectors.
+    /// The object after (or before) the change, parsed for selectors: only
+    /// the fields they read (`selector::selectable`).
     pub fn decoded(&self, prev: bool) -> Option<&Value> {
         let (cell, kv) = if prev {
             (&self.decoded_prev, self.event.prev_kv.as_ref())
         } else {
             (&self.decoded, Some(&self.event.kv))
         };
-        cell.get_or_init(|| kv.and_then(|kv: &KeyValue| storage::decode(kv).ok()))
+        cell.get_or_init(|| kv.and_then(|kv: &KeyValue| storage::decode_selectable(kv).ok()))
             .as_ref()
     }
 }

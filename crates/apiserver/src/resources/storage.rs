@@ -59,6 +59,15 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(obj)
 }
 
+/// What selectors read of a stored object (`selector::selectable`), with
+/// its resourceVersion.
+pub fn decode_selectable(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj = rkube_apimachinery::selector::selectable(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    object::set_resource_version(&mut obj, kv.mod_revision);
+    Ok(obj)
+}
+
 fn encode(obj: &Value) -> Result<Bytes, ApiError> {
     raw::encode(obj)
 }
