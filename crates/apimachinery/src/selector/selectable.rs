@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn keeps_what_selectors_read_and_drops_the_rest() {
         let full = pod();
-        let kept = selectable(&serde_json::to_vec(&full).unwrap()).unwrap();
+        let kept = selectable(&serde_json::to_vec(&full).expect("json")).expect("selectable");
         assert_eq!(
             kept,
             json!({
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn selectors_decide_the_same_on_the_reduced_object() {
         let full = pod();
-        let kept = selectable(&serde_json::to_vec(&full).unwrap()).unwrap();
+        let kept = selectable(&serde_json::to_vec(&full).expect("json")).expect("selectable");
         for field in [
             "spec.nodeName!=",
             "spec.nodeName=n2",
@@ -160,7 +160,7 @@ mod tests {
             "metadata.name=p1,metadata.namespace=default",
             "spec.restartPolicy=Never",
         ] {
-            let s = FieldSelector::parse(field).unwrap();
+            let s = FieldSelector::parse(field).expect("field selector");
             assert_eq!(
                 s.matches_object("", "Pod", &kept),
                 s.matches_object("", "Pod", &full),
@@ -168,7 +168,7 @@ mod tests {
             );
         }
         for label in ["app=web", "app in (db)", "tier", "!tier", "app!=web"] {
-            let s = LabelSelector::parse(label).unwrap();
+            let s = LabelSelector::parse(label).expect("label selector");
             assert_eq!(s.matches_object(&kept), s.matches_object(&full), "{label}");
         }
     }

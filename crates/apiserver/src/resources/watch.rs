@@ -526,10 +526,10 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "busybox"}]},
         });
         for kind in ["ADDED", "MODIFIED", "DELETED"] {
-            let line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+            let line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json");
             let mut out = Vec::new();
             assert_eq!(metadata_event(&line, "meta.k8s.io/v1", &mut out), Some(()));
-            let got: Value = serde_json::from_slice(&out).unwrap();
+            let got: Value = serde_json::from_slice(&out).expect("the event is JSON");
             let want =
                 json!({"type": kind, "object": negotiate::partial(&object, "meta.k8s.io/v1")});
             assert_eq!(got, want);
