@@ -71,13 +71,10 @@ pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
         queue: Queue::default(),
         expectations: Expectations::default(),
     });
-    let queue = c.queue.clone();
+    let me = c.clone();
     ctx.informers
         .replicasets
-        .on_change(move |change| match change {
-            Change::Applied { new, .. } => queue.add(Key::of(*new)),
-            Change::Deleted(rs) => queue.add(Key::of(*rs)),
-        });
+        .on_change(move |change| me.replicaset_changed(change));
     let me = c.clone();
     ctx.informers
         .pods
@@ -90,6 +87,27 @@ pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
 }
 
 impl Controller {
+    /// A ReplicaSet changed. When only its status did — mostly this
+    /// controller's own status write coming back — the pass waits for the
+    /// same window as its pods' changes: reconciling at once made every
+    /// status write start another pass over all the pods, back to back,
+    /// for as long as they kept changing (a sixth of the process's CPU
+    /// with 10,000 pods).
+    fn replicaset_changed(&self, change: &Change<'_, ReplicaSet>) {
+        match change {
+            Change::Applied {
+                old: Some(old),
+                new,
+            } if status_only(old, new) => {
+                let uid = new.metadata.uid.as_deref().unwrap_or("");
+                let window = burst_window(self.ctx.pod_index.count(uid));
+                self.queue.add_coalesced(Key::of(*new), window);
+            }
+            Change::Applied { new, .. } => self.queue.add(Key::of(*new)),
+            Change::Deleted(rs) => self.queue.add(Key::of(*rs)),
+        }
+    }
+
     fn pod_changed(&self, change: &Change<'_, Pod>) {
         match change {
             Change::Applied { old, new } => {
@@ -352,6 +370,19 @@ impl Controller {
     }
 }
 
+/// Whether `old` and `new` differ in status (and resourceVersion, managed
+/// fields) only: nothing the reconcile reads.
+fn status_only(old: &ReplicaSet, new: &ReplicaSet) -> bool {
+    let (o, n) = (&old.metadata, &new.metadata);
+    old.spec == new.spec
+        && o.generation == n.generation
+        && o.labels == n.labels
+        && o.annotations == n.annotations
+        && o.owner_references == n.owner_references
+        && o.deletion_timestamp == n.deletion_timestamp
+        && o.finalizers == n.finalizers
+}
+
 /// A pod for `rs`, from its template.
 fn new_pod(rs: &ReplicaSet) -> Result<Pod, serde_json::Error> {
     let template = rs.spec.template.clone().unwrap_or_default();
@@ -374,6 +405,35 @@ fn new_pod(rs: &ReplicaSet) -> Result<Pod, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSetStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    #[test]
+    fn a_status_write_is_told_apart_from_a_change_to_reconcile() {
+        let old: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "rs", "generation": 1, "labels": {"a": "b"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "b"}}},
+            "status": {"replicas": 1}
+        }))
+        .expect("a ReplicaSet");
+        let mut status = old.clone();
+        status.status = Some(ReplicaSetStatus {
+            replicas: 3,
+            ready_replicas: Some(2),
+            ..ReplicaSetStatus::default()
+        });
+        status.metadata.resource_version = Some("9".into());
+        assert!(status_only(&old, &status));
+        let mut scaled = old.clone();
+        scaled.spec.replicas = Some(5);
+        assert!(!status_only(&old, &scaled));
+        let mut relabeled = old.clone();
+        relabeled.metadata.labels = None;
+        assert!(!status_only(&old, &relabeled));
+        let mut deleting = old.clone();
+        deleting.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        assert!(!status_only(&old, &deleting));
+    }
 
     #[test]
     fn large_replicasets_collect_pod_changes_longer() {

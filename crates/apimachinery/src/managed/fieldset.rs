@@ -263,6 +263,101 @@ pub fn of_and_changed(old: &Value, new: &Value, shape: &Shape<'_>) -> (FieldSet,
     (FieldSet(w.all), FieldSet(changed))
 }
 
+/// What an update removed (fields of `old` that `new` lacks) and changed
+/// (fields of `new` added or with another value; as [`of_and_changed`]),
+/// walking only where the two differ: a status write to a pod skips its
+/// spec and metadata after one comparison each, instead of collecting
+/// every field of both objects and taking set differences.
+pub fn removed_and_changed(old: &Value, new: &Value, shape: &Shape<'_>) -> (FieldSet, FieldSet) {
+    let mut d = Diff::default();
+    d.object(old, new, shape, &mut String::new());
+    d.removed.retain(|p| !ignored(p));
+    d.changed.retain(|p| !ignored(p));
+    (FieldSet(d.removed), FieldSet(d.changed))
+}
+
+#[derive(Default)]
+struct Diff {
+    removed: BTreeSet<Path>,
+    changed: BTreeSet<Path>,
+}
+
+impl Diff {
+    /// Two objects at `path` (the root, or a field that is a non-atomic
+    /// object on both sides).
+    fn object(&mut self, old: &Value, new: &Value, shape: &Shape<'_>, path: &mut String) {
+        let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+            return self.general(Some(old), Some(new), shape, path, pair_object);
+        };
+        for (k, nv) in n {
+            let len = push_field(path, k);
+            match o.get(k.as_str()) {
+                Some(ov) if ov == nv => {}
+                ov => self.value(ov, nv, &shape.field(k), path),
+            }
+            path.truncate(len);
+        }
+        for (k, ov) in o {
+            if !n.contains_key(k.as_str()) {
+                let len = push_field(path, k);
+                self.general(Some(ov), None, &shape.field(k), path, pair_value);
+                path.truncate(len);
+            }
+        }
+    }
+
+    /// A field present in `new` (and maybe in `old`) whose values differ.
+    fn value(&mut self, old: Option<&Value>, new: &Value, shape: &Shape<'_>, path: &mut String) {
+        match (old, new) {
+            (Some(o @ Value::Object(om)), Value::Object(nm))
+                if !om.is_empty() && !nm.is_empty() && !shape.atomic_object() =>
+            {
+                self.object(o, new, shape, path)
+            }
+            _ => self.general(old, Some(new), shape, path, pair_value),
+        }
+    }
+
+    /// Lists, leaves, and values whose type changed: the general walk of
+    /// this place on both sides.
+    fn general(
+        &mut self,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        shape: &Shape<'_>,
+        path: &mut String,
+        walk: fn(&Value, Option<&Value>, &Shape<'_>, &mut String, &mut Walk),
+    ) {
+        let mut n = Walk {
+            all: BTreeSet::new(),
+            changed: Some(BTreeSet::new()),
+        };
+        if let Some(new) = new {
+            walk(new, old, shape, path, &mut n);
+        }
+        let mut o = Walk {
+            all: BTreeSet::new(),
+            changed: None,
+        };
+        if let Some(old) = old {
+            walk(old, None, shape, path, &mut o);
+        }
+        self.changed.extend(n.changed.unwrap_or_default());
+        self.removed.extend(o.all.difference(&n.all).cloned());
+    }
+}
+
+/// Appends the field `k` to `path`; returns the length to truncate back to.
+fn push_field(path: &mut String, k: &str) -> usize {
+    let len = path.len();
+    if !path.is_empty() {
+        path.push(SEP);
+    }
+    path.push_str("f:");
+    path.push_str(k);
+    len
+}
+
 /// What a walk of an object collects: every field path, and (when asked)
 /// those whose value differs from the old object's.
 struct Walk {

@@ -194,10 +194,8 @@ pub fn update(
 ) -> Vec<Entry> {
     let empty = json!({});
     let old = old.unwrap_or(&empty);
-    let old_set = w.scope(FieldSet::of(old, shape));
-    let (new_set, changed) = fieldset::of_and_changed(old, new, shape);
-    let (new_set, changed) = (w.scope(new_set), w.scope(changed));
-    let removed = old_set.difference(&new_set);
+    let (removed, changed) = fieldset::removed_and_changed(old, new, shape);
+    let (removed, changed) = (w.scope(removed), w.scope(changed));
     for e in entries.iter_mut() {
         let kept = e.fields.difference(&removed).difference(&changed);
         if kept != e.fields {

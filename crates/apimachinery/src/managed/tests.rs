@@ -169,3 +169,98 @@ fn a_creators_entry_is_the_same_built_either_way() {
     write(&mut b, fast);
     assert_eq!(a, b);
 }
+
+/// Random objects over keys that mean something to a Pod's shape (keyed
+/// lists, sets, atomic maps), small enough that pairs often share parts.
+fn arb_object() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        (0i64..3).prop_map(Value::from),
+        prop::sample::select(vec!["a", "b", "web", "TCP"]).prop_map(Value::from),
+    ];
+    let keys = prop::sample::select(vec![
+        "spec",
+        "status",
+        "metadata",
+        "labels",
+        "finalizers",
+        "containers",
+        "name",
+        "image",
+        "ports",
+        "containerPort",
+        "protocol",
+        "env",
+        "value",
+        "conditions",
+        "type",
+        "nodeName",
+        "selector",
+        "matchLabels",
+        "phase",
+    ]);
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone().prop_map(String::from), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The walk that skips equal parts finds what collecting every field
+    /// of both objects and taking differences finds.
+    #[test]
+    fn removed_and_changed_equals_the_full_walks(
+        base in arb_object(),
+        edit in arb_object(),
+        overlay in proptest::bool::ANY,
+    ) {
+        // A second object sharing parts with the first half the time.
+        let other = match (overlay, &base, &edit) {
+            (true, Value::Object(b), Value::Object(e)) => {
+                let mut m = b.clone();
+                for (k, v) in e.iter().take(2) {
+                    m.insert(k.clone(), v.clone());
+                }
+                Value::Object(m)
+            }
+            _ => edit.clone(),
+        };
+        let shape = Shape::builtin("Pod");
+        for (old, new) in [(&base, &other), (&other, &base)] {
+            let (new_set, changed) = fieldset::of_and_changed(old, new, &shape);
+            let removed = FieldSet::of(old, &shape).difference(&new_set);
+            let (fast_removed, fast_changed) = fieldset::removed_and_changed(old, new, &shape);
+            proptest::prop_assert_eq!(fast_removed, removed);
+            proptest::prop_assert_eq!(fast_changed, changed);
+        }
+    }
+}
+
+#[test]
+fn a_status_write_changes_only_status_fields() {
+    let shape = Shape::builtin("Pod");
+    let old = json!({"metadata": {"name": "p", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}});
+    let mut new = old.clone();
+    new["status"] = json!({"phase": "Running", "podIP": "10.0.0.1",
+        "conditions": [{"type": "Ready", "status": "True"}]});
+    let (removed, changed) = fieldset::removed_and_changed(&old, &new, &shape);
+    let paths = |s: &FieldSet| s.to_fields_v1();
+    assert_eq!(
+        paths(&changed),
+        json!({"f:status": {"f:phase": {}, "f:podIP": {},
+            "f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}, "f:status": {}, "f:type": {}}}}})
+    );
+    assert_eq!(
+        paths(&removed),
+        json!({"f:status": {"f:conditions": {"k:{\"type\":\"PodScheduled\"}": {".": {}, "f:status": {}, "f:type": {}}}}})
+    );
+}
