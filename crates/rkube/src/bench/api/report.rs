@@ -184,6 +184,13 @@ impl ApiReport {
                 Some((600.0 * 1048576.0, "≤ 600 MiB")),
             ),
             row(
+                "  server busy after the pod load (waited out)".into(),
+                "settle.pods",
+                Seconds,
+                Lower,
+                None,
+            ),
+            row(
                 format!("list {} pods, one request", p.pods),
                 "list.full",
                 Seconds,
@@ -198,7 +205,7 @@ impl ApiReport {
                 None,
             ),
             row(
-                "  server busy after the lists (waited out)".into(),
+                "  server busy before the watch phase (waited out)".into(),
                 "settle",
                 Seconds,
                 Lower,
