@@ -100,12 +100,18 @@ impl Controller {
                 new,
             } if status_only(old, new) => {
                 let uid = new.metadata.uid.as_deref().unwrap_or("");
-                let window = burst_window(self.ctx.pod_index.count(uid));
-                self.queue.add_coalesced(Key::of(*new), window);
+                self.queue
+                    .add_coalesced(Key::of(*new), self.pass_window(uid));
             }
             Change::Applied { new, .. } => self.queue.add(Key::of(*new)),
             Change::Deleted(rs) => self.queue.add(Key::of(*rs)),
         }
+    }
+
+    /// How long changes to the ReplicaSet with uid `uid` are collected
+    /// before its next pass ([`burst_window`] of its pod count).
+    fn pass_window(&self, uid: &str) -> Duration {
+        burst_window(self.ctx.pod_index.count(uid))
     }
 
     fn pod_changed(&self, change: &Change<'_, Pod>) {
@@ -127,8 +133,7 @@ impl Controller {
                         self.queue.add(o.clone());
                     } else {
                         let uid = controller_of(&new.metadata).map_or("", |c| c.uid.as_str());
-                        let window = burst_window(self.ctx.pod_index.count(uid));
-                        self.queue.add_coalesced(o.clone(), window);
+                        self.queue.add_coalesced(o.clone(), self.pass_window(uid));
                     }
                 }
                 let old_owner = old.as_deref().and_then(rs_owner);
@@ -149,8 +154,7 @@ impl Controller {
                         self.queue.add(o);
                     } else {
                         let owner = controller_of(&pod.metadata).map_or("", |c| c.uid.as_str());
-                        let window = burst_window(self.ctx.pod_index.count(owner));
-                        self.queue.add_coalesced(o, window);
+                        self.queue.add_coalesced(o, self.pass_window(owner));
                     }
                 }
             }

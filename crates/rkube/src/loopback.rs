@@ -35,7 +35,7 @@ pub fn client(router: Router, agent: Agent) -> anyhow::Result<Client> {
     let info = ConnectionInfo {
         remote_addr: LOOPBACK,
         client_cert_user: Some(UserInfo::authenticated(
-            "kubernetes-admin",
+            rkube_apiserver::pki::ADMIN_USER,
             "",
             vec![rkube_apiserver::user::GROUP_MASTERS.to_string()],
         )),

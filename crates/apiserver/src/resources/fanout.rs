@@ -4,8 +4,9 @@
 //! A [`Feed`] reads the store's changes under a resource's prefix and keeps
 //! the most recent ones in memory as [`Change`]s. Each change is turned into
 //! JSON (its resourceVersion stamped in) and, when a watcher has selectors,
-//! its selectable fields parsed, at most once however many watchers see it. A watcher holds a
-//! cursor into the feed and is woken when a batch is published; one that
+//! its selectable fields parsed, at most once however many watchers see
+//! it. A watcher holds a cursor into the feed and is woken when a batch is
+//! published; one that
 //! falls behind the feed's window, or asks for a revision older than the
 //! feed, reads the store directly instead (see `watch.rs`).
 //!

@@ -197,8 +197,13 @@ async fn compacted(store: &dyn Store, prefix: &str, revision: i64) -> bool {
 fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
     let mut out = Vec::with_capacity(chunk.len() * 2);
     let mut shape = *shape;
+    // The metadata form's apiVersion as a JSON string, once per chunk.
+    let metadata_version = match shape {
+        Render::Metadata(v) => serde_json::to_string(v).ok(),
+        _ => None,
+    };
     for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        if let Render::Metadata(api_version) = shape {
+        if let Some(api_version) = &metadata_version {
             if let Some(()) = metadata_event(line, api_version, &mut out) {
                 out.push(b'\n');
                 continue;
@@ -254,15 +259,15 @@ struct ObjectParts<'a> {
 }
 
 /// Writes `line` (an ADDED, MODIFIED or DELETED event) to `out` with its
-/// object as `PartialObjectMetadata`; `None` (nothing written) for other
-/// events and anything unexpected, which the caller handles the slow way.
+/// object as `PartialObjectMetadata` of `api_version` (already a JSON
+/// string, quotes included); `None` (nothing written) for other events and
+/// anything unexpected, which the caller handles the slow way.
 fn metadata_event(line: &[u8], api_version: &str, out: &mut Vec<u8>) -> Option<()> {
     let ev: EventParts<'_> = serde_json::from_slice(line).ok()?;
     if !matches!(ev.kind.as_ref(), "ADDED" | "MODIFIED" | "DELETED") {
         return None;
     }
     let metadata = ev.object.metadata.map_or("{}", |m| m.get());
-    let api_version = serde_json::to_string(api_version).ok()?;
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(ev.kind.as_bytes());
     out.extend_from_slice(b"\",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":");
@@ -528,7 +533,10 @@ mod tests {
         for kind in ["ADDED", "MODIFIED", "DELETED"] {
             let line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json");
             let mut out = Vec::new();
-            assert_eq!(metadata_event(&line, "meta.k8s.io/v1", &mut out), Some(()));
+            assert_eq!(
+                metadata_event(&line, r#""meta.k8s.io/v1""#, &mut out),
+                Some(())
+            );
             let got: Value = serde_json::from_slice(&out).expect("the event is JSON");
             let want =
                 json!({"type": kind, "object": negotiate::partial(&object, "meta.k8s.io/v1")});
@@ -536,10 +544,13 @@ mod tests {
         }
         let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"5"}}}"#;
         let mut out = Vec::new();
-        assert_eq!(metadata_event(bookmark, "meta.k8s.io/v1", &mut out), None);
+        assert_eq!(
+            metadata_event(bookmark, r#""meta.k8s.io/v1""#, &mut out),
+            None
+        );
         assert!(out.is_empty());
         assert_eq!(
-            metadata_event(b"not json", "meta.k8s.io/v1", &mut out),
+            metadata_event(b"not json", r#""meta.k8s.io/v1""#, &mut out),
             None
         );
         assert!(out.is_empty());
