@@ -3,7 +3,8 @@
 //! informer nobody registered a handler on is never started), and an
 //! event recorder per controller.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
@@ -122,6 +123,9 @@ pub struct Context {
     /// Pods by controller and orphans per namespace.
     pub pod_index: Arc<PodIndex>,
     pub options: Options,
+    /// One recorder per component, so its events share one queue, one
+    /// correlator and one rate limit however often it is asked for.
+    recorders: Mutex<HashMap<String, Recorder>>,
 }
 
 impl Context {
@@ -134,6 +138,7 @@ impl Context {
             client,
             pod_index,
             options,
+            recorders: Mutex::default(),
         })
     }
 
@@ -154,6 +159,10 @@ impl Context {
 
     /// An event recorder reporting as `component`.
     pub fn recorder(&self, component: &str) -> Recorder {
-        Recorder::new(self.client.clone(), component)
+        let mut recorders = self.recorders.lock().unwrap_or_else(|e| e.into_inner());
+        recorders
+            .entry(component.to_string())
+            .or_insert_with(|| Recorder::new(self.client.clone(), component))
+            .clone()
     }
 }

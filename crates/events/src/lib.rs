@@ -1,16 +1,26 @@
 //! The event recorder the scheduler, the controllers and the node agent
 //! share: `core/v1` Events about an object, written in the background so
-//! recording never slows the caller, and correlated as client-go's
-//! recorder does (`correlator.rs`): repeats bump `count`, many similar
-//! messages are combined, and a source that floods one object is held to
-//! 25 events and then one per five minutes.
+//! recording never slows the caller. As in client-go's broadcaster and
+//! sink:
+//! - recorded events wait in a queue of 1,000 and are dropped when it is
+//!   full (`DropIfChannelFull`);
+//! - one writer per recorder correlates them (`correlator.rs`): repeats
+//!   bump `count`, many similar messages are combined, and a source that
+//!   floods one object is held to 25 events and then one per five minutes;
+//! - writes are paced by the client's rate limit (`pacer.rs`; QPS 50,
+//!   burst 100, kube-scheduler's and the kubelet's event defaults), one at
+//!   a time.
+//!
+//! So a component recording thousands of events a second (the scheduler
+//! binding 10,000 pods) writes the first hundred and a steady 50/s, and
+//! drops what does not fit the queue, as kube-scheduler does.
 //!
 //! Owns nothing but Events; a failed write is logged and dropped (Events
 //! are best effort in Kubernetes too).
 
 mod correlator;
+mod pacer;
 
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Event;
@@ -19,11 +29,16 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc;
 use tracing::debug;
 
-/// Event writes in flight at once; beyond that, events wait.
-const CONCURRENCY: usize = 16;
+use pacer::Pacer;
+
+/// Events waiting to be written (client-go's `maxQueuedEvents`).
+const QUEUE: usize = 1000;
+/// Event writes per second after the burst, and the burst.
+const QPS: f64 = 50.0;
+const BURST: u32 = 100;
 
 /// Now, as a `metav1.Time`.
 pub fn now() -> String {
@@ -34,23 +49,37 @@ pub fn now() -> String {
 }
 
 /// Records Events as one component (`default-scheduler`,
-/// `deployment-controller`, …).
+/// `deployment-controller`, …). Clones share the queue and the writer.
 #[derive(Clone)]
 pub struct Recorder {
-    client: Client,
-    component: String,
-    correlator: Arc<Mutex<correlator::Correlator>>,
-    writes: Arc<Semaphore>,
+    queue: mpsc::Sender<Recorded>,
+}
+
+/// One event as recorded, before correlation.
+struct Recorded {
+    kind: String,
+    api_version: String,
+    /// The object's namespace (none for a cluster-scoped object)...
+    object_namespace: Option<String>,
+    /// ...and the Event's (`default` for a cluster-scoped object).
+    namespace: String,
+    name: String,
+    uid: String,
+    resource_version: Option<String>,
+    type_: &'static str,
+    reason: String,
+    message: String,
 }
 
 impl Recorder {
+    /// A recorder and its writer task (on the current tokio runtime; with
+    /// none, every event is dropped).
     pub fn new(client: Client, component: &str) -> Self {
-        Recorder {
-            client,
-            component: component.to_string(),
-            correlator: Arc::default(),
-            writes: Arc::new(Semaphore::new(CONCURRENCY)),
+        let (queue, recorded) = mpsc::channel(QUEUE);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(write_all(client, component.to_string(), recorded));
         }
+        Recorder { queue }
     }
 
     pub fn normal<K: Resource<DynamicType = ()>>(&self, obj: &K, reason: &str, message: &str) {
@@ -64,35 +93,50 @@ impl Recorder {
     fn record<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
-        type_: &str,
+        type_: &'static str,
         reason: &str,
         message: &str,
     ) {
-        let ns = obj.namespace().unwrap_or_else(|| "default".to_string());
-        let uid = obj.uid().unwrap_or_default();
-        let object_name = obj.name_any();
-        let decision = {
-            let mut c = self.correlator.lock().unwrap_or_else(|e| e.into_inner());
-            c.correlate(
-                &correlator::Event {
-                    object: (&K::kind(&()), &ns, &object_name, &uid),
-                    type_,
-                    reason,
-                    message,
-                },
-                Instant::now(),
-                || {
-                    format!(
-                        "{object_name}.{:x}",
-                        Timestamp::now().as_nanosecond() as u64
-                    )
-                },
-            )
+        let event = Recorded {
+            kind: K::kind(&()).into_owned(),
+            api_version: K::api_version(&()).into_owned(),
+            object_namespace: obj.namespace(),
+            namespace: obj.namespace().unwrap_or_else(|| "default".to_string()),
+            name: obj.name_any(),
+            uid: obj.uid().unwrap_or_default(),
+            resource_version: obj.resource_version(),
+            type_,
+            reason: reason.to_string(),
+            message: message.to_string(),
         };
+        if let Err(e) = self.queue.try_send(event) {
+            let event = match &e {
+                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+            };
+            debug!(object = %event.name, reason = %event.reason, "event dropped: the queue is full");
+        }
+    }
+}
+
+/// The writer: correlates each queued event and writes it, paced.
+async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiver<Recorded>) {
+    let mut correlator = correlator::Correlator::default();
+    let mut pacer = Pacer::new(QPS, BURST, Instant::now());
+    while let Some(ev) = recorded.recv().await {
+        let decision = correlator.correlate(
+            &correlator::Event {
+                object: (&ev.kind, &ev.namespace, &ev.name, &ev.uid),
+                type_: ev.type_,
+                reason: &ev.reason,
+                message: &ev.message,
+            },
+            Instant::now(),
+            || format!("{}.{:x}", ev.name, Timestamp::now().as_nanosecond() as u64),
+        );
         let (name, count, repeat, message) = match decision {
             correlator::Decision::Skip => {
-                debug!(object = %object_name, reason, "event dropped by the spam filter");
-                return;
+                debug!(object = %ev.name, reason = %ev.reason, "event dropped by the spam filter");
+                continue;
             }
             correlator::Decision::Create { name, message } => (name, 1, false, message),
             correlator::Decision::Patch {
@@ -101,53 +145,48 @@ impl Recorder {
                 message,
             } => (name, count, true, message),
         };
-        let involved = json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "name": object_name,
-            "namespace": obj.namespace(),
-            "uid": uid,
-            "resourceVersion": obj.resource_version(),
-        });
-        let me = self.clone();
-        let type_ = type_.to_string();
-        let reason = reason.to_string();
-        tokio::spawn(async move {
-            let Ok(_permit) = me.writes.acquire().await else {
-                return;
-            };
-            let api: Api<Event> = Api::namespaced(me.client.clone(), &ns);
-            let at = now();
-            let result = if repeat {
-                api.patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"count": count, "lastTimestamp": at, "message": message})),
-                )
-                .await
-                .map(|_| ())
-            } else {
-                let event = json!({
-                    "metadata": {"name": name, "namespace": ns},
-                    "involvedObject": involved,
-                    "reason": reason,
-                    "message": message,
-                    "type": type_,
-                    "count": count,
-                    "firstTimestamp": at,
-                    "lastTimestamp": at,
-                    "source": {"component": me.component},
-                    "reportingComponent": me.component,
-                    "reportingInstance": me.component,
-                });
-                match serde_json::from_value::<Event>(event) {
-                    Ok(e) => api.create(&PostParams::default(), &e).await.map(|_| ()),
-                    Err(e) => Err(kube::Error::SerdeError(e)),
-                }
-            };
-            if let Err(error) = result {
-                debug!(event = %name, %error, "cannot write an event");
+        let wait = pacer.take(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let api: Api<Event> = Api::namespaced(client.clone(), &ev.namespace);
+        let at = now();
+        let result = if repeat {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"count": count, "lastTimestamp": at, "message": message})),
+            )
+            .await
+            .map(|_| ())
+        } else {
+            let event = json!({
+                "metadata": {"name": name, "namespace": ev.namespace},
+                "involvedObject": {
+                    "apiVersion": ev.api_version,
+                    "kind": ev.kind,
+                    "name": ev.name,
+                    "namespace": ev.object_namespace,
+                    "uid": ev.uid,
+                    "resourceVersion": ev.resource_version,
+                },
+                "reason": ev.reason,
+                "message": message,
+                "type": ev.type_,
+                "count": count,
+                "firstTimestamp": at,
+                "lastTimestamp": at,
+                "source": {"component": component},
+                "reportingComponent": component,
+                "reportingInstance": component,
+            });
+            match serde_json::from_value::<Event>(event) {
+                Ok(e) => api.create(&PostParams::default(), &e).await.map(|_| ()),
+                Err(e) => Err(kube::Error::SerdeError(e)),
             }
-        });
+        };
+        if let Err(error) = result {
+            debug!(event = %name, %error, "cannot write an event");
+        }
     }
 }
