@@ -215,11 +215,17 @@ impl Controller {
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let mut owned = Vec::new();
         for rs in self.ctx.informers.replicasets.store().state() {
-            if rs.namespace().as_deref() != Some(key.namespace.as_str()) {
+            if rs.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
+                continue;
+            }
+            // Another controller's ReplicaSets are not ours to match (with
+            // a thousand Deployments in a namespace, that is nearly all).
+            let controller = controller_of(&rs.metadata);
+            if controller.is_some_and(|o| o.uid != uid) {
                 continue;
             }
             let labels_match = matches(Some(&d.spec.selector), rs.metadata.labels.as_ref());
-            match controller_of(&rs.metadata) {
+            match controller {
                 Some(o) if o.uid == uid => {
                     if labels_match {
                         owned.push((*rs).clone());
