@@ -50,7 +50,7 @@ pub struct Decoded {
 }
 
 fn through<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, String> {
-    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
+    let typed = T::deserialize(obj).map_err(|e| e.to_string())?;
     serde_json::to_value(&typed).map_err(|e| e.to_string())
 }
 
@@ -184,6 +184,80 @@ pub fn decode(
     }
     Ok(Decoded {
         object: typed,
+        unknown_fields,
+    })
+}
+
+/// [`decode`] for a write that changes a stored object `old` (an update or
+/// a patch): only the top-level fields that differ from `old`, with
+/// `apiVersion`, `kind` and `metadata`, go through the type. The rest is
+/// the stored object's, which went through the type when it was written;
+/// a type reads and writes its top-level fields independently, so the
+/// result is the one [`decode`] gives, at the cost of what changed (for a
+/// pod's status patch: its status, not its spec).
+///
+/// A top-level field the type requires but did not change
+/// (`Event.involvedObject`) is defaulted by the type when left out; the
+/// stored value is kept instead. Should a type refuse to read without it,
+/// the object is decoded whole.
+pub fn decode_changed(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: Value,
+    old: &Value,
+    validation: FieldValidation,
+) -> Result<Decoded, ApiError> {
+    let (Value::Object(given), Some(stored)) = (&obj, old.as_object()) else {
+        return decode(group, version, kind, obj, validation);
+    };
+    let always = |k: &str| matches!(k, "apiVersion" | "kind" | "metadata");
+    let changed: serde_json::Map<String, Value> = given
+        .iter()
+        .filter(|(k, v)| always(k) || stored.get(k.as_str()) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if changed.len() == given.len() {
+        return decode(group, version, kind, obj, validation);
+    }
+    let changed = Value::Object(changed);
+    let typed = match roundtrip(group, kind, &changed) {
+        None => {
+            return Ok(Decoded {
+                object: obj,
+                unknown_fields: Vec::new(),
+            })
+        }
+        Some(Ok(t @ Value::Object(_))) => t,
+        // A required field left out, or a type error: the whole object
+        // decides (and words the error).
+        Some(_) => return decode(group, version, kind, obj, validation),
+    };
+    let mut unknown_fields = Vec::new();
+    if validation != FieldValidation::Ignore {
+        missing(&changed, &typed, &mut String::new(), &mut unknown_fields);
+    }
+    if validation == FieldValidation::Strict && !unknown_fields.is_empty() {
+        return decode(group, version, kind, obj, validation);
+    }
+    let (Value::Object(mut object), Value::Object(changed), Value::Object(typed)) =
+        (obj, changed, typed)
+    else {
+        return Err(ApiError::bad_request("bad object"));
+    };
+    for k in changed.keys() {
+        object.remove(k);
+    }
+    // What the type wrote for a field that was left out (a required one it
+    // defaults, as `Event.involvedObject`) is not the stored value: the
+    // stored one stays.
+    for (k, v) in typed {
+        if changed.contains_key(&k) || !object.contains_key(&k) {
+            object.insert(k, v);
+        }
+    }
+    Ok(Decoded {
+        object: Value::Object(object),
         unknown_fields,
     })
 }
@@ -335,5 +409,98 @@ mod tests {
                 .code(),
             400
         );
+    }
+
+    fn stored_pod() -> Value {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default", "uid": "u1", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}],
+                     "nodeName": "n1"},
+            "status": {"phase": "Pending"}
+        });
+        decode("", "v1", "Pod", pod, FieldValidation::Strict)
+            .expect("stored pod decodes")
+            .object
+    }
+
+    /// `decode_changed` gives what `decode` gives, for every validation.
+    fn same_as_decode(new: Value, old: &Value) -> Result<Decoded, ApiError> {
+        let mut warn = None;
+        for v in [
+            FieldValidation::Ignore,
+            FieldValidation::Strict,
+            FieldValidation::Warn,
+        ] {
+            let whole = decode("", "v1", &kind_of(&new), new.clone(), v);
+            let part = decode_changed("", "v1", &kind_of(&new), new.clone(), old, v);
+            match (&whole, &part) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "validation {v:?}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "validation {v:?}"),
+                _ => panic!("validation {v:?}: decode gave {whole:?}, decode_changed {part:?}"),
+            }
+            warn = Some(part);
+        }
+        // The last one, with the default validation.
+        warn.expect("three validations ran")
+    }
+
+    fn kind_of(v: &Value) -> String {
+        v["kind"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn a_status_change_decodes_as_the_whole_object_does() {
+        let old = stored_pod();
+        let mut new = old.clone();
+        new["status"] = json!({
+            "phase": "Running", "podIP": "10.0.0.2", "startTime": "2026-01-02T03:04:05Z",
+            "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null}],
+            "sparkle": true
+        });
+        let d = same_as_decode(new, &old).expect("warn decodes");
+        assert_eq!(d.unknown_fields, ["status.sparkle"]);
+        assert_eq!(d.object["status"]["phase"], "Running");
+        assert!(d.object["status"].get("sparkle").is_none());
+        // The spec is the stored one, untouched.
+        assert_eq!(d.object["spec"], old["spec"]);
+    }
+
+    #[test]
+    fn a_type_error_in_what_changed_is_reported_as_decode_reports_it() {
+        let old = stored_pod();
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["ports"][0]["containerPort"] = json!("eighty");
+        let e = same_as_decode(new, &old).expect_err("a string for an integer");
+        assert_eq!(e.code(), 400);
+        // Dropping a top-level field, and adding an unknown one.
+        let mut new = old.clone();
+        new.as_object_mut().expect("object").remove("status");
+        new["extra"] = json!({"x": 1});
+        let d = same_as_decode(new, &old).expect("warn decodes");
+        assert_eq!(d.unknown_fields, ["extra"]);
+        assert!(d.object.get("status").is_none() && d.object.get("extra").is_none());
+    }
+
+    #[test]
+    fn a_required_field_that_did_not_change_keeps_its_stored_value() {
+        // Event.involvedObject is required by its type, which defaults it
+        // when a change to the message alone is read without it.
+        let old = decode(
+            "",
+            "v1",
+            "Event",
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                   "involvedObject": {"kind": "Pod", "name": "p"}, "message": "a", "count": 1}),
+            FieldValidation::Strict,
+        )
+        .expect("event decodes")
+        .object;
+        let mut new = old.clone();
+        new["message"] = json!("b");
+        new["count"] = json!(2);
+        let d = same_as_decode(new, &old).expect("decodes");
+        assert_eq!(d.object["involvedObject"]["name"], "p");
+        assert_eq!(d.object["count"], 2);
     }
 }

@@ -201,6 +201,17 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<String, Ap
 
 /// Prepare an update of `old` to `new` through the main resource
 /// (`status == false`) or the status subresource.
+/// Sets `map[key]` to `value`, cloning only when it differs.
+fn copy_into(map: &mut serde_json::Map<String, Value>, key: &str, value: &Value) {
+    match map.get_mut(key) {
+        Some(v) if v == value => {}
+        Some(v) => *v = value.clone(),
+        None => {
+            map.insert(key.to_string(), value.clone());
+        }
+    }
+}
+
 pub fn prepare_update(
     info: &ResourceInfo,
     old: &Value,
@@ -215,13 +226,16 @@ pub fn prepare_update(
         )));
     }
     // System fields come from the stored object.
-    let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
+    static NO_META: Value = Value::Null;
+    let old_meta = old.get("metadata").unwrap_or(&NO_META);
     {
         let meta = meta_mut(new)?;
         for f in SYSTEM_FIELDS {
             match old_meta.get(f) {
-                Some(v) => meta.insert(f.to_string(), v.clone()),
-                None => meta.remove(f),
+                Some(v) => copy_into(meta, f, v),
+                None => {
+                    meta.remove(f);
+                }
             };
         }
         meta.remove("selfLink");
@@ -230,16 +244,18 @@ pub fn prepare_update(
         .as_object_mut()
         .ok_or_else(|| ApiError::bad_request("bad object"))?;
     if status {
-        // Only status may change: everything else is the stored object's.
-        let status_value = map.remove("status");
-        let mut merged = old.clone();
-        if let Some(m) = merged.as_object_mut() {
-            match status_value {
-                Some(s) => m.insert("status".into(), s),
-                None => m.remove("status"),
-            };
+        // Only status may change: everything else is the stored object's
+        // (copied only where it differs: a status patch left the rest as
+        // it was).
+        let stored = old
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("bad object"))?;
+        map.retain(|k, _| k == "status" || stored.contains_key(k));
+        for (k, v) in stored {
+            if k != "status" {
+                copy_into(map, k, v);
+            }
         }
-        *new = merged;
     } else if has_status_subresource(info) {
         match old.get("status") {
             Some(s) => map.insert("status".into(), s.clone()),
@@ -272,7 +288,7 @@ pub fn prepare_update(
         meta_mut(new)?.insert("generation".into(), Value::from(generation));
     }
     let metadata = new.get("metadata").cloned().unwrap_or(Value::Null);
-    let mut causes = validation::validate_object_meta_update(&metadata, &old_meta);
+    let mut causes = validation::validate_object_meta_update(&metadata, old_meta);
     if causes.is_empty() {
         causes =
             validation::validate_create_meta(&info.group, &info.plural, info.namespaced, &metadata)

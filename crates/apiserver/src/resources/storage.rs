@@ -516,8 +516,23 @@ pub fn decode_typed(
     obj: Value,
     validation: typed::FieldValidation,
 ) -> Result<typed::Decoded, ApiError> {
+    decode_typed_change(info, obj, None, validation)
+}
+
+/// [`decode_typed`] for a new version of the stored object `old`: a
+/// built-in kind's type reads only what changed ([`typed::decode_changed`]).
+pub fn decode_typed_change(
+    info: &ResourceInfo,
+    obj: Value,
+    old: Option<&Value>,
+    validation: typed::FieldValidation,
+) -> Result<typed::Decoded, ApiError> {
     let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) else {
-        return typed::decode(&info.group, &info.version, &info.kind, obj, validation);
+        let (g, v, k) = (&info.group, &info.version, &info.kind);
+        return match old {
+            Some(old) => typed::decode_changed(g, v, k, obj, old, validation),
+            None => typed::decode(g, v, k, obj, validation),
+        };
     };
     let mut obj = obj;
     let dropped = schema.prune_root(&mut obj);
@@ -1120,7 +1135,7 @@ pub async fn patch(
         let mut new = old.clone();
         apply_patch(kind, &mut new, patch)?;
         object::check_type(info, &mut new)?;
-        let decoded = decode_typed(info, new, opts.field_validation)?;
+        let decoded = decode_typed_change(info, new, Some(&old), opts.field_validation)?;
         let warnings = typed::warnings(&decoded);
         let mut new = decoded.object;
         object::set_namespace(info, &mut new, ns)?;
