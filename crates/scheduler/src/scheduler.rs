@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -43,6 +43,11 @@ const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
 const BIND_BACKOFF: Duration = Duration::from_secs(1);
 /// Bindings in flight at once.
 const CONCURRENCY: usize = 64;
+/// How long the scheduling loop runs before it lets other tasks (its
+/// watches, its bindings, the rest of the process) have the thread. One pod
+/// per turn would give it one turn in however many tasks are runnable: a
+/// controller creating pods in batches of hundreds would starve it.
+const SLICE: Duration = Duration::from_millis(2);
 
 /// What stops the scheduler.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +123,7 @@ pub async fn run(client: Client) -> Result<(), SchedulerError> {
         if pods.0.is_finished() {
             return Err(SchedulerError::WatchEnded("pod"));
         }
+        let mut slice = Instant::now();
         loop {
             let next = {
                 let mut st = shared.lock();
@@ -135,8 +141,10 @@ pub async fn run(client: Client) -> Result<(), SchedulerError> {
                 break;
             };
             schedule_one(&shared, uid, pod);
-            // Let the watches and bindings run between pods.
-            tokio::task::yield_now().await;
+            if slice.elapsed() >= SLICE {
+                tokio::task::yield_now().await;
+                slice = Instant::now();
+            }
         }
     }
 }
