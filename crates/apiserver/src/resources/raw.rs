@@ -6,6 +6,8 @@
 //! objects cost a copy each. Objects stored in another key order (by older
 //! versions) are parsed and re-serialised instead.
 
+use std::io::Write;
+
 use bytes::Bytes;
 use rkube_apimachinery::ApiError;
 use rkube_store::KeyValue;
@@ -49,7 +51,7 @@ fn splice_into(value: &[u8], rv: i64, out: &mut Vec<u8>) -> bool {
     };
     out.extend_from_slice(PREFIX);
     out.extend_from_slice(br#""resourceVersion":""#);
-    out.extend_from_slice(rv.to_string().as_bytes());
+    let _ = write!(out, "{rv}");
     out.push(b'"');
     if rest.first() != Some(&b'}') {
         out.push(b',');
@@ -69,11 +71,72 @@ pub fn write_stamped(value: &[u8], rv: i64, out: &mut Vec<u8>) -> Result<(), Api
     serde_json::to_writer(out, &obj).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// The stored object of `kv` as JSON with its resourceVersion.
-pub fn stamped(kv: &KeyValue) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(kv.value.len() + 32);
-    write_stamped(&kv.value, kv.mod_revision, &mut out)?;
-    Ok(out)
+/// One item of a list: the stored bytes, stamped with their
+/// resourceVersion only as they are written out (a list of 100,000 objects
+/// holds the store's bytes, shared, not a stamped copy of each).
+#[derive(Debug, Clone)]
+pub struct Item {
+    bytes: Bytes,
+    /// The revision to splice in; `None` when `bytes` is final JSON.
+    rv: Option<i64>,
+}
+
+impl Item {
+    /// The stored object of `kv`. One stored in another layout (by an
+    /// older version) is parsed and stamped now, so writing never fails.
+    pub fn from_kv(kv: &KeyValue) -> Result<Self, ApiError> {
+        if kv.value.starts_with(PREFIX) {
+            return Ok(Item {
+                bytes: kv.value.clone(),
+                rv: Some(kv.mod_revision),
+            });
+        }
+        let mut out = Vec::with_capacity(kv.value.len() + 32);
+        write_stamped(&kv.value, kv.mod_revision, &mut out)?;
+        Ok(Item::json(out))
+    }
+
+    /// An item that is already the JSON to send.
+    pub fn json(bytes: Vec<u8>) -> Self {
+        Item {
+            bytes: Bytes::from(bytes),
+            rv: None,
+        }
+    }
+
+    /// About how many bytes [`Item::write_to`] appends.
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len() + if self.rv.is_some() { 40 } else { 0 }
+    }
+
+    /// Appends the item's JSON to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self.rv {
+            Some(rv) if splice_into(&self.bytes, rv, out) => {}
+            _ => out.extend_from_slice(&self.bytes),
+        }
+    }
+
+    /// The item with its `apiVersion` set to `api_version`, when it has
+    /// another ([`with_api_version`]).
+    pub fn with_api_version(&self, api_version: &str) -> Option<Self> {
+        let other = with_api_version(&self.bytes, api_version)?;
+        match self.rv {
+            Some(rv) => {
+                let mut out = Vec::with_capacity(other.len() + 32);
+                write_stamped(&other, rv, &mut out).ok()?;
+                Some(Item::json(out))
+            }
+            None => Some(Item::json(other)),
+        }
+    }
+
+    /// The item's JSON.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.write_to(&mut out);
+        out
+    }
 }
 
 /// For a custom resource served in several versions (conversion `None`):
@@ -100,8 +163,8 @@ pub struct RawList {
     pub api_version: String,
     /// The list's `metadata` (resourceVersion, continue, remainingItemCount).
     pub metadata: Value,
-    /// Each item as JSON, resourceVersion stamped.
-    pub items: Vec<Vec<u8>>,
+    /// The items, stamped with their resourceVersion as they are written.
+    pub items: Vec<Item>,
 }
 
 impl RawList {
@@ -110,7 +173,7 @@ impl RawList {
     #[cfg(test)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
         let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
-        let size: usize = self.items.iter().map(|i| i.len() + 1).sum();
+        let size: usize = self.items.iter().map(|i| i.encoded_len() + 1).sum();
         let mut out = Vec::with_capacity(size + 256);
         out.extend_from_slice(br#"{"kind":"#);
         serde_json::to_writer(&mut out, &self.kind).map_err(internal)?;
@@ -123,7 +186,7 @@ impl RawList {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(item);
+            item.write_to(&mut out);
         }
         out.extend_from_slice(b"]}");
         Ok(out)
@@ -158,7 +221,7 @@ impl RawList {
                         if i > 0 {
                             out.push(b',');
                         }
-                        out.extend_from_slice(&item);
+                        item.write_to(&mut out);
                     }
                     None => {
                         out.extend_from_slice(b"]}");
@@ -180,7 +243,7 @@ impl RawList {
         self.items
             .iter()
             .map(|i| {
-                serde_json::from_slice(i)
+                serde_json::from_slice(&i.to_vec())
                     .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
             })
             .collect()
@@ -257,10 +320,24 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, b)| {
-                    let mut out = Vec::new();
-                    write_stamped(b, i as i64 + 1, &mut out).expect("stamp");
-                    out
+                    Item::from_kv(&KeyValue {
+                        key: Bytes::from(format!("/registry/configmaps/{i}")),
+                        value: b.clone(),
+                        create_revision: i as i64 + 1,
+                        mod_revision: i as i64 + 1,
+                        version: 1,
+                    })
+                    .expect("item")
                 })
+                // One item in an older layout, stamped when read.
+                .chain([Item::from_kv(&KeyValue {
+                    key: Bytes::from("/registry/configmaps/old"),
+                    value: Bytes::from_static(br#"{"kind":"ConfigMap","metadata":{"name":"c"}}"#),
+                    create_revision: 3,
+                    mod_revision: 3,
+                    version: 1,
+                })
+                .expect("old item")])
                 .collect(),
         };
         let whole = list.to_bytes().expect("bytes");
@@ -274,6 +351,8 @@ mod tests {
         let parsed: Value = serde_json::from_slice(&whole).expect("json");
         assert_eq!(parsed, list.to_value().expect("value"));
         assert_eq!(parsed["items"][1]["metadata"]["resourceVersion"], "2");
+        assert_eq!(parsed["items"][2]["metadata"]["resourceVersion"], "3");
+        assert_eq!(parsed["items"][2]["metadata"]["name"], "c");
         assert_eq!(parsed["kind"], "ConfigMapList");
     }
 }

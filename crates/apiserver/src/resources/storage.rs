@@ -257,7 +257,7 @@ pub async fn list_raw(
             consumed += 1;
             last_key = Some(kv.key.clone());
             if !filtering || matches(info, opts, &decode(kv)?) {
-                items.push(raw::stamped(kv)?);
+                items.push(raw::Item::from_kv(kv)?);
             }
         }
         let more_here = (resp.kvs.len() as i64) > consumed || resp.more;
@@ -289,7 +289,7 @@ pub async fn list_raw(
     if info.custom.is_some() {
         let api_version = info.api_version();
         for item in &mut items {
-            if let Some(other) = raw::with_api_version(item, &api_version) {
+            if let Some(other) = item.with_api_version(&api_version) {
                 *item = other;
             }
         }

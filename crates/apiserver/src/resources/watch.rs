@@ -93,9 +93,9 @@ pub async fn start(
         };
         let list = storage::list_raw(store.as_ref(), &info, ns.as_deref(), &list_opts).await?;
         for item in &list.items {
-            let mut l = Vec::with_capacity(item.len() + 32);
+            let mut l = Vec::with_capacity(item.encoded_len() + 32);
             l.extend_from_slice(br#"{"type":"ADDED","object":"#);
-            l.extend_from_slice(item);
+            item.write_to(&mut l);
             l.extend_from_slice(b"}\n");
             first_lines.push(Bytes::from(l));
         }
