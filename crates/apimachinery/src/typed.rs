@@ -190,7 +190,7 @@ pub fn decode(
 
 /// [`decode`] for a write that changes a stored object `old` (an update or
 /// a patch): only the top-level fields that differ from `old`, with
-/// `apiVersion`, `kind` and `metadata`, go through the type. The rest is
+/// `apiVersion` and `kind`, go through the type. The rest is
 /// the stored object's, which went through the type when it was written;
 /// a type reads and writes its top-level fields independently, so the
 /// result is the one [`decode`] gives, at the cost of what changed (for a
@@ -211,7 +211,7 @@ pub fn decode_changed(
     let (Value::Object(given), Some(stored)) = (&obj, old.as_object()) else {
         return decode(group, version, kind, obj, validation);
     };
-    let always = |k: &str| matches!(k, "apiVersion" | "kind" | "metadata");
+    let always = |k: &str| matches!(k, "apiVersion" | "kind");
     let changed: serde_json::Map<String, Value> = given
         .iter()
         .filter(|(k, v)| always(k) || stored.get(k.as_str()) != Some(v))
@@ -473,6 +473,16 @@ mod tests {
         new["spec"]["containers"][0]["ports"][0]["containerPort"] = json!("eighty");
         let e = same_as_decode(new, &old).expect_err("a string for an integer");
         assert_eq!(e.code(), 400);
+        // metadata is read when it changed, like any other field.
+        let mut new = old.clone();
+        new["metadata"]["labels"] = json!({"a": 1});
+        assert_eq!(same_as_decode(new, &old).expect_err("a number").code(), 400);
+        let mut new = old.clone();
+        new["metadata"]["labels"] = json!({"x": "y"});
+        new["metadata"]["sparkle"] = json!(1);
+        let d = same_as_decode(new, &old).expect("warn decodes");
+        assert_eq!(d.unknown_fields, ["metadata.sparkle"]);
+        assert_eq!(d.object["metadata"]["labels"], json!({"x": "y"}));
         // Dropping a top-level field, and adding an unknown one.
         let mut new = old.clone();
         new.as_object_mut().expect("object").remove("status");
