@@ -5,7 +5,8 @@
 //! - discovery (again every 30 s, and soon after a CRD changes, so new
 //!   custom resources are covered) finds every
 //!   resource that can be listed, watched and deleted; each gets one
-//!   metadata-only watch (`Api<PartialObjectMeta<DynamicObject>>`), which
+//!   metadata-only watch (`meta.rs`: `PartialObjectMetadata` without
+//!   managedFields), which
 //!   feeds the uid graph (`graph.rs`: objects, owners, dependents);
 //! - the graph names the objects to look at again: dependents whose
 //!   owner went (deleted in the background), owners deleting in the
@@ -17,6 +18,7 @@
 //!   are remembered).
 
 mod graph;
+mod meta;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +28,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
-    Api, DeleteParams, DynamicObject, PartialObjectMeta, Patch, PatchParams, Preconditions,
-    PropagationPolicy,
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
 };
 use kube::discovery::{verbs, Discovery, Scope};
 use kube::runtime::watcher::{self, watcher, Event};
@@ -42,6 +43,7 @@ use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};
 use graph::{decide, Action, Graph, Node, OwnerState, Res, Work};
 pub use graph::{FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
+use meta::Meta;
 
 pub const NAME: &str = "garbage-collector-controller";
 const DELETE_WORKERS: usize = 5;
@@ -56,8 +58,6 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const IGNORED: [(&str, &str); 2] = [("", "events"), ("events.k8s.io", "events")];
 /// Owner uids confirmed absent that are remembered (then forgotten at once).
 const ABSENT_CACHE: usize = 10_000;
-
-type Meta = PartialObjectMeta<DynamicObject>;
 
 struct Gc {
     ctx: Arc<Context>,
