@@ -5,6 +5,8 @@
 //!
 //! Handlers see the version before the change as well as after, so a
 //! controller can react to what moved (a pod's labels, its owner).
+//! Objects are kept without `managedFields` (kube-controller-manager trims
+//! them from its informers too).
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -121,13 +123,14 @@ where
                 .default_backoff()
                 .boxed();
             while let Some(event) = events.next().await {
-                let event = match event {
+                let mut event = match event {
                     Ok(e) => e,
                     Err(error) => {
                         warn!(kind = label, %error, "watch failed; retrying");
                         continue;
                     }
                 };
+                strip_managed_fields(&mut event);
                 let old = match &event {
                     watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
                         store.get(&ObjectRef::from_obj(o))
@@ -159,6 +162,20 @@ where
     /// Waits until the first full list is in the store.
     pub async fn synced(&self) {
         let _ = self.store.wait_until_ready().await;
+    }
+}
+
+/// No controller reads `managedFields`, and they are much of a pod's
+/// metadata: the store keeps objects without them, as
+/// kube-controller-manager's informers do. A write of an object read from
+/// the store leaves the server's managedFields as they are (an update
+/// without them keeps them).
+fn strip_managed_fields<K: Resource>(event: &mut watcher::Event<K>) {
+    match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o) => {
+            o.meta_mut().managed_fields = None;
+        }
+        watcher::Event::Init | watcher::Event::InitDone => {}
     }
 }
 

@@ -222,7 +222,10 @@ fn forget(st: &mut State, uid: &str) {
     st.binding.remove(uid);
 }
 
-fn observe(st: &mut State, pod: Pod) {
+fn observe(st: &mut State, mut pod: Pod) {
+    // Never read here, and much of a pod's metadata: not kept in the cache
+    // (kube-scheduler's informers trim them too).
+    pod.metadata.managed_fields = None;
     let uid = pod.uid().unwrap_or_default();
     let node = pod
         .spec

@@ -86,6 +86,18 @@ fn create_scale_update_undo_and_restart() {
     );
     rolled_out(&c, "deployment/web");
     wait_pods(&c, "app=web", 3, "nginx:1");
+    // The controller writes status from its informer's copy, which has no
+    // managedFields: kubectl's entry stays beside the controller's.
+    let managers = get(
+        &c,
+        &["deployment", "web", "--show-managed-fields"],
+        "{range .metadata.managedFields[*]}{.manager}/{.subresource} {end}",
+    );
+    assert!(
+        managers.contains("kubectl-create/ ")
+            && managers.contains("kube-controller-manager/status"),
+        "{managers}"
+    );
     // One ReplicaSet, named for the template hash, which its selector,
     // labels and pods carry; revision 1.
     let rs = get(&c, &["rs", "-l", "app=web"], "{.items[*].metadata.name}");
