@@ -91,6 +91,10 @@ pub struct RangeRequest {
     pub count_only: bool,
     /// Return keys and metadata without values.
     pub keys_only: bool,
+    /// The caller does not need `count` beyond the page: a store may stop
+    /// at the first key past `limit` (`count` is then a lower bound; `more`
+    /// is still exact). etcd counts anyway.
+    pub skip_count: bool,
 }
 
 impl RangeRequest {
@@ -101,6 +105,7 @@ impl RangeRequest {
             limit: 0,
             count_only: false,
             keys_only: false,
+            skip_count: false,
         }
     }
     pub fn at_revision(mut self, revision: Revision) -> Self {
@@ -119,6 +124,10 @@ impl RangeRequest {
         self.keys_only = true;
         self
     }
+    pub fn skip_count(mut self) -> Self {
+        self.skip_count = true;
+        self
+    }
 }
 
 /// The answer to a [`RangeRequest`].
@@ -126,7 +135,8 @@ impl RangeRequest {
 pub struct RangeResponse {
     /// Key-values in key order, at most `limit`.
     pub kvs: Vec<KeyValue>,
-    /// Number of keys in the range at that revision, ignoring `limit`.
+    /// Number of keys in the range at that revision, ignoring `limit`
+    /// (with `skip_count`, possibly only those up to the first past it).
     pub count: i64,
     /// Whether `limit` cut the result (more keys follow the last one). A
     /// caller continues with a range starting just after the last key, at

@@ -585,6 +585,9 @@ impl Read {
             limit: i64::from(self.limit),
             count_only: self.count_only,
             keys_only: self.keys_only,
+            // Exact counts only: `skip_count` is checked by the conformance
+            // tests, where a lower bound is the contract.
+            skip_count: false,
         }
     }
 }

@@ -1,12 +1,12 @@
 //! kube-rs against what its typed API does beyond CRUD: the pod
 //! subresources that act (`binding` assigns a node once, a second binding
 //! is a 409; `eviction` deletes a pod unless a PodDisruptionBudget allows
-//! no disruption, 429 TooManyRequests), the metadata-only API, and a
-//! watcher that stops reading for a while.
+//! no disruption, 429 TooManyRequests), the metadata-only API, paged
+//! lists, and a watcher that stops reading for a while.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use rkube_e2e::Cluster;
@@ -321,4 +321,77 @@ async fn server_side_apply_through_kube_rs() {
         vec!["beta".to_string()],
         "alpha lost its only field"
     );
+}
+
+/// Pages of a list, as client-go's pager reads them: every page at the
+/// first page's revision (writes in between are not seen), and
+/// `remainingItemCount` counting down to the last page, which has no
+/// `continue`.
+#[tokio::test]
+async fn paged_lists_count_what_is_left() {
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
+    let client = client(&c).await;
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "paged"}})).expect("ns"),
+    )
+    .await
+    .expect("namespace");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "paged");
+    let cm = |i: usize| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": format!("cm-{i:02}")}})).expect("cm")
+    };
+    for i in 0..11 {
+        cms.create(&PostParams::default(), &cm(i))
+            .await
+            .expect("create");
+    }
+    let total = cms
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .len();
+    assert!(total >= 11, "{total}");
+
+    let mut seen = Vec::new();
+    let mut remaining = Vec::new();
+    let mut token: Option<String> = None;
+    let mut revision = None;
+    loop {
+        let mut lp = ListParams::default().limit(3);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = cms.list(&lp).await.expect("page");
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().filter_map(|c| c.metadata.name.clone()));
+        remaining.push(page.metadata.remaining_item_count);
+        let rv = page.metadata.resource_version.clone();
+        assert_eq!(
+            *revision.get_or_insert(rv.clone()),
+            rv,
+            "every page at one revision"
+        );
+        if token.is_none() {
+            // Written after the first page: not in this list.
+            cms.create(&PostParams::default(), &cm(99))
+                .await
+                .expect("create");
+        }
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), total, "{seen:?}");
+    assert!(!seen.contains(&"cm-99".to_string()));
+    let want: Vec<Option<i64>> = (1..=total.div_ceil(3))
+        .map(|p| {
+            let left = total as i64 - 3 * p as i64;
+            (left > 0).then_some(left)
+        })
+        .collect();
+    assert_eq!(remaining, want);
 }

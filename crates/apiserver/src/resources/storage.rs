@@ -110,6 +110,11 @@ struct ContinueToken {
     v: String,
     rv: i64,
     start: String,
+    /// Keys from `start` on at `rv`, when the page before counted them
+    /// (rkube's addition; kube-apiserver's tokens have none): the next
+    /// pages need not count again for `remainingItemCount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left: Option<i64>,
 }
 
 fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
@@ -125,11 +130,12 @@ fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
     Ok(t)
 }
 
-fn encode_continue(rv: i64, start: &str) -> String {
+fn encode_continue(rv: i64, start: &str, left: Option<i64>) -> String {
     let t = ContinueToken {
         v: "meta.k8s.io/v1".into(),
         rv,
         start: start.into(),
+        left,
     };
     base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&t).unwrap_or_default())
 }
@@ -205,9 +211,11 @@ pub async fn list_raw(
     if requested_rv > 0 {
         wait_for_revision(store, requested_rv).await?;
     }
+    let mut known_count = None;
     let (mut start, rev) = match &opts.continue_token {
         Some(token) if !token.is_empty() => {
             let t = decode_continue(token)?;
+            known_count = t.left.filter(|n| *n >= 0);
             (format!("{prefix}{}", t.start), t.rv)
         }
         // An exact revision is read only with a limit (or when asked); otherwise "not older than".
@@ -232,12 +240,16 @@ pub async fn list_raw(
         } else {
             (limit + 1) as i64
         };
+        let mut req = RangeRequest::new(KeyRange::between(Bytes::from(start.clone()), end.clone()))
+            .at_revision(read_rev)
+            .with_limit(page);
+        // Only an unfiltered page reports `remainingItemCount`, and a page
+        // after one that counted knows the count already.
+        if filtering || limit == 0 || known_count.is_some() {
+            req = req.skip_count();
+        }
         let resp = store
-            .range(
-                RangeRequest::new(KeyRange::between(Bytes::from(start.clone()), end.clone()))
-                    .at_revision(read_rev)
-                    .with_limit(page),
-            )
+            .range(req)
             .await
             .map_err(|e| match e {
                 StoreError::Compacted { .. } if opts.continue_token.is_some() => ApiError::expired(
@@ -264,10 +276,10 @@ pub async fn list_raw(
         if limit > 0 && items.len() == limit && more_here {
             if let Some(k) = last_key {
                 let rel = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
-                next_token = Some(encode_continue(read_rev, &format!("{rel}\u{0}")));
                 if !filtering {
-                    remaining = Some(resp.count - consumed);
+                    remaining = Some(known_count.unwrap_or(resp.count) - consumed);
                 }
+                next_token = Some(encode_continue(read_rev, &format!("{rel}\u{0}"), remaining));
             }
             break;
         }

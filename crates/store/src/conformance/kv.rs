@@ -373,6 +373,39 @@ pub async fn range_limit_count_keys_only(store: &dyn Store) {
     assert!(counted.kvs.is_empty());
     assert_eq!(counted.count, 6, "count_only ignores limit in the count");
 
+    // skip_count: the same page and `more`; `count` at least the page and
+    // one more, at most the whole range (etcd counts everything anyway).
+    let exact = range(
+        store,
+        RangeRequest::new(whole.clone()).with_limit(2),
+        "limit 2 counted",
+    )
+    .await;
+    let skipped = range(
+        store,
+        RangeRequest::new(whole.clone()).with_limit(2).skip_count(),
+        "limit 2 skip_count",
+    )
+    .await;
+    assert_eq!((keys(&skipped), skipped.more), (keys(&exact), true));
+    assert!(
+        (3..=exact.count).contains(&skipped.count),
+        "count {} of {}",
+        skipped.count,
+        exact.count
+    );
+    let last = range(
+        store,
+        RangeRequest::new(whole.clone()).with_limit(10).skip_count(),
+        "skip_count, all in the page",
+    )
+    .await;
+    assert_eq!(
+        (last.kvs.len() as i64, last.count, last.more),
+        (exact.count, exact.count, false),
+        "a page holding the whole range counts it exactly"
+    );
+
     // keys_only: keys and metadata, empty values.
     let ko = range(
         store,
