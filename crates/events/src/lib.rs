@@ -21,8 +21,6 @@
 mod correlator;
 mod pacer;
 
-use std::time::Instant;
-
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -110,10 +108,11 @@ impl Recorder {
             message: message.to_string(),
         };
         if let Err(e) = self.queue.try_send(event) {
-            let event = match &e {
-                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+            let (event, why) = match &e {
+                mpsc::error::TrySendError::Full(ev) => (ev, "the queue is full"),
+                mpsc::error::TrySendError::Closed(ev) => (ev, "no writer"),
             };
-            debug!(object = %event.name, reason = %event.reason, "event dropped: the queue is full");
+            debug!(object = %event.name, reason = %event.reason, why, "event dropped");
         }
     }
 }
@@ -121,7 +120,9 @@ impl Recorder {
 /// The writer: correlates each queued event and writes it, paced.
 async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiver<Recorded>) {
     let mut correlator = correlator::Correlator::default();
-    let mut pacer = Pacer::new(QPS, BURST, Instant::now());
+    // tokio's clock (the same as std's, except in tests that pause it).
+    let clock = || tokio::time::Instant::now().into_std();
+    let mut pacer = Pacer::new(QPS, BURST, clock());
     while let Some(ev) = recorded.recv().await {
         let decision = correlator.correlate(
             &correlator::Event {
@@ -130,7 +131,7 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
                 reason: &ev.reason,
                 message: &ev.message,
             },
-            Instant::now(),
+            clock(),
             || format!("{}.{:x}", ev.name, Timestamp::now().as_nanosecond() as u64),
         );
         let (name, count, repeat, message) = match decision {
@@ -145,7 +146,7 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
                 message,
             } => (name, count, true, message),
         };
-        let wait = pacer.take(Instant::now());
+        let wait = pacer.take(clock());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -188,5 +189,66 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
         if let Err(error) = result {
             debug!(event = %name, %error, "cannot write an event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::*;
+
+    fn pod(i: usize) -> Pod {
+        serde_json::from_value(json!({"metadata": {
+            "name": format!("p{i}"), "namespace": "default", "uid": format!("u{i}")}}))
+        .expect("pod")
+    }
+
+    /// A recorder whose client answers every request 201 and counts the
+    /// event creates.
+    fn counting_recorder() -> (Recorder, Arc<AtomicUsize>) {
+        let creates = Arc::new(AtomicUsize::new(0));
+        let seen = creates.clone();
+        let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            if req.method() == http::Method::POST && req.uri().path().ends_with("/events") {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            async {
+                let event = br#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e"},"involvedObject":{}}"#;
+                Ok::<_, Infallible>(
+                    http::Response::builder()
+                        .status(201)
+                        .body(Full::new(Bytes::from_static(event)))
+                        .expect("response"),
+                )
+            }
+        });
+        let recorder = Recorder::new(Client::new(service, "default"), "test-controller");
+        (recorder, creates)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_written_then_50_a_second_and_what_overflows_the_queue_is_dropped() {
+        let (recorder, creates) = counting_recorder();
+        // 1,200 events about distinct pods, recorded without yielding: the
+        // queue takes 1,000; 200 are dropped.
+        for i in 0..1200 {
+            recorder.normal(&pod(i), "Scheduled", "Successfully assigned");
+        }
+        let start = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(creates.load(Ordering::SeqCst), 100, "the burst at once");
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        let after_1s = creates.load(Ordering::SeqCst);
+        assert!((149..=151).contains(&after_1s), "then 50/s: {after_1s}");
+        tokio::time::sleep_until(start + Duration::from_secs(60)).await;
+        assert_eq!(creates.load(Ordering::SeqCst), 1000, "the queue, no more");
     }
 }
