@@ -153,11 +153,6 @@ pub fn decode(
     obj: Value,
     validation: FieldValidation,
 ) -> Result<Decoded, ApiError> {
-    let cannot = |detail: &str| {
-        ApiError::bad_request(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}"
-        ))
-    };
     let typed = match roundtrip(group, kind, &obj) {
         None => {
             return Ok(Decoded {
@@ -166,26 +161,47 @@ pub fn decode(
             })
         }
         Some(Ok(t)) => t,
-        Some(Err(e)) => return Err(cannot(&e)),
+        Some(Err(e)) => return Err(cannot(version, kind, &e)),
     };
+    let unknown_fields = dropped(&obj, &typed, version, kind, validation)?;
+    Ok(Decoded {
+        object: typed,
+        unknown_fields,
+    })
+}
+
+/// The 400 for a body that cannot be read as `kind`.
+fn cannot(version: &str, kind: &str, detail: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}"
+    ))
+}
+
+/// The fields of `given` that `typed` dropped, as `validation` wants them:
+/// none looked for with `Ignore`, a 400 naming them all with `Strict`.
+fn dropped(
+    given: &Value,
+    typed: &Value,
+    version: &str,
+    kind: &str,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
     let mut unknown_fields = Vec::new();
     if validation != FieldValidation::Ignore {
-        missing(&obj, &typed, &mut String::new(), &mut unknown_fields);
+        missing(given, typed, &mut String::new(), &mut unknown_fields);
     }
     if validation == FieldValidation::Strict && !unknown_fields.is_empty() {
         let list: Vec<String> = unknown_fields
             .iter()
             .map(|f| format!("unknown field \"{f}\""))
             .collect();
-        return Err(cannot(&format!(
-            "strict decoding error: {}",
-            list.join(", ")
-        )));
+        return Err(cannot(
+            version,
+            kind,
+            &format!("strict decoding error: {}", list.join(", ")),
+        ));
     }
-    Ok(Decoded {
-        object: typed,
-        unknown_fields,
-    })
+    Ok(unknown_fields)
 }
 
 /// [`decode`] for a write that changes a stored object `old` (an update or
@@ -233,13 +249,8 @@ pub fn decode_changed(
         // decides (and words the error).
         Some(_) => return decode(group, version, kind, obj, validation),
     };
-    let mut unknown_fields = Vec::new();
-    if validation != FieldValidation::Ignore {
-        missing(&changed, &typed, &mut String::new(), &mut unknown_fields);
-    }
-    if validation == FieldValidation::Strict && !unknown_fields.is_empty() {
-        return decode(group, version, kind, obj, validation);
-    }
+    // The stored rest has no dropped fields: what changed has them all.
+    let unknown_fields = dropped(&changed, &typed, version, kind, validation)?;
     let (Value::Object(mut object), Value::Object(changed), Value::Object(typed)) =
         (obj, changed, typed)
     else {
@@ -248,13 +259,11 @@ pub fn decode_changed(
     for k in changed.keys() {
         object.remove(k);
     }
-    // What the type wrote for a field that was left out (a required one it
-    // defaults, as `Event.involvedObject`) is not the stored value: the
-    // stored one stays.
+    // What changed is the type's now. What the type wrote for a field that
+    // was left out (a required one it defaults, as `Event.involvedObject`)
+    // is not the stored value: the stored one stays.
     for (k, v) in typed {
-        if changed.contains_key(&k) || !object.contains_key(&k) {
-            object.insert(k, v);
-        }
+        object.entry(k).or_insert(v);
     }
     Ok(Decoded {
         object: Value::Object(object),

@@ -57,10 +57,8 @@ pub struct Recorder {
 struct Recorded {
     kind: String,
     api_version: String,
-    /// The object's namespace (none for a cluster-scoped object)...
-    object_namespace: Option<String>,
-    /// ...and the Event's (`default` for a cluster-scoped object).
-    namespace: String,
+    /// None for a cluster-scoped object.
+    namespace: Option<String>,
     name: String,
     uid: String,
     resource_version: Option<String>,
@@ -98,8 +96,7 @@ impl Recorder {
         let event = Recorded {
             kind: K::kind(&()).into_owned(),
             api_version: K::api_version(&()).into_owned(),
-            object_namespace: obj.namespace(),
-            namespace: obj.namespace().unwrap_or_else(|| "default".to_string()),
+            namespace: obj.namespace(),
             name: obj.name_any(),
             uid: obj.uid().unwrap_or_default(),
             resource_version: obj.resource_version(),
@@ -124,9 +121,12 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
     let clock = || tokio::time::Instant::now().into_std();
     let mut pacer = Pacer::new(QPS, BURST, clock());
     while let Some(ev) = recorded.recv().await {
+        // The Event's namespace: the object's, or `default` for a
+        // cluster-scoped one.
+        let ns = ev.namespace.as_deref().unwrap_or("default");
         let decision = correlator.correlate(
             &correlator::Event {
-                object: (&ev.kind, &ev.namespace, &ev.name, &ev.uid),
+                object: (&ev.kind, ns, &ev.name, &ev.uid),
                 type_: ev.type_,
                 reason: &ev.reason,
                 message: &ev.message,
@@ -150,7 +150,7 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let api: Api<Event> = Api::namespaced(client.clone(), &ev.namespace);
+        let api: Api<Event> = Api::namespaced(client.clone(), ns);
         let at = now();
         let result = if repeat {
             api.patch(
@@ -162,12 +162,12 @@ async fn write_all(client: Client, component: String, mut recorded: mpsc::Receiv
             .map(|_| ())
         } else {
             let event = json!({
-                "metadata": {"name": name, "namespace": ev.namespace},
+                "metadata": {"name": name, "namespace": ns},
                 "involvedObject": {
                     "apiVersion": ev.api_version,
                     "kind": ev.kind,
                     "name": ev.name,
-                    "namespace": ev.object_namespace,
+                    "namespace": ev.namespace,
                     "uid": ev.uid,
                     "resourceVersion": ev.resource_version,
                 },

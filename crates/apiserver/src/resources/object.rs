@@ -199,8 +199,6 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<String, Ap
     Ok(name)
 }
 
-/// Prepare an update of `old` to `new` through the main resource
-/// (`status == false`) or the status subresource.
 /// Sets `map[key]` to `value`, cloning only when it differs.
 fn copy_into(map: &mut serde_json::Map<String, Value>, key: &str, value: &Value) {
     match map.get_mut(key) {
@@ -212,6 +210,8 @@ fn copy_into(map: &mut serde_json::Map<String, Value>, key: &str, value: &Value)
     }
 }
 
+/// Prepare an update of `old` to `new` through the main resource
+/// (`status == false`) or the status subresource.
 pub fn prepare_update(
     info: &ResourceInfo,
     old: &Value,

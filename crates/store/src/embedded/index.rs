@@ -13,7 +13,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 
 use super::record::LogOp;
-use crate::types::{EventKind, KeyRange, KeyValue, Revision, WatchEvent};
+use crate::types::{EventKind, KeyRange, KeyValue, RangeRequest, Revision, WatchEvent};
 
 /// One version of a key. `value: None` marks a delete (a tombstone).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,22 +135,15 @@ impl Index {
         visible(history, rev).map(|v| to_kv(k, v, true))
     }
 
-    /// Keys of a range live at `rev`, in key order.
-    pub fn range(
-        &self,
-        range: &KeyRange,
-        rev: Revision,
-        limit: i64,
-        count_only: bool,
-        keys_only: bool,
-        skip_count: bool,
-    ) -> RangeResult {
+    /// Keys of `req`'s range live at `rev` (its own revision already
+    /// resolved by the caller), in key order.
+    pub fn range(&self, req: &RangeRequest, rev: Revision) -> RangeResult {
         let mut out = RangeResult::default();
-        let Some(bounds) = bounds(range) else {
+        let Some(bounds) = bounds(&req.range) else {
             return out;
         };
-        let limit = if limit > 0 {
-            limit as usize
+        let limit = if req.limit > 0 {
+            req.limit as usize
         } else {
             usize::MAX
         };
@@ -159,14 +152,14 @@ impl Index {
                 continue;
             };
             out.count += 1;
-            if count_only {
+            if req.count_only {
                 continue;
             }
             if out.kvs.len() < limit {
-                out.kvs.push(to_kv(k, v, !keys_only));
+                out.kvs.push(to_kv(k, v, !req.keys_only));
             } else {
                 out.more = true;
-                if skip_count {
+                if req.skip_count {
                     // Counting the rest is a walk over every key after the
                     // page: a paged list of n keys would walk n²/2.
                     break;
@@ -616,10 +609,8 @@ mod tests {
         assert!(next.is_none());
         let back = Index::restore(keys, 3, 0, &ix.multi_key_revisions(3), DEFAULT_WINDOW);
         assert_eq!(
-            back.range(&KeyRange::prefix(""), 3, 0, false, false, false)
-                .kvs,
-            ix.range(&KeyRange::prefix(""), 3, 0, false, false, false)
-                .kvs
+            back.range(&RangeRequest::new(KeyRange::prefix("")), 3).kvs,
+            ix.range(&RangeRequest::new(KeyRange::prefix("")), 3).kvs
         );
         assert_eq!(
             back.events(&KeyRange::prefix(""), 2, 3, true, 10),

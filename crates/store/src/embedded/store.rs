@@ -283,14 +283,7 @@ impl Shared {
     fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
         let index = self.index.read();
         let rev = self.read_revision(&index, req.revision)?;
-        let r = index.range(
-            &req.range,
-            rev,
-            req.limit,
-            req.count_only,
-            req.keys_only,
-            req.skip_count,
-        );
+        let r = index.range(req, rev);
         self.metrics.reads.inc();
         Ok(RangeResponse {
             kvs: r.kvs,
@@ -361,14 +354,7 @@ impl Shared {
                 }
                 TxnOp::Range(r) => {
                     let at = if r.revision > 0 { r.revision } else { rev };
-                    let res = index.range(
-                        &r.range,
-                        at,
-                        r.limit,
-                        r.count_only,
-                        r.keys_only,
-                        r.skip_count,
-                    );
+                    let res = index.range(&r, at);
                     responses.push(TxnOpResponse::Range(RangeResponse {
                         kvs: res.kvs,
                         count: res.count,
