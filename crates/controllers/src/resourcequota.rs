@@ -138,7 +138,10 @@ impl Controller {
                 for (k, v) in usage_of(&group, &plural, &obj) {
                     *usage.entry(k).or_insert(0) += v;
                 }
-                if group.is_empty() && plural == "persistentvolumeclaims" {
+                if matches!(
+                    (group.as_str(), plural.as_str()),
+                    ("", "persistentvolumeclaims")
+                ) {
                     for (k, v) in claim_usage(&obj) {
                         *usage.entry(k).or_insert(0) += v;
                     }

@@ -39,8 +39,7 @@ fn pod_resources(pod: &Value, field: &str, res: &str) -> i128 {
 
 /// Whether `obj` still counts (pods that finished do not).
 pub fn counts(group: &str, plural: &str, obj: &Value) -> bool {
-    !(group.is_empty()
-        && plural == "pods"
+    !(matches!((group, plural), ("", "pods"))
         && matches!(
             obj.pointer("/status/phase").and_then(Value::as_str),
             Some("Succeeded" | "Failed")
@@ -68,21 +67,22 @@ pub fn usage_of(group: &str, plural: &str, obj: &Value) -> Usage {
         ) {
             add(&mut u, plural, 1000);
         }
-        if plural == "pods" {
-            for res in ["cpu", "memory", "ephemeral-storage"] {
-                let req = pod_resources(obj, "requests", res);
-                let lim = pod_resources(obj, "limits", res);
-                add(&mut u, &format!("requests.{res}"), req);
-                add(&mut u, res, req);
-                add(&mut u, &format!("limits.{res}"), lim);
+        match plural {
+            "pods" => {
+                for res in ["cpu", "memory", "ephemeral-storage"] {
+                    let req = pod_resources(obj, "requests", res);
+                    let lim = pod_resources(obj, "limits", res);
+                    add(&mut u, &format!("requests.{res}"), req);
+                    add(&mut u, res, req);
+                    add(&mut u, &format!("limits.{res}"), lim);
+                }
             }
-        }
-        if plural == "services" {
-            match obj.pointer("/spec/type").and_then(Value::as_str) {
+            "services" => match obj.pointer("/spec/type").and_then(Value::as_str) {
                 Some("LoadBalancer") => add(&mut u, "services.loadbalancers", 1000),
                 Some("NodePort") => add(&mut u, "services.nodeports", 1000),
                 _ => {}
-            }
+            },
+            _ => {}
         }
     }
     u

@@ -1,7 +1,9 @@
-//! The admission chain of a create: mutating plugins, then (after the
-//! kind's own validation, in `storage.rs`) validating ones, with the
-//! cluster state they read — the namespace, its LimitRanges and
-//! ResourceQuotas. The rules are `rkube_apimachinery::admission`.
+//! The admission chain (steps 3 and 5 of `pipeline.rs`): the namespace
+//! lifecycle, mutating plugins, then (after the kind's strategy) validating
+//! ones, with the cluster state they read — the namespace, its
+//! LimitRanges and ResourceQuotas. Which plugins look at a kind is its
+//! strategy's [`Admitted`]; they act on creates (as rkube's plugins do
+//! today). The rules are `rkube_apimachinery::admission`.
 //!
 //! ResourceQuota usage is counted from the objects themselves (no quota
 //! controller needed) and the quota's new `status` is written in the same
@@ -13,10 +15,44 @@ use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{Compare, CompareOp, KeyRange, RangeRequest, Store, TxnOp};
 use serde_json::Value;
 
-use super::storage::{self, decode, store_error};
+use super::object;
+use super::store_access::{decode, encode, list_prefix, store_error};
+use super::strategy::{Admitted, Strategy};
 
-fn is_pods(info: &ResourceInfo) -> bool {
-    info.group.is_empty() && info.plural == "pods"
+/// The operation being admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+}
+
+/// Whether the pod plugins look at this write.
+fn pod_plugins(strategy: &dyn Strategy, op: Operation) -> bool {
+    op == Operation::Create && strategy.admitted() == Admitted::Pod
+}
+
+/// NamespaceLifecycle: refuse writes into a namespace that does not exist
+/// or is terminating; returns the namespace (the plugins read its labels).
+pub async fn check_namespace(
+    store: &dyn Store,
+    ns: &str,
+    info: &ResourceInfo,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let key = Bytes::from(format!("/registry/namespaces/{ns}"));
+    let Some(kv) = store.get(key).await.map_err(store_error)? else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    let nsobj = decode(&kv)?;
+    if object::is_deleting(&nsobj) {
+        return Err(ApiError::namespace_terminating(
+            &info.group,
+            &info.plural,
+            name,
+            ns,
+        ));
+    }
+    Ok(nsobj)
 }
 
 async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Bytes)>, ApiError> {
@@ -32,14 +68,14 @@ async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Byte
 }
 
 /// What the plugins need for a new object in `ns` (`namespace`: that
-/// namespace, as the storage layer's lifecycle check read it).
+/// namespace, as [`check_namespace`] read it).
 pub async fn context(
     store: &dyn Store,
-    info: &ResourceInfo,
+    strategy: &dyn Strategy,
     ns: Option<&str>,
     namespace: Option<Value>,
 ) -> Result<Context, ApiError> {
-    let (Some(ns), true) = (ns, is_pods(info)) else {
+    let (Some(ns), true) = (ns, pod_plugins(strategy, Operation::Create)) else {
         return Ok(Context::default());
     };
     let values = |l: Vec<(Value, i64, Bytes)>| l.into_iter().map(|(v, _, _)| v).collect();
@@ -62,11 +98,13 @@ pub async fn context(
 /// (403, naming the object).
 pub fn mutate(
     info: &ResourceInfo,
+    strategy: &dyn Strategy,
+    op: Operation,
     name: &str,
     obj: &mut Value,
     ctx: &Context,
 ) -> Result<(), ApiError> {
-    if is_pods(info) {
+    if pod_plugins(strategy, op) {
         admission::mutate_pod(obj, ctx)
             .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
     }
@@ -77,11 +115,13 @@ pub fn mutate(
 /// object, or the warnings to send.
 pub fn validate(
     info: &ResourceInfo,
+    strategy: &dyn Strategy,
+    op: Operation,
     name: &str,
     obj: &Value,
     ctx: &Context,
 ) -> Result<Vec<String>, ApiError> {
-    if !is_pods(info) {
+    if !pod_plugins(strategy, op) {
         return Ok(Vec::new());
     }
     admission::validate_pod(obj, ctx)
@@ -93,6 +133,7 @@ pub fn validate(
 pub async fn quotas(
     store: &dyn Store,
     info: &ResourceInfo,
+    strategy: &dyn Strategy,
     ns: Option<&str>,
     name: &str,
     obj: &Value,
@@ -107,7 +148,7 @@ pub async fn quotas(
     let delta = quota::usage_of(&info.group, &info.plural, obj);
     // What the objects of this kind in the namespace use now.
     let mut existing = quota::Usage::new();
-    for (o, _, _) in list(store, storage::list_prefix(info, Some(ns))).await? {
+    for (o, _, _) in list(store, list_prefix(info, Some(ns))).await? {
         if quota::counts(&info.group, &info.plural, &o) {
             for (k, v) in quota::usage_of(&info.group, &info.plural, &o) {
                 *existing.entry(k).or_insert(0) += v;
@@ -116,8 +157,14 @@ pub async fn quotas(
     }
     let (mut compares, mut ops) = (Vec::new(), Vec::new());
     for (q, rev, key) in quotas {
-        let status = quota::admit(&q, &existing, &delta, obj, is_pods(info))
-            .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
+        let status = quota::admit(
+            &q,
+            &existing,
+            &delta,
+            obj,
+            strategy.admitted() == Admitted::Pod,
+        )
+        .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
         if let Some(status) = status {
             let mut q = q;
             q["status"] = status;
@@ -125,7 +172,7 @@ pub async fn quotas(
                 m.remove("resourceVersion");
             }
             compares.push(Compare::mod_revision(key.clone(), CompareOp::Equal, rev));
-            ops.push(TxnOp::put(key, super::raw::encode(&q)?));
+            ops.push(TxnOp::put(key, encode(&q)?));
         }
     }
     Ok((compares, ops))

@@ -22,9 +22,12 @@ use rkube_apimachinery::{ApiError, Registry, ResourceInfo};
 use rkube_store::{EventKind, KeyRange, RangeRequest, WatchRequest};
 use serde_json::{json, Value};
 
-use super::handlers::ApiState;
+use super::delete::delete;
 use super::object;
-use super::storage::{self, DeleteOptions, WriteOptions};
+use super::options::{DeleteOptions, WriteOptions};
+use super::state::ApiState;
+use super::store_access::{decode, list_prefix, store_error};
+use super::update::update;
 
 const GROUP: &str = "apiextensions.k8s.io";
 const PLURAL: &str = "customresourcedefinitions";
@@ -58,16 +61,16 @@ fn crd_info(state: &ApiState) -> Result<ResourceInfo, ApiError> {
 async fn run(state: &ApiState) -> Result<(), ApiError> {
     let info = crd_info(state)?;
     let store = state.store.clone();
-    let prefix = storage::list_prefix(&info, None);
+    let prefix = list_prefix(&info, None);
     let listed = store
         .range(RangeRequest::new(KeyRange::prefix(Bytes::from(
             prefix.clone(),
         ))))
         .await
-        .map_err(storage::store_error)?;
+        .map_err(store_error)?;
     let mut known: BTreeMap<Bytes, Value> = BTreeMap::new();
     for kv in &listed.kvs {
-        if let Ok(v) = storage::decode(kv) {
+        if let Ok(v) = decode(kv) {
             known.insert(kv.key.clone(), v);
         }
     }
@@ -77,7 +80,7 @@ async fn run(state: &ApiState) -> Result<(), ApiError> {
                 .from_revision(listed.revision + 1),
         )
         .await
-        .map_err(storage::store_error)?;
+        .map_err(store_error)?;
     let mut pending = reconcile(state, &info, &known).await;
     loop {
         // While a deleted CRD still has objects, look again every second
@@ -94,10 +97,10 @@ async fn run(state: &ApiState) -> Result<(), ApiError> {
             events.next().await
         };
         let Some(batch) = next else { return Ok(()) };
-        for ev in batch.map_err(storage::store_error)? {
+        for ev in batch.map_err(store_error)? {
             match ev.kind {
                 EventKind::Put => {
-                    if let Ok(v) = storage::decode(&ev.kv) {
+                    if let Ok(v) = decode(&ev.kv) {
                         known.insert(ev.kv.key.clone(), v);
                     }
                 }
@@ -286,7 +289,7 @@ async fn write_status(
     let mut new = crd.clone();
     new["status"] = status;
     let name = object::meta_str(crd, "name").to_string();
-    storage::update(
+    update(
         state.store.as_ref(),
         info,
         None,
@@ -328,15 +331,15 @@ async fn clean_up(
         return Ok(true);
     }
     if let Some(cr) = served {
-        let prefix = storage::list_prefix(&cr, None);
+        let prefix = list_prefix(&cr, None);
         let objects = state
             .store
             .range(RangeRequest::new(KeyRange::prefix(Bytes::from(prefix))))
             .await
-            .map_err(storage::store_error)?;
+            .map_err(store_error)?;
         if !objects.kvs.is_empty() {
             for kv in &objects.kvs {
-                let Ok(obj) = storage::decode(kv) else {
+                let Ok(obj) = decode(kv) else {
                     continue;
                 };
                 if object::is_deleting(&obj) {
@@ -345,9 +348,7 @@ async fn clean_up(
                 let ns = object::meta_str(&obj, "namespace");
                 let ns = (!ns.is_empty()).then_some(ns);
                 let n = object::meta_str(&obj, "name");
-                match storage::delete(state.store.as_ref(), &cr, ns, n, &DeleteOptions::default())
-                    .await
-                {
+                match delete(state.store.as_ref(), &cr, ns, n, &DeleteOptions::default()).await {
                     Ok(_) | Err(ApiError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -362,7 +363,7 @@ async fn clean_up(
     {
         f.retain(|f| f != crd::CLEANUP_FINALIZER);
     }
-    storage::update(
+    update(
         state.store.as_ref(),
         info,
         None,

@@ -24,7 +24,7 @@ use rkube_store::{KeyRange, KeyValue, Store, StoreError, WatchEvent, WatchReques
 use serde_json::Value;
 
 use super::raw;
-use super::storage;
+use super::store_access;
 
 /// Changes a feed keeps for watchers that are behind (per resource).
 const WINDOW: usize = 4096;
@@ -93,7 +93,7 @@ impl Change {
         } else {
             (&self.decoded, Some(&self.event.kv))
         };
-        cell.get_or_init(|| kv.and_then(|kv: &KeyValue| storage::decode_selectable(kv).ok()))
+        cell.get_or_init(|| kv.and_then(|kv: &KeyValue| store_access::decode_selectable(kv).ok()))
             .as_ref()
     }
 }

@@ -2,44 +2,67 @@
 //! watch, create, update, patch, delete, deletecollection) for every
 //! resource in the registry, stored as JSON in the store.
 //!
-//! - `path.rs`: turning `/api/v1/namespaces/ns/pods/x/status` into a request;
-//! - `object.rs`: metadata rules on create and update (uid, timestamps,
-//!   generation, resourceVersion = store revision);
-//! - `allocator.rs`: Service cluster IPs and node ports;
-//! - `scale.rs`: the `scale` subresource;
-//! - `pod_actions.rs`: `pods/binding` (and `bindings`), `pods/eviction`;
-//! - `storage.rs`: the verbs against the `Store` (keys, preconditions,
-//!   finalizers, selectors, paging);
-//! - `raw.rs`: the stored byte layout (metadata first, resourceVersion
-//!   spliced in on the way out, so lists and watches need no re-encoding);
-//! - `watch.rs`: watch streams (one JSON event per line);
-//! - `admission.rs`: the admission chain of a create (ServiceAccount,
-//!   DefaultTolerationSeconds, LimitRanger, PodSecurity, ResourceQuota);
-//! - `field_manager.rs`: managedFields on every write, server-side apply;
-//! - `fanout.rs`: one store watch per resource, shared by its watchers;
-//! - `crds.rs`: the CRD controller (serves established CRDs, writes their
-//!   status, deletes a deleted CRD's objects);
-//! - `negotiate.rs`: what to answer with (JSON, or a Table for kubectl);
-//! - `handlers.rs`: the axum routes;
-//! - `metrics.rs`: `apiserver_*` metrics.
+//! A request goes straight down through layers; a file imports only from
+//! the layers below it (see `docs/ARCHITECTURE.md`):
+//!
+//! 1. `handlers.rs`: the axum routes, discovery and OpenAPI; a resource
+//!    request's path is parsed (`path.rs`) and handed on with its verb;
+//!    what handlers share is `state.rs`, plain answers `respond.rs`;
+//! 2. `dispatch.rs`: the table from (verb, subresource) to a handler,
+//!    which reads the request (`request.rs`: body, options, patch type)
+//!    and writes the answer (`negotiate.rs`: JSON, Table or metadata);
+//! 3. the verbs: `get.rs` (get, list, paging), `watch.rs` (with
+//!    `fanout.rs`: one store watch per resource), `create.rs`,
+//!    `update.rs`, `patch.rs` (patch and server-side apply), `delete.rs`
+//!    (delete, deletecollection), `finalize.rs` (`namespaces/finalize`),
+//!    `scale.rs` (the Scale view), `pod_actions.rs` (`pods/binding`,
+//!    `bindings`, `pods/eviction`);
+//! 4. `pipeline.rs`: the steps of every write, in kube-apiserver's order
+//!    (decode and defaults, field management in `field_manager.rs`,
+//!    mutating admission in `admission.rs`, the strategy, validating
+//!    admission, store write);
+//! 5. `strategy/`: what each kind does differently (one file per kind
+//!    that needs more than the default);
+//! 6. `store_access.rs`: keys, read, decode, write-if-unchanged, store
+//!    errors; beneath it `raw.rs` (the stored byte layout), `object.rs`
+//!    (generic metadata rules), `allocator.rs` (Service IPs and ports) and
+//!    `options.rs` (the verbs' options).
+//!
+//! Beside them: `crds.rs` (the CRD controller: serves established CRDs,
+//! writes their status, deletes a deleted CRD's objects) and `metrics.rs`
+//! (`apiserver_*` metrics).
 
 mod admission;
 mod allocator;
 mod crds;
+mod create;
+mod delete;
+mod dispatch;
 mod fanout;
 mod field_manager;
+mod finalize;
+mod get;
 mod handlers;
 mod metrics;
 mod negotiate;
 mod object;
+mod options;
+mod patch;
 mod path;
+mod pipeline;
 mod pod_actions;
 mod raw;
+mod request;
+mod respond;
 mod scale;
-mod storage;
+mod state;
+mod store_access;
+mod strategy;
+mod update;
 mod watch;
 
 pub use crds::spawn as spawn_crd_controller;
-pub use handlers::{router, ApiState};
+pub use create::ensure_namespaces;
+pub use handlers::router;
 pub use metrics::ApiMetrics;
-pub use storage::ensure_namespaces;
+pub use state::ApiState;

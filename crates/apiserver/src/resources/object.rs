@@ -126,17 +126,21 @@ pub fn set_namespace(
     }
 }
 
-fn has_status_subresource(info: &ResourceInfo) -> bool {
+/// Whether the kind has a `status` subresource (then the main resource
+/// cannot write status, and `status` nothing else).
+pub fn has_status_subresource(info: &ResourceInfo) -> bool {
     info.subresource("status").is_some()
 }
 
-/// Prepare a new object: system metadata, generated name, validation.
+/// The generic metadata rules of a new object (kube-apiserver's
+/// `BeforeCreate`): system fields are the server's, a generated name is
+/// chosen, the metadata is validated, uid and creationTimestamp are set.
 /// Returns its name.
 pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<String, ApiError> {
     let meta = meta_mut(obj)?;
     for f in SYSTEM_FIELDS
         .iter()
-        .chain(["resourceVersion", "selfLink", "managedFields"].iter())
+        .chain(["resourceVersion", "selfLink"].iter())
     {
         meta.remove(*f);
     }
@@ -154,48 +158,6 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<String, Ap
     let meta = meta_mut(obj)?;
     meta.insert("uid".into(), Value::String(new_uid()));
     meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-    if obj.get("spec").is_some() || info.custom.is_some() {
-        meta_mut(obj)?.insert("generation".into(), Value::from(1));
-    }
-    if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
-        // Its objects go before it does.
-        let finalizers = meta_mut(obj)?
-            .entry("finalizers")
-            .or_insert_with(|| serde_json::json!([]));
-        if let Some(f) = finalizers.as_array_mut() {
-            let cleanup = Value::from(rkube_apimachinery::crd::CLEANUP_FINALIZER);
-            if !f.contains(&cleanup) {
-                f.push(cleanup);
-            }
-        }
-    }
-    if has_status_subresource(info) && info.plural != "namespaces" {
-        // Status is written through its subresource; a create may carry
-        // none (kube-apiserver resets it in PrepareForCreate).
-        if let Some(map) = obj.as_object_mut() {
-            map.remove("status");
-        }
-    }
-    if info.group.is_empty() && info.plural == "namespaces" {
-        let map = obj
-            .as_object_mut()
-            .ok_or_else(|| ApiError::bad_request("bad object"))?;
-        map.insert("status".into(), serde_json::json!({"phase": "Active"}));
-        let spec = map.entry("spec").or_insert_with(|| serde_json::json!({}));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.entry("finalizers")
-                .or_insert_with(|| serde_json::json!(["kubernetes"]));
-        }
-        let labels = meta_mut(obj)?
-            .entry("labels")
-            .or_insert_with(|| serde_json::json!({}));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert(
-                "kubernetes.io/metadata.name".into(),
-                Value::String(name.clone()),
-            );
-        }
-    }
     Ok(name)
 }
 
@@ -210,8 +172,10 @@ fn copy_into(map: &mut serde_json::Map<String, Value>, key: &str, value: &Value)
     }
 }
 
-/// Prepare an update of `old` to `new` through the main resource
-/// (`status == false`) or the status subresource.
+/// The generic rules of an update of `old` to `new` through the main
+/// resource (`status == false`) or the status subresource: the name
+/// matches, system fields are the stored ones, and only the subresource's
+/// part changes.
 pub fn prepare_update(
     info: &ResourceInfo,
     old: &Value,
@@ -247,13 +211,23 @@ pub fn prepare_update(
         // Only status may change: everything else is the stored object's
         // (copied only where it differs: a status patch left the rest as
         // it was).
+        // The write's managedFields (recorded before this step) stay.
         let stored = old
             .as_object()
             .ok_or_else(|| ApiError::bad_request("bad object"))?;
+        let managed = map
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|m| m.remove("managedFields"));
         map.retain(|k, _| k == "status" || stored.contains_key(k));
         for (k, v) in stored {
             if k != "status" {
                 copy_into(map, k, v);
+            }
+        }
+        if let Some(managed) = managed {
+            if let Some(m) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("managedFields".into(), managed);
             }
         }
     } else if has_status_subresource(info) {
@@ -262,31 +236,26 @@ pub fn prepare_update(
             None => map.remove("status"),
         };
     }
-    // generation follows spec changes (for custom resources: anything but
-    // metadata, and status when it has its own subresource).
-    let spec_changed = if info.custom.is_some() {
-        let rest = |o: &Value| -> Value {
-            let mut o = o.clone();
-            if let Some(m) = o.as_object_mut() {
-                m.remove("metadata");
-                if has_status_subresource(info) {
-                    m.remove("status");
-                }
-            }
-            o
-        };
-        rest(new) != rest(old)
-    } else {
-        new.get("spec") != old.get("spec")
-    };
-    if spec_changed {
-        let generation = old_meta
-            .get("generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            + 1;
-        meta_mut(new)?.insert("generation".into(), Value::from(generation));
-    }
+    Ok(())
+}
+
+/// Moves `metadata.generation` on by one (the kind's strategy decided the
+/// spec changed).
+pub fn bump_generation(old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    let generation = old
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        + 1;
+    meta_mut(new)?.insert("generation".into(), Value::from(generation));
+    Ok(())
+}
+
+/// The metadata validation of an update (kube-apiserver's
+/// `ValidateObjectMetaUpdate` and the create rules but the name's).
+pub fn validate_update_meta(info: &ResourceInfo, old: &Value, new: &Value) -> Result<(), ApiError> {
+    static NO_META: Value = Value::Null;
+    let old_meta = old.get("metadata").unwrap_or(&NO_META);
     let metadata = new.get("metadata").cloned().unwrap_or(Value::Null);
     let mut causes = validation::validate_object_meta_update(&metadata, old_meta);
     if causes.is_empty() {
@@ -297,7 +266,8 @@ pub fn prepare_update(
                 .collect();
     }
     if !causes.is_empty() {
-        return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
+        let name = meta_str(old, "name");
+        return Err(ApiError::invalid(&info.group, &info.kind, name, causes));
     }
     Ok(())
 }

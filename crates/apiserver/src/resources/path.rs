@@ -10,17 +10,14 @@ pub struct ResourcePath {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub subresource: Option<String>,
-    /// The path used the legacy `/watch/` prefix.
-    pub legacy_watch: bool,
 }
 
 /// Parse the segments after `/api/v1/` or `/apis/<g>/<v>/`; `None` when no
 /// resource lives there (the caller answers 404).
 pub fn parse(registry: &Registry, group: &str, version: &str, rest: &str) -> Option<ResourcePath> {
     let mut segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let mut legacy_watch = false;
+    // The legacy `/watch/` prefix (the verb, `watch`, is the request's).
     if segs.first() == Some(&"watch") {
-        legacy_watch = true;
         segs.remove(0);
     }
     let mut namespace = None;
@@ -47,6 +44,5 @@ pub fn parse(registry: &Registry, group: &str, version: &str, rest: &str) -> Opt
         namespace,
         name,
         subresource,
-        legacy_watch,
     })
 }

@@ -7,8 +7,12 @@ use rkube_apimachinery::{ApiError, Registry, ResourceInfo};
 use rkube_store::Store;
 use serde_json::{json, Value};
 
+use super::delete::delete;
+use super::get::list;
 use super::object;
-use super::storage::{self, DeleteOptions, ListOptions, WriteOptions};
+use super::options::{DeleteOptions, ListOptions, WriteOptions};
+use super::store_access::{read, write_if_unchanged};
+use super::update::update;
 
 /// A resource the pod actions need, which the built-in registry always has.
 fn resource(registry: &Registry, group: &str, plural: &str) -> Result<ResourceInfo, ApiError> {
@@ -77,7 +81,7 @@ pub async fn bind(
 }
 
 async fn already_bound(store: &dyn Store, info: &ResourceInfo, ns: &str, name: &str) -> bool {
-    match storage::read(store, info, Some(ns), name).await {
+    match read(store, info, Some(ns), name).await {
         Ok((pod, _)) => {
             pod.pointer("/spec/nodeName")
                 .and_then(Value::as_str)
@@ -97,7 +101,7 @@ async fn bind_once(
     binding: &Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let (mut pod, mod_rev) = storage::read(store, info, Some(ns), name).await?;
+    let (mut pod, mod_rev) = read(store, info, Some(ns), name).await?;
     let conflict = |why: String| ApiError::conflict("", "pods/binding", name, &why);
     if object::is_deleting(&pod) {
         return Err(conflict(format!(
@@ -142,7 +146,7 @@ async fn bind_once(
     if dry_run {
         return Ok(created());
     }
-    storage::write_if_unchanged(store, info, Some(ns), name, mod_rev, pod).await?;
+    write_if_unchanged(store, info, Some(ns), name, mod_rev, pod).await?;
     Ok(created())
 }
 
@@ -158,7 +162,7 @@ pub async fn evict(
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     let info = resource(registry, "", "pods")?;
-    let (pod, _) = storage::read(store, &info, Some(ns), name).await?;
+    let (pod, _) = read(store, &info, Some(ns), name).await?;
     let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
     if running {
         let pdbs = resource(registry, "policy", "poddisruptionbudgets")?;
@@ -175,7 +179,7 @@ pub async fn evict(
     }
     let mut opts = DeleteOptions::from_body(eviction.get("deleteOptions").unwrap_or(&Value::Null));
     opts.dry_run |= dry_run;
-    storage::delete(store, &info, Some(ns), name, &opts).await?;
+    delete(store, &info, Some(ns), name, &opts).await?;
     Ok(created())
 }
 
@@ -193,7 +197,7 @@ async fn charge_budget(
     pod: &Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
-    let list = storage::list(store, pdbs, Some(ns), &ListOptions::default()).await?;
+    let list = list(store, pdbs, Some(ns), &ListOptions::default()).await?;
     let labels = pod.pointer("/metadata/labels");
     let matching: Vec<&Value> = list
         .get("items")
@@ -240,6 +244,6 @@ async fn charge_budget(
         dry_run,
         ..WriteOptions::internal("eviction")
     };
-    storage::update(store, pdbs, Some(ns), pdb_name, charged, true, &opts).await?;
+    update(store, pdbs, Some(ns), pdb_name, charged, true, &opts).await?;
     Ok(())
 }

@@ -15,9 +15,11 @@ use rkube_store::{EventKind, KeyRange, RangeRequest, Store, StoreError, WatchReq
 use serde_json::{json, Value};
 
 use super::fanout::{self, Fanout};
+use super::get;
 use super::negotiate::{self, Render};
+use super::options::ListOptions;
 use super::raw;
-use super::storage::{self, ListOptions};
+use super::store_access::{list_prefix, store_error, wait_for_revision};
 
 /// A watch sends what is waiting in one write, up to about this much.
 const COALESCE_BYTES: usize = 256 * 1024;
@@ -73,7 +75,7 @@ pub async fn start(
     let rv = opts.resource_version.clone().unwrap_or_default();
     // The shared feed first, so that it already covers the revision this
     // watch starts from (it only ever reads forward from when it started).
-    let feed = match fanout.feed(&storage::list_prefix(&info, None)).await {
+    let feed = match fanout.feed(&list_prefix(&info, None)).await {
         Ok(feed) => Some(feed),
         Err(e) => {
             tracing::debug!(error = %e, resource = %info.plural, "no watch feed");
@@ -91,7 +93,7 @@ pub async fn start(
             resource_version: None,
             ..opts.clone()
         };
-        let list = storage::list_raw(store.as_ref(), &info, ns.as_deref(), &list_opts).await?;
+        let list = get::list_raw(store.as_ref(), &info, ns.as_deref(), &list_opts).await?;
         for item in &list.items {
             let mut l = Vec::with_capacity(item.encoded_len() + 32);
             l.extend_from_slice(br#"{"type":"ADDED","object":"#);
@@ -120,10 +122,10 @@ pub async fn start(
         let rv = rv
             .parse::<i64>()
             .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
-        storage::wait_for_revision(store.as_ref(), rv).await?;
+        wait_for_revision(store.as_ref(), rv).await?;
         rv + 1
     };
-    let prefix = storage::list_prefix(&info, ns.as_deref());
+    let prefix = list_prefix(&info, ns.as_deref());
     let cursor = match feed.and_then(|f| f.cursor(from - 1)) {
         // The feed may still hold changes the store has compacted away; a
         // watch from there is told so (410) by the store, like any other.
@@ -134,7 +136,7 @@ pub async fn start(
         Some(cursor) => Source::Feed(cursor),
         None => Source::open(store.as_ref(), &prefix, from)
             .await
-            .map_err(storage::store_error)?,
+            .map_err(store_error)?,
     };
     let timeout = params.timeout.unwrap_or(Duration::from_secs(1800));
     watchers.inc();
@@ -443,7 +445,7 @@ impl Watching {
             Some(e) => {
                 // A slow or closed watch: the client re-lists.
                 tracing::debug!(error = %e, resource = %self.info.plural, "watch ended by the store");
-                Some(error_line(&storage::store_error(e)))
+                Some(error_line(&store_error(e)))
             }
         }
     }
@@ -491,7 +493,7 @@ fn translate(
         !filtering
             || change
                 .decoded(prev)
-                .is_some_and(|o| storage::matches(info, opts, o))
+                .is_some_and(|o| get::matches(info, opts, o))
     };
     let prev_matches = ev.prev_kv.is_some() && matches(true);
     match ev.kind {

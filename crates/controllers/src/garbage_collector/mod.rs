@@ -275,7 +275,8 @@ impl Gc {
         let Some(uid) = o.metadata.uid.clone() else {
             return;
         };
-        if res.ar.group == "apiextensions.k8s.io" && res.ar.plural == "customresourcedefinitions" {
+        let crds = ("apiextensions.k8s.io", "customresourcedefinitions");
+        if (res.ar.group.as_str(), res.ar.plural.as_str()) == crds {
             self.rediscover.notify_one();
         }
         let finalizers = o.metadata.finalizers.as_deref().unwrap_or_default();
