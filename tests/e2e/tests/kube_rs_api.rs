@@ -323,6 +323,64 @@ async fn server_side_apply_through_kube_rs() {
     );
 }
 
+/// Server-side apply of a body without `metadata.name` (as some clients
+/// send it): applied to the existing object on the URL, which keeps its
+/// name; an apply that would create the object still needs the name.
+#[tokio::test]
+async fn server_side_apply_without_a_name() {
+    let c = Cluster::up();
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let named = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "baz"}, "data": {"a": "1"}});
+    cms.patch("baz", &PatchParams::apply("tester"), &Patch::Apply(named))
+        .await
+        .expect("apply creates");
+    let nameless = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "data": {"a": "1", "b": "2"}});
+    let applied = cms
+        .patch(
+            "baz",
+            &PatchParams::apply("tester"),
+            &Patch::Apply(&nameless),
+        )
+        .await
+        .expect("apply without a name merges into the live object");
+    assert_eq!(applied.metadata.name.as_deref(), Some("baz"));
+    let data = applied.data.unwrap_or_default();
+    assert_eq!(
+        (
+            data.get("a").map(String::as_str),
+            data.get("b").map(String::as_str)
+        ),
+        (Some("1"), Some("2"))
+    );
+    match cms
+        .patch(
+            "nosuch",
+            &PatchParams::apply("tester"),
+            &Patch::Apply(&nameless),
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 400, "{s:?}");
+            assert!(
+                s.message.contains(
+                    "the name of the object () does not match the name on the URL (nosuch)"
+                ),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("an apply creating an object without a name: {other:?}"),
+    }
+    assert_eq!(
+        api_code(cms.get("nosuch").await.expect_err("nothing was created")),
+        404
+    );
+}
+
 /// Pages of a list, as client-go's pager reads them: every page at the
 /// first page's revision (writes in between are not seen), and
 /// `remainingItemCount` counting down to the last page, which has no
