@@ -19,6 +19,7 @@
 //!   finalizer hold on delete, the namespaces that may not go);
 //! - `pod.rs`: Pods (initial status, the grace period of a pod on a node,
 //!   pod admission);
+//! - `job.rs`: Jobs (the selector from the uid);
 //! - `service.rs`: Services (cluster IPs and node ports);
 //! - `binding.rs`: `bindings` (a create that binds a pod).
 
@@ -27,6 +28,7 @@ mod crd;
 mod custom;
 mod default;
 mod hooks;
+mod job;
 mod namespace;
 mod pod;
 mod service;
@@ -47,6 +49,7 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "Pod") => &pod::PodStrategy,
         ("", "Service") => &service::ServiceStrategy,
         ("", "Binding") => &binding::BindingStrategy,
+        ("batch", "Job") => &job::JobStrategy,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &crd::CrdStrategy,
         _ => &DefaultStrategy,
     }
@@ -75,17 +78,19 @@ mod tests {
         let crds = builtin("apiextensions.k8s.io", "customresourcedefinitions");
         assert!(!for_resource(&crds).allow_unconditional_update());
         let mut custom = builtin("", "configmaps");
-        custom.custom = Some(std::sync::Arc::new(rkube_apimachinery::crd::CustomResource {
-            crd: "widgets.example.com".into(),
-            source: String::new(),
-            schema: None,
-            raw_schema: None,
-            columns: Vec::new(),
-            storage_version: "v1".into(),
-            scale: None,
-            has_status: false,
-            terminating: false,
-        }));
+        custom.custom = Some(std::sync::Arc::new(
+            rkube_apimachinery::crd::CustomResource {
+                crd: "widgets.example.com".into(),
+                source: String::new(),
+                schema: None,
+                raw_schema: None,
+                columns: Vec::new(),
+                storage_version: "v1".into(),
+                scale: None,
+                has_status: false,
+                terminating: false,
+            },
+        ));
         assert!(!for_resource(&custom).allow_unconditional_update());
         assert!(!for_resource(&custom).strategic_merge());
     }
@@ -93,7 +98,10 @@ mod tests {
     #[test]
     fn kinds_find_their_strategy() {
         let bindings = builtin("", "bindings");
-        assert_eq!(for_resource(&bindings).create_action(), CreateAction::BindPod);
+        assert_eq!(
+            for_resource(&bindings).create_action(),
+            CreateAction::BindPod
+        );
         let pods = builtin("", "pods");
         assert_eq!(for_resource(&pods).admitted(), Admitted::Pod);
         let cms = builtin("", "configmaps");
