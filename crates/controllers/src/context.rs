@@ -21,7 +21,7 @@ use kube::Client;
 use rkube_events::Recorder;
 use tokio::task::JoinHandle;
 
-use crate::informer::Informer;
+use crate::framework::informer::Informer;
 use crate::pod_index::PodIndex;
 
 pub struct Informers {

@@ -35,7 +35,7 @@ use tracing::{debug, info};
 
 use crate::context::Context;
 use crate::cron_schedule::{local_time_zone, time_zone, Schedule};
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::owner::owner_ref;
 use crate::pods::controller_of;
 use crate::queue::{Key, Queue};

@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
 use crate::pods::controller_of;
 use crate::queue::{Key, Queue};

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::pods::{controller_of, is_ready};
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};

@@ -37,7 +37,7 @@ use crate::endpoints::{
     selects, services_for_pod_change, should_be_in_endpoints, target_ref, TriggerTimes,
     LABEL_HEADLESS, TRIGGER_TIME,
 };
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::owner::owner_ref;
 use crate::pods::is_ready;
 use crate::queue::{Key, Queue};

@@ -4,7 +4,7 @@
 //! server's code or the store.
 //!
 //! Framework, as client-go's:
-//! - `informer.rs`: one watch per kind shared by every controller, with
+//! - `framework/informer.rs`: one watch per kind shared by every controller, with
 //!   change handlers that see the old and new version;
 //! - `queue.rs`: work queues of object keys with per-key backoff;
 //! - `expectations.rs`: creations and deletions asked for and not yet seen;
@@ -32,9 +32,9 @@ mod endpoints;
 mod endpointslice;
 mod error;
 mod expectations;
+mod framework;
 mod garbage_collector;
 mod history;
-mod informer;
 mod job;
 pub mod leader;
 mod namespace;

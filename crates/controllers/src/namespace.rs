@@ -36,7 +36,7 @@ use tracing::{debug, info};
 
 use crate::context::Context;
 use crate::error::ControllerError;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::queue::{Key, Queue};
 use crate::runner::spawn_workers;
 

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::pods::tolerates;
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::informer::{Informer, Stored};
+use crate::framework::informer::{Informer, Stored};
 use crate::pods::controller_of;
 use crate::queue::Key;
 

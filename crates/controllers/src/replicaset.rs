@@ -25,7 +25,7 @@ use tracing::debug;
 
 use crate::context::Context;
 use crate::expectations::Expectations;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
 use crate::pods::{controller_of, deletion_order, is_active, ready_long_enough, ready_since};
 use crate::queue::{Key, Queue};

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::pods::is_terminal;
 use crate::queue::{Key, Queue};
 use crate::runner::{spawn_workers, Outcome};

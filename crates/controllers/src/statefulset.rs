@@ -42,8 +42,8 @@ use tracing::debug;
 
 use crate::context::Context;
 use crate::error::ControllerError;
+use crate::framework::informer::Change;
 use crate::history::{self, REVISION_HASH_LABEL};
-use crate::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
 use crate::pods::{controller_of, is_available, is_ready, is_terminal};
 use crate::queue::{Key, Queue};

@@ -45,7 +45,7 @@ use tracing::{debug, info};
 
 use crate::context::Context;
 use crate::expectations::Expectations;
-use crate::informer::Change;
+use crate::framework::informer::Change;
 use crate::owner::{adopt, owner_ref, release};
 use crate::pods::{controller_of, is_active};
 use crate::queue::{Key, Queue};
