@@ -33,13 +33,13 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::context::Context;
 use crate::cron_schedule::{local_time_zone, time_zone, Schedule};
+use crate::framework::context::Context;
 use crate::framework::informer::Change;
-use crate::owner::owner_ref;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::controller_of;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::ControllerError;
 
 pub const NAME: &str = "cronjob-controller";

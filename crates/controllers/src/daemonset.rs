@@ -44,16 +44,16 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::error::ControllerError;
-use crate::expectations::Expectations;
+use crate::framework::context::Context;
+use crate::framework::error::ControllerError;
+use crate::framework::expectations::Expectations;
+use crate::framework::history::{self, REVISION_HASH_LABEL};
 use crate::framework::informer::Change;
-use crate::history::{self, REVISION_HASH_LABEL};
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::tolerates;
 use crate::pods::{controller_of, is_available, is_failed, is_ready};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 
 pub const NAME: &str = "daemonset-controller";

@@ -35,12 +35,12 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
+use crate::framework::context::Context;
 use crate::framework::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::controller_of;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 use crate::ControllerError;
 

@@ -28,11 +28,11 @@ use kube::ResourceExt;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
+use crate::framework::context::Context;
 use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, is_ready};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 
 pub const NAME: &str = "disruption-controller";

@@ -28,11 +28,11 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::context::Context;
+use crate::framework::context::Context;
 use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::tolerates;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 
 pub const NAME: &str = "node-lifecycle-controller";
 

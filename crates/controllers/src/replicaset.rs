@@ -23,13 +23,13 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::expectations::Expectations;
+use crate::framework::context::Context;
+use crate::framework::expectations::Expectations;
 use crate::framework::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, deletion_order, is_active, ready_long_enough, ready_since};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 
 pub const NAME: &str = "replicaset-controller";

@@ -24,10 +24,10 @@ use super::util::{
     proportional_sizes, replicas, replicas_annotations_differ, revision, set_new_rs_annotations,
     set_replicas_annotations, status_replicas, HASH_LABEL, REVISION,
 };
-use crate::context::Context;
-use crate::owner::owner_ref;
+use crate::framework::context::Context;
+use crate::framework::owner::owner_ref;
+use crate::framework::runner::Outcome;
 use crate::pods::controller_of;
-use crate::runner::Outcome;
 use crate::selector::matches;
 use crate::ControllerError;
 

@@ -43,13 +43,13 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::context::Context;
-use crate::expectations::Expectations;
+use crate::framework::context::Context;
+use crate::framework::expectations::Expectations;
 use crate::framework::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, is_active};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::selector::matches;
 use crate::ControllerError;
 

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::framework::informer::{Informer, Stored};
+use crate::framework::queue::Key;
 use crate::pods::controller_of;
-use crate::queue::Key;
 
 type Pods = HashMap<Key, Arc<Pod>>;
 

@@ -22,7 +22,7 @@ use rkube_events::Recorder;
 use tokio::task::JoinHandle;
 
 use crate::framework::informer::Informer;
-use crate::pod_index::PodIndex;
+use crate::framework::pod_index::PodIndex;
 
 pub struct Informers {
     pub pods: Arc<Informer<Pod>>,
