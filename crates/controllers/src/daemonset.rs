@@ -537,7 +537,9 @@ impl Controller {
                 }
                 None if labels_match
                     && pod.metadata.deletion_timestamp.is_none()
-                    && adopt(&pods_api, &pod, owner_ref(ds.as_ref())).await? =>
+                    && adopt(&pods_api, &pod, owner_ref(ds.as_ref()))
+                        .await?
+                        .is_some() =>
                 {
                     owned.push(pod);
                 }

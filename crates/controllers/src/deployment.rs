@@ -237,7 +237,7 @@ impl Controller {
                 Some(_) => {}
                 None if labels_match && !deleting && rs.metadata.deletion_timestamp.is_none() => {
                     debug!(deployment = %key, replicaset = %rs.name_any(), "adopting replica set");
-                    if adopt(&api, &rs, owner_ref(d)).await? {
+                    if adopt(&api, &rs, owner_ref(d)).await?.is_some() {
                         // Read it back: later writes need its new version.
                         owned.push(api.get(&rs.name_any()).await?);
                     }

@@ -9,7 +9,8 @@
 //! `selector.rs`: pod states and label selectors.
 //!
 //! Controllers, one file or folder each (`NAME` and `start`):
-//! `replicaset.rs`, `deployment/`, `statefulset.rs`, `daemonset.rs`,
+//! `replicaset/` (also run for ReplicationControllers:
+//! `replicationcontroller.rs`), `deployment/`, `statefulset.rs`, `daemonset.rs`,
 //! `job/`, `cronjob.rs`, `garbage_collector/`, `namespace.rs`,
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `disruption.rs` (PodDisruptionBudget status),
@@ -29,6 +30,7 @@ mod namespace;
 mod node_lifecycle;
 mod pods;
 mod replicaset;
+mod replicationcontroller;
 mod resourcequota;
 mod selector;
 mod serviceaccount;
@@ -47,8 +49,9 @@ pub use framework::leader;
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 14] = [
+    let controllers: [(&str, Start); 15] = [
         (replicaset::NAME, replicaset::start),
+        (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
         (statefulset::NAME, statefulset::start),
         (daemonset::NAME, daemonset::start),

@@ -326,7 +326,9 @@ impl Controller {
                 (None, Some(ord))
                     if labels_match
                         && pod.metadata.deletion_timestamp.is_none()
-                        && adopt(&pods_api, &pod, owner_ref(set.as_ref())).await? =>
+                        && adopt(&pods_api, &pod, owner_ref(set.as_ref()))
+                            .await?
+                            .is_some() =>
                 {
                     pods.insert(ord, pod);
                 }

@@ -7,11 +7,13 @@
 //! - `expectations.rs`: creations and deletions asked for and not yet seen;
 //! - `runner.rs`: the workers that reconcile keys;
 //! - `pod_index.rs`: pods by controller, orphans by namespace;
-//! - `owner.rs`: owner references;
+//! - `owner.rs`: owner references; `claim.rs`: adopting and releasing
+//!   what a controller's selector matches (one rule for every controller);
 //! - `history.rs`: controller revisions;
 //! - `leader.rs`: leader election through a `coordination.k8s.io/v1` Lease;
 //! - `context.rs`: what the controllers share; `error.rs`: their error.
 
+pub mod claim;
 pub mod context;
 pub mod error;
 pub mod expectations;

@@ -248,7 +248,7 @@ impl Controller {
                 Some(_) => {}
                 None if labels_match
                     && is_active(&pod)
-                    && adopt(pods, &pod, owner_ref(job)).await? =>
+                    && adopt(pods, &pod, owner_ref(job)).await?.is_some() =>
                 {
                     owned.push(pod);
                 }
