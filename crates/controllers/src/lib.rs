@@ -5,18 +5,18 @@
 //!
 //! `framework/`: what every controller shares, as client-go's informers,
 //! work queues and expectations and kube-controller-manager's leader
-//! election, owner references and controller revisions. `pods.rs` and
-//! `selector.rs`: pod states and label selectors.
+//! election, owner references and controller revisions. `pods.rs`: pod
+//! states. Kubernetes' matching rules (selectors, affinity, taints) are
+//! `rkube_apimachinery::matching`.
 //!
 //! Controllers, one file or folder each (`NAME` and `start`):
 //! `replicaset/` (also run for ReplicationControllers:
-//! `replicationcontroller.rs`), `deployment/`, `statefulset.rs`, `daemonset.rs`,
-//! `job/`, `cronjob.rs`, `garbage_collector/`, `namespace.rs`,
+//! `replicationcontroller.rs`), `deployment/`, `statefulset/`, `daemonset/`,
+//! `job/`, `cronjob/`, `garbage_collector/`, `namespace.rs`,
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `disruption.rs` (PodDisruptionBudget status),
 //! `resourcequota.rs`.
 
-mod cron_schedule;
 mod cronjob;
 mod daemonset;
 mod deployment;
@@ -32,7 +32,6 @@ mod pods;
 mod replicaset;
 mod replicationcontroller;
 mod resourcequota;
-mod selector;
 mod serviceaccount;
 mod statefulset;
 

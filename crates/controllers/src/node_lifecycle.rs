@@ -23,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::tolerates;
 use rkube_events::Recorder;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -32,7 +33,6 @@ use crate::framework::context::Context;
 use crate::framework::informer::Change;
 use crate::framework::queue::{Key, Queue};
 use crate::framework::runner::{spawn_workers, Outcome};
-use crate::pods::tolerates;
 
 pub const NAME: &str = "node-lifecycle-controller";
 

@@ -12,11 +12,11 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::NamespaceResourceScope;
 use kube::Resource;
+use rkube_apimachinery::matching::label_selector_matches;
 use serde::de::DeserializeOwned;
 
 use crate::framework::context::Context;
 use crate::framework::informer::Informer;
-use crate::selector::matches;
 
 /// A kind that keeps a number of pods from a template.
 pub trait Replicated:
@@ -97,7 +97,7 @@ impl Replicated for ReplicaSet {
     }
 
     fn selects(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        matches(Some(&self.spec.selector), labels)
+        label_selector_matches(Some(&self.spec.selector), labels)
     }
 
     fn template(&self) -> Option<&PodTemplateSpec> {

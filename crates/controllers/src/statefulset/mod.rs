@@ -22,174 +22,42 @@
 //!   updatedReplicas, current/updateRevision, observedGeneration,
 //!   collisionCount.
 //!
-//! The decisions are `plan` (pure); `reconcile` does the I/O.
+//! The decisions are `plan.rs` (pure, no I/O); `pods.rs` builds the pods
+//! and claims; `reconcile` here reads the cluster and applies the plan.
+
+mod plan;
+mod pods;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use rkube_events::Recorder;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
+use crate::framework::claim::Claimer;
 use crate::framework::context::Context;
 use crate::framework::error::ControllerError;
 use crate::framework::history::{self, REVISION_HASH_LABEL};
 use crate::framework::informer::Change;
-use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::owner::owner_ref;
 use crate::framework::queue::{Key, Queue};
 use crate::framework::runner::{spawn_workers, Outcome};
-use crate::pods::{controller_of, is_available, is_ready, is_terminal};
-use crate::selector::matches;
+use crate::pods::controller_of;
+use plan::{ordinal_of, plan, scaled, Action, PodView, SetView};
+use pods::{claims, new_pod, pod_view};
 
 pub const NAME: &str = "statefulset-controller";
 const WORKERS: usize = 5;
-
-pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
-pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
-
-/// What `plan` sees of one pod.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct PodView {
-    revision: String,
-    terminating: bool,
-    /// Succeeded or Failed: to be replaced.
-    finished: bool,
-    running_ready: bool,
-    available: bool,
-}
-
-/// What `plan` sees of the set.
-#[derive(Clone, Debug)]
-struct SetView {
-    start: i32,
-    replicas: i32,
-    parallel: bool,
-    rolling: bool,
-    partition: i32,
-    max_unavailable: i32,
-    update_revision: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Action {
-    /// Create the pod (and its claims) at this ordinal from the update
-    /// revision (true) or the current one.
-    Create(i32, bool),
-    Delete(i32),
-}
-
-/// What to do next, as `updateStatefulSet` decides it.
-fn plan(set: &SetView, pods: &BTreeMap<i32, PodView>) -> Vec<Action> {
-    let mut actions = Vec::new();
-    let monotonic = !set.parallel;
-    let end = set.start + set.replicas;
-    // Replace finished pods, create missing ones, in order.
-    for ord in set.start..end {
-        match pods.get(&ord) {
-            None => {
-                let update = !set.rolling || ord >= set.start + set.partition;
-                actions.push(Action::Create(ord, update));
-                if monotonic {
-                    return actions;
-                }
-            }
-            Some(p) if p.finished && !p.terminating => {
-                actions.push(Action::Delete(ord));
-                if monotonic {
-                    return actions;
-                }
-            }
-            Some(p) if p.terminating || !p.running_ready || !p.available => {
-                if monotonic {
-                    return actions;
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    // Condemned pods, highest ordinal first.
-    let first_unhealthy = (set.start..end)
-        .chain(
-            pods.keys()
-                .rev()
-                .copied()
-                .filter(|o| *o < set.start || *o >= end),
-        )
-        .find(|o| pods.get(o).is_some_and(|p| !p.running_ready));
-    for (&ord, p) in pods.iter().rev() {
-        if ord >= set.start && ord < end {
-            continue;
-        }
-        if p.terminating {
-            if monotonic {
-                return actions;
-            }
-            continue;
-        }
-        if monotonic && !p.running_ready && first_unhealthy != Some(ord) {
-            return actions;
-        }
-        actions.push(Action::Delete(ord));
-        if monotonic {
-            return actions;
-        }
-    }
-    if !set.rolling {
-        return actions;
-    }
-    // Rolling update: outdated pods from the top, within maxUnavailable.
-    let unavailable = (set.start..end)
-        .filter(|o| {
-            pods.get(o)
-                .is_none_or(|p| p.terminating || !p.running_ready || !p.available)
-        })
-        .count() as i32;
-    let mut budget = set.max_unavailable.max(1) - unavailable;
-    let low = set.start + set.partition.max(0);
-    for ord in (low..end).rev() {
-        if budget <= 0 {
-            break;
-        }
-        let Some(p) = pods.get(&ord) else { continue };
-        if p.revision != set.update_revision && !p.terminating {
-            actions.push(Action::Delete(ord));
-            budget -= 1;
-        }
-    }
-    actions
-}
-
-/// `<set>-<ordinal>` → ordinal.
-fn ordinal_of(set: &str, pod: &str) -> Option<i32> {
-    let rest = pod.strip_prefix(set)?.strip_prefix('-')?;
-    if rest.is_empty() || (rest.len() > 1 && rest.starts_with('0')) {
-        return None;
-    }
-    rest.parse().ok().filter(|o: &i32| *o >= 0)
-}
-
-/// An int or a percentage of `total` (rounded down, at least 1).
-fn scaled(v: Option<&IntOrString>, total: i32) -> i32 {
-    let n = match v {
-        None => 1,
-        Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => s
-            .strip_suffix('%')
-            .and_then(|p| p.parse::<i64>().ok())
-            .map(|p| (p * i64::from(total) / 100) as i32)
-            .unwrap_or(1),
-    };
-    n.max(1)
-}
 
 struct Controller {
     ctx: Arc<Context>,
@@ -270,7 +138,10 @@ impl Controller {
                     let ns = new.namespace().unwrap_or_default();
                     for s in self.ctx.informers.statefulsets.store().state() {
                         if s.namespace().as_deref() == Some(ns.as_str())
-                            && matches(Some(&s.spec.selector), new.metadata.labels.as_ref())
+                            && label_selector_matches(
+                                Some(&s.spec.selector),
+                                new.metadata.labels.as_ref(),
+                            )
                         {
                             self.queue.add(Key::of(s.as_ref()));
                         }
@@ -308,33 +179,28 @@ impl Controller {
         let revs_api: Api<ControllerRevision> =
             Api::namespaced(self.ctx.client.clone(), &key.namespace);
 
-        // Pods: owned, adopted orphans that match and are named as ours.
-        let mut pods: BTreeMap<i32, Arc<Pod>> = BTreeMap::new();
-        for pod in self.ctx.informers.pods.store().state() {
-            if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
-                continue;
-            }
-            let labels_match = matches(Some(&spec.selector), pod.metadata.labels.as_ref());
-            let ord = ordinal_of(&key.name, &pod.name_any());
-            match (controller_of(&pod.metadata), ord) {
-                (Some(o), Some(ord)) if o.uid == uid && labels_match => {
-                    pods.insert(ord, pod);
-                }
-                (Some(o), _) if o.uid == uid => {
-                    release(&pods_api, &pod, &uid).await?;
-                }
-                (None, Some(ord))
-                    if labels_match
-                        && pod.metadata.deletion_timestamp.is_none()
-                        && adopt(&pods_api, &pod, owner_ref(set.as_ref()))
-                            .await?
-                            .is_some() =>
-                {
-                    pods.insert(ord, pod);
-                }
-                _ => {}
-            }
-        }
+        // Pods: owned, adopted orphans that match and are named as ours
+        // (`isMemberOf`).
+        let candidates = self
+            .ctx
+            .pods_controlled_by(&uid)
+            .into_iter()
+            .chain(self.ctx.orphan_pods_in(&key.namespace));
+        let claimer = Claimer {
+            owner: owner_ref(set.as_ref()),
+            owner_deleting: false,
+            namespace: &key.namespace,
+        };
+        let claimed = claimer
+            .claim(&pods_api, candidates, |p| {
+                label_selector_matches(Some(&spec.selector), p.metadata.labels.as_ref())
+                    && ordinal_of(&key.name, &p.name_any()).is_some()
+            })
+            .await?;
+        let pods: BTreeMap<i32, Arc<Pod>> = claimed
+            .into_iter()
+            .filter_map(|p| Some((ordinal_of(&key.name, &p.name_any())?, p)))
+            .collect();
 
         // Revisions.
         let revs = history::owned(&self.ctx, &key.namespace, &uid);
@@ -644,258 +510,5 @@ impl Controller {
             self.patch_status(key, want).await?;
         }
         Ok(ready > available)
-    }
-}
-
-fn pod_view(pod: &Pod, min_ready: i32, now: Timestamp) -> PodView {
-    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-    let running_ready = running && is_ready(pod);
-    PodView {
-        revision: pod
-            .labels()
-            .get(REVISION_HASH_LABEL)
-            .cloned()
-            .unwrap_or_default(),
-        terminating: pod.metadata.deletion_timestamp.is_some(),
-        finished: is_terminal(pod),
-        running_ready,
-        available: running_ready && is_available(pod, min_ready, now),
-    }
-}
-
-/// The claims of the pod at `ord`, from the volumeClaimTemplates.
-fn claims(set: &StatefulSet, ord: i32) -> Vec<PersistentVolumeClaim> {
-    let spec = &set.spec;
-    let when_deleted = spec
-        .persistent_volume_claim_retention_policy
-        .as_ref()
-        .and_then(|p| p.when_deleted.as_deref());
-    let selector_labels = spec.selector.match_labels.clone().unwrap_or_default();
-    spec.volume_claim_templates
-        .iter()
-        .flatten()
-        .map(|t| {
-            let mut c = t.clone();
-            let tname = t.name_any();
-            c.metadata = Default::default();
-            c.metadata.name = Some(format!("{tname}-{}-{ord}", set.name_any()));
-            c.metadata.namespace = set.namespace();
-            let mut labels = t.metadata.labels.clone().unwrap_or_default();
-            labels.extend(selector_labels.clone());
-            c.metadata.labels = Some(labels);
-            c.metadata.annotations = t.metadata.annotations.clone();
-            if when_deleted == Some("Delete") {
-                let mut r = owner_ref(set);
-                r.controller = None;
-                c.metadata.owner_references = Some(vec![r]);
-            }
-            c.status = None;
-            c
-        })
-        .collect()
-}
-
-/// The pod at `ord`, from `template` at revision `revision`.
-fn new_pod(
-    set: &StatefulSet,
-    template: &PodTemplateSpec,
-    ord: i32,
-    revision: &str,
-) -> Result<Pod, serde_json::Error> {
-    let name = format!("{}-{ord}", set.name_any());
-    let meta = template.metadata.clone().unwrap_or_default();
-    let mut labels = meta.labels.unwrap_or_default();
-    labels.insert(POD_NAME_LABEL.to_string(), name.clone());
-    labels.insert(POD_INDEX_LABEL.to_string(), ord.to_string());
-    labels.insert(REVISION_HASH_LABEL.to_string(), revision.to_string());
-    let mut spec = template.spec.clone().unwrap_or_default();
-    spec.hostname = Some(name.clone());
-    if let Some(svc) = set.spec.service_name.clone().filter(|s| !s.is_empty()) {
-        spec.subdomain = Some(svc);
-    }
-    let claim_volumes: Vec<(String, String)> = claims(set, ord)
-        .into_iter()
-        .zip(set.spec.volume_claim_templates.iter().flatten())
-        .map(|(c, t)| (t.name_any(), c.name_any()))
-        .collect();
-    if !claim_volumes.is_empty() {
-        let mut volumes = spec.volumes.take().unwrap_or_default();
-        volumes.retain(|v| !claim_volumes.iter().any(|(n, _)| *n == v.name));
-        for (vol, claim) in claim_volumes {
-            volumes.push(serde_json::from_value(json!({
-                "name": vol,
-                "persistentVolumeClaim": {"claimName": claim},
-            }))?);
-        }
-        spec.volumes = Some(volumes);
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": set.namespace(),
-            "labels": labels,
-            "annotations": meta.annotations,
-            "finalizers": meta.finalizers,
-            "ownerReferences": [owner_ref(set)],
-        },
-        "spec": spec,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set(replicas: i32, parallel: bool, partition: i32) -> SetView {
-        SetView {
-            start: 0,
-            replicas,
-            parallel,
-            rolling: true,
-            partition,
-            max_unavailable: 1,
-            update_revision: "web-b".into(),
-        }
-    }
-
-    fn healthy(rev: &str) -> PodView {
-        PodView {
-            revision: rev.into(),
-            running_ready: true,
-            available: true,
-            ..PodView::default()
-        }
-    }
-
-    #[test]
-    fn ordered_ready_creates_one_pod_at_a_time() {
-        let s = set(3, false, 0);
-        let mut pods = BTreeMap::new();
-        assert_eq!(plan(&s, &pods), [Action::Create(0, true)]);
-        pods.insert(
-            0,
-            PodView {
-                revision: "web-b".into(),
-                ..PodView::default()
-            },
-        );
-        assert_eq!(plan(&s, &pods), []);
-        pods.insert(0, healthy("web-b"));
-        assert_eq!(plan(&s, &pods), [Action::Create(1, true)]);
-    }
-
-    #[test]
-    fn parallel_creates_everything_at_once() {
-        let s = set(3, true, 0);
-        assert_eq!(
-            plan(&s, &BTreeMap::new()),
-            [
-                Action::Create(0, true),
-                Action::Create(1, true),
-                Action::Create(2, true)
-            ]
-        );
-    }
-
-    #[test]
-    fn scale_down_from_the_highest_ordinal_one_at_a_time() {
-        let s = set(1, false, 0);
-        let mut pods: BTreeMap<i32, PodView> = (0..3).map(|o| (o, healthy("web-b"))).collect();
-        assert_eq!(plan(&s, &pods), [Action::Delete(2)]);
-        if let Some(p) = pods.get_mut(&2) {
-            p.terminating = true;
-        }
-        assert_eq!(plan(&s, &pods), []);
-        pods.remove(&2);
-        assert_eq!(plan(&s, &pods), [Action::Delete(1)]);
-    }
-
-    #[test]
-    fn rolling_update_respects_partition_from_the_top() {
-        let s = set(3, false, 1);
-        let mut pods: BTreeMap<i32, PodView> = (0..3).map(|o| (o, healthy("web-a"))).collect();
-        assert_eq!(plan(&s, &pods), [Action::Delete(2)]);
-        pods.insert(2, healthy("web-b"));
-        assert_eq!(plan(&s, &pods), [Action::Delete(1)]);
-        pods.insert(1, healthy("web-b"));
-        assert_eq!(plan(&s, &pods), []);
-        // A lost pod below the partition comes back at the current revision.
-        pods.remove(&0);
-        assert_eq!(plan(&s, &pods), [Action::Create(0, false)]);
-    }
-
-    #[test]
-    fn max_unavailable_deletes_several_and_waits_for_unavailable() {
-        let mut s = set(4, true, 0);
-        s.max_unavailable = 2;
-        let mut pods: BTreeMap<i32, PodView> = (0..4).map(|o| (o, healthy("web-a"))).collect();
-        assert_eq!(plan(&s, &pods), [Action::Delete(3), Action::Delete(2)]);
-        if let Some(p) = pods.get_mut(&3) {
-            p.running_ready = false;
-        }
-        assert_eq!(plan(&s, &pods), [Action::Delete(3)]);
-    }
-
-    #[test]
-    fn failed_pods_are_replaced_and_names_parse() {
-        let s = set(2, false, 0);
-        let mut pods: BTreeMap<i32, PodView> = (0..2).map(|o| (o, healthy("web-b"))).collect();
-        if let Some(p) = pods.get_mut(&1) {
-            p.finished = true;
-        }
-        assert_eq!(plan(&s, &pods), [Action::Delete(1)]);
-        assert_eq!(ordinal_of("web", "web-12"), Some(12));
-        assert_eq!(ordinal_of("web", "web-01"), None);
-        assert_eq!(ordinal_of("web", "webx-1"), None);
-        assert_eq!(ordinal_of("web", "web-"), None);
-        assert_eq!(scaled(Some(&IntOrString::String("50%".into())), 5), 2);
-        assert_eq!(scaled(None, 5), 1);
-    }
-
-    #[test]
-    fn pods_get_identity_labels_and_claims() {
-        let set: StatefulSet = serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
-            "spec": {
-                "serviceName": "web",
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}},
-                             "spec": {"containers": [{"name": "c", "image": "i"}],
-                                      "volumes": [{"name": "data", "emptyDir": {}}]}},
-                "volumeClaimTemplates": [{"metadata": {"name": "data"},
-                    "spec": {"accessModes": ["ReadWriteOnce"]}}],
-                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}
-            }
-        }))
-        .expect("set");
-        let pod = new_pod(&set, &set.spec.template, 2, "web-abc").expect("pod");
-        let labels = pod.labels();
-        assert_eq!(
-            labels.get(POD_NAME_LABEL).map(String::as_str),
-            Some("web-2")
-        );
-        assert_eq!(labels.get(POD_INDEX_LABEL).map(String::as_str), Some("2"));
-        assert_eq!(
-            labels.get(REVISION_HASH_LABEL).map(String::as_str),
-            Some("web-abc")
-        );
-        let spec = pod.spec.clone().unwrap_or_default();
-        assert_eq!(spec.hostname.as_deref(), Some("web-2"));
-        assert_eq!(spec.subdomain.as_deref(), Some("web"));
-        let vols = spec.volumes.unwrap_or_default();
-        assert_eq!(vols.len(), 1);
-        assert_eq!(
-            vols[0]
-                .persistent_volume_claim
-                .as_ref()
-                .map(|c| c.claim_name.as_str()),
-            Some("data-web-2")
-        );
-        let claim = &claims(&set, 2)[0];
-        assert_eq!(claim.name_any(), "data-web-2");
-        assert_eq!(claim.labels().get("app").map(String::as_str), Some("web"));
-        assert_eq!(claim.owner_references()[0].uid, "u1");
     }
 }

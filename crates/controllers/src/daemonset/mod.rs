@@ -23,7 +23,12 @@
 //! Pods bound to a node that no longer exists are deleted (Kubernetes
 //! leaves them to the pod garbage collector, which rkube does not have).
 //!
-//! The decisions are `plan` (pure); `reconcile` does the I/O.
+//! The decisions are `plan.rs` (pure, no I/O); `pods.rs` says which nodes
+//! should run a daemon and builds its pod; `reconcile` and `sync` here
+//! read the cluster and apply the plan.
+
+mod plan;
+mod pods;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -31,332 +36,32 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Toleration,
-};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use rkube_events::Recorder;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
+use crate::framework::claim::Claimer;
 use crate::framework::context::Context;
 use crate::framework::error::ControllerError;
 use crate::framework::expectations::Expectations;
 use crate::framework::history::{self, REVISION_HASH_LABEL};
 use crate::framework::informer::Change;
-use crate::framework::owner::{adopt, owner_ref, release};
+use crate::framework::owner::owner_ref;
 use crate::framework::queue::{Key, Queue};
 use crate::framework::runner::{spawn_workers, Outcome};
-use crate::pods::tolerates;
 use crate::pods::{controller_of, is_available, is_failed, is_ready};
-use crate::selector::matches;
+use plan::{plan, scaled, NodeView, PodView, Strategy};
+use pods::{add_daemon_tolerations, new_pod, node_should_run, target_node};
 
 pub const NAME: &str = "daemonset-controller";
 const WORKERS: usize = 2;
-const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
-
-/// What `plan` sees of a daemon pod.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct PodView {
-    name: String,
-    /// Carries the current revision's hash.
-    updated: bool,
-    failed: bool,
-    available: bool,
-}
-
-/// What `plan` sees of a node.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct NodeView {
-    name: String,
-    /// A new pod may go there.
-    should_run: bool,
-    /// A pod there may stay.
-    should_continue: bool,
-    /// The node's non-terminating daemon pods, oldest first.
-    pods: Vec<PodView>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Strategy {
-    OnDelete,
-    Rolling {
-        max_surge: i32,
-        max_unavailable: i32,
-    },
-}
-
-#[derive(Debug, Default, PartialEq)]
-struct Plan {
-    /// Nodes to put a new pod on.
-    create: Vec<String>,
-    /// Pods to delete.
-    delete: Vec<String>,
-}
-
-/// What to do next, as `manage` and `rollingUpdate` decide it.
-fn plan(nodes: &[NodeView], strategy: Strategy) -> Plan {
-    let mut p = Plan::default();
-    let surge = matches!(strategy, Strategy::Rolling { max_surge, .. } if max_surge > 0);
-    for n in nodes {
-        if n.should_run || n.should_continue {
-            if !n.should_continue {
-                p.delete.extend(n.pods.iter().map(|x| x.name.clone()));
-                continue;
-            }
-            let (failed, running): (Vec<&PodView>, Vec<&PodView>) =
-                n.pods.iter().partition(|x| x.failed);
-            p.delete.extend(failed.iter().map(|x| x.name.clone()));
-            if running.is_empty() {
-                if n.should_run {
-                    p.create.push(n.name.clone());
-                }
-                continue;
-            }
-            // More than one: keep the oldest (the oldest new and the
-            // oldest old one while surging).
-            let mut kept_new = false;
-            let mut kept_old = false;
-            for (i, x) in running.iter().enumerate() {
-                let keep = if surge {
-                    let slot = if x.updated {
-                        &mut kept_new
-                    } else {
-                        &mut kept_old
-                    };
-                    !std::mem::replace(slot, true)
-                } else {
-                    i == 0
-                };
-                if !keep {
-                    p.delete.push(x.name.clone());
-                }
-            }
-        } else {
-            p.delete.extend(n.pods.iter().map(|x| x.name.clone()));
-        }
-    }
-    let Strategy::Rolling {
-        max_surge,
-        max_unavailable,
-    } = strategy
-    else {
-        return p;
-    };
-    let eligible = nodes.iter().filter(|n| n.should_run && n.should_continue);
-    if surge {
-        let mut surging = 0;
-        let mut candidates = Vec::new();
-        for n in eligible.clone() {
-            let new = n.pods.iter().find(|x| x.updated && !x.failed);
-            let old = n.pods.iter().find(|x| !x.updated && !x.failed);
-            match (new, old) {
-                (_, None) => {}
-                (None, Some(o)) if !o.available => p.create.push(n.name.clone()),
-                (None, Some(_)) => candidates.push(n.name.clone()),
-                (Some(nw), Some(o)) => {
-                    if nw.available {
-                        p.delete.push(o.name.clone());
-                    }
-                    surging += 1;
-                }
-            }
-        }
-        let room = usize::try_from(max_surge - surging).unwrap_or(0);
-        p.create.extend(candidates.into_iter().take(room));
-    } else {
-        let mut unavailable = 0;
-        let mut free = Vec::new();
-        let mut candidates = Vec::new();
-        for n in eligible {
-            let new = n.pods.iter().find(|x| x.updated && !x.failed);
-            let old = n.pods.iter().find(|x| !x.updated && !x.failed);
-            match (new, old) {
-                (None, None) => unavailable += 1,
-                (Some(nw), None) => {
-                    if !nw.available {
-                        unavailable += 1;
-                    }
-                }
-                (Some(_), Some(o)) => {
-                    // Left over from a surge: the old one goes.
-                    free.push(o.name.clone());
-                }
-                (None, Some(o)) => {
-                    if o.available {
-                        candidates.push(o.name.clone());
-                    } else {
-                        free.push(o.name.clone());
-                        unavailable += 1;
-                    }
-                }
-            }
-        }
-        let room = usize::try_from(max_unavailable.max(0) - unavailable).unwrap_or(0);
-        p.delete.extend(free);
-        p.delete.extend(candidates.into_iter().take(room));
-    }
-    p.delete.sort();
-    p.delete.dedup();
-    p
-}
-
-/// An int or a percentage of `total`, rounded up.
-fn scaled(v: Option<&IntOrString>, total: i32, default: i32) -> i32 {
-    match v {
-        None => default,
-        Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => s
-            .strip_suffix('%')
-            .and_then(|p| p.parse::<i64>().ok())
-            .map(|p| ((p * i64::from(total) + 99) / 100) as i32)
-            .unwrap_or(default),
-    }
-}
-
-/// The tolerations the DaemonSet controller adds to its pods
-/// (`AddOrUpdateDaemonPodTolerations`).
-fn add_daemon_tolerations(spec: &mut PodSpec) {
-    let mut wanted = vec![
-        ("node.kubernetes.io/not-ready", "NoExecute"),
-        ("node.kubernetes.io/unreachable", "NoExecute"),
-        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
-        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
-        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
-        ("node.kubernetes.io/unschedulable", "NoSchedule"),
-    ];
-    if spec.host_network == Some(true) {
-        wanted.push(("node.kubernetes.io/network-unavailable", "NoSchedule"));
-    }
-    let list = spec.tolerations.get_or_insert_with(Vec::new);
-    for (key, effect) in wanted {
-        list.retain(|t| !(t.key.as_deref() == Some(key) && t.effect.as_deref() == Some(effect)));
-        list.push(Toleration {
-            key: Some(key.to_string()),
-            operator: Some("Exists".to_string()),
-            effect: Some(effect.to_string()),
-            ..Toleration::default()
-        });
-    }
-}
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or(&[]);
-    let number = |s: &str| s.parse::<i64>().ok();
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => match (
-            value.and_then(number),
-            values.first().and_then(|b| number(b)),
-        ) {
-            (Some(v), Some(b)) if r.operator == "Gt" => v > b,
-            (Some(v), Some(b)) => v < b,
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = term.match_fields.as_deref().unwrap_or(&[]);
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    exprs
-        .iter()
-        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            let v = (r.key == "metadata.name")
-                .then_some(node.metadata.name.as_deref())
-                .flatten();
-            requirement_matches(r, v)
-        })
-}
-
-/// (should run, should continue running), as `NodeShouldRunDaemonPod`.
-fn node_should_run(spec: &PodSpec, node: &Node) -> (bool, bool) {
-    let name = node.metadata.name.as_deref().unwrap_or_default();
-    if spec
-        .node_name
-        .as_deref()
-        .is_some_and(|n| !n.is_empty() && n != name)
-    {
-        return (false, false);
-    }
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    if let Some(sel) = &spec.node_selector {
-        if !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            return (false, false);
-        }
-    }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    if let Some(r) = required {
-        if !r.node_selector_terms.iter().any(|t| term_matches(t, node)) {
-            return (false, false);
-        }
-    }
-    let tolerations = spec.tolerations.as_deref().unwrap_or(&[]);
-    let mut run = true;
-    for taint in node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or(&[])
-    {
-        if !matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute") {
-            continue;
-        }
-        if tolerations.iter().any(|t| tolerates(t, taint)) {
-            continue;
-        }
-        if taint.effect == "NoExecute" {
-            return (false, false);
-        }
-        run = false;
-    }
-    (run, true)
-}
-
-/// The node a daemon pod is for: `spec.nodeName`, or the node its
-/// `matchFields metadata.name` affinity names.
-fn target_node(pod: &Pod) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    if let Some(n) = spec.node_name.as_ref().filter(|n| !n.is_empty()) {
-        return Some(n.clone());
-    }
-    let terms = &spec
-        .affinity
-        .as_ref()?
-        .node_affinity
-        .as_ref()?
-        .required_during_scheduling_ignored_during_execution
-        .as_ref()?
-        .node_selector_terms;
-    terms.iter().find_map(|t| {
-        t.match_fields.iter().flatten().find_map(|f| {
-            let values = f.values.as_deref().unwrap_or(&[]);
-            (f.key == "metadata.name" && f.operator == "In" && values.len() == 1)
-                .then(|| values[0].clone())
-        })
-    })
-}
 
 struct Controller {
     ctx: Arc<Context>,
@@ -446,7 +151,10 @@ impl Controller {
                     let ns = new.namespace().unwrap_or_default();
                     for d in self.ctx.informers.daemonsets.store().state() {
                         if d.namespace().as_deref() == Some(ns.as_str())
-                            && matches(Some(&d.spec.selector), new.metadata.labels.as_ref())
+                            && label_selector_matches(
+                                Some(&d.spec.selector),
+                                new.metadata.labels.as_ref(),
+                            )
                         {
                             self.queue.add(Key::of(d.as_ref()));
                         }
@@ -521,31 +229,21 @@ impl Controller {
         let hash = history::hash_of(&current);
 
         // Pods: owned, plus adopted orphans that match.
-        let mut owned: Vec<Arc<Pod>> = Vec::new();
-        for pod in self.ctx.informers.pods.store().state() {
-            if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
-                continue;
-            }
-            let labels_match = matches(Some(&spec.selector), pod.metadata.labels.as_ref());
-            match controller_of(&pod.metadata) {
-                Some(o) if o.uid == uid => {
-                    if labels_match {
-                        owned.push(pod);
-                    } else {
-                        release(&pods_api, &pod, &uid).await?;
-                    }
-                }
-                None if labels_match
-                    && pod.metadata.deletion_timestamp.is_none()
-                    && adopt(&pods_api, &pod, owner_ref(ds.as_ref()))
-                        .await?
-                        .is_some() =>
-                {
-                    owned.push(pod);
-                }
-                _ => {}
-            }
-        }
+        let candidates = self
+            .ctx
+            .pods_controlled_by(&uid)
+            .into_iter()
+            .chain(self.ctx.orphan_pods_in(&key.namespace));
+        let claimer = Claimer {
+            owner: owner_ref(ds.as_ref()),
+            owner_deleting: false,
+            namespace: &key.namespace,
+        };
+        let mut owned = claimer
+            .claim(&pods_api, candidates, |p| {
+                label_selector_matches(Some(&spec.selector), p.metadata.labels.as_ref())
+            })
+            .await?;
         owned.sort_by_key(|p| {
             (
                 p.metadata.creation_timestamp.clone().map(|t| t.0),
@@ -812,179 +510,5 @@ impl Controller {
             self.patch_status(key, want).await?;
         }
         Ok(ready > available)
-    }
-}
-
-/// A daemon pod for `node`.
-fn new_pod(
-    ds: &DaemonSet,
-    template_spec: &PodSpec,
-    hash: &str,
-    node: &str,
-) -> Result<Pod, serde_json::Error> {
-    let meta = ds.spec.template.metadata.clone().unwrap_or_default();
-    let mut labels = meta.labels.unwrap_or_default();
-    labels.insert(REVISION_HASH_LABEL.to_string(), hash.to_string());
-    if let Some(g) = ds.metadata.generation {
-        labels.insert(TEMPLATE_GENERATION_LABEL.to_string(), g.to_string());
-    }
-    let mut spec = serde_json::to_value(template_spec)?;
-    // ReplaceDaemonSetPodNodeNameNodeAffinity: the required terms become
-    // the one node, preferred terms stay.
-    let term = json!({"nodeSelectorTerms": [{"matchFields": [
-        {"key": "metadata.name", "operator": "In", "values": [node]}]}]});
-    if let Value::Object(s) = &mut spec {
-        let affinity = s.entry("affinity").or_insert_with(|| json!({}));
-        if let Value::Object(a) = affinity {
-            let na = a.entry("nodeAffinity").or_insert_with(|| json!({}));
-            if let Value::Object(na) = na {
-                na.insert(
-                    "requiredDuringSchedulingIgnoredDuringExecution".to_string(),
-                    term,
-                );
-            }
-        }
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": format!("{}-", ds.name_any()),
-            "namespace": ds.namespace(),
-            "labels": labels,
-            "annotations": meta.annotations,
-            "finalizers": meta.finalizers,
-            "ownerReferences": [owner_ref(ds)],
-        },
-        "spec": spec,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(name: &str, pods: &[(&str, bool, bool)]) -> NodeView {
-        NodeView {
-            name: name.into(),
-            should_run: true,
-            should_continue: true,
-            pods: pods
-                .iter()
-                .map(|(n, updated, available)| PodView {
-                    name: (*n).into(),
-                    updated: *updated,
-                    failed: false,
-                    available: *available,
-                })
-                .collect(),
-        }
-    }
-
-    const ROLL1: Strategy = Strategy::Rolling {
-        max_surge: 0,
-        max_unavailable: 1,
-    };
-
-    #[test]
-    fn one_pod_per_eligible_node() {
-        let mut tainted = node("n3", &[]);
-        tainted.should_run = false;
-        let mut gone = node("n4", &[("d", true, true)]);
-        gone.should_run = false;
-        gone.should_continue = false;
-        let nodes = [
-            node("n1", &[]),
-            node("n2", &[("a", true, true), ("b", true, true)]),
-            tainted,
-            gone,
-        ];
-        let p = plan(&nodes, ROLL1);
-        assert_eq!(p.create, ["n1"]);
-        assert_eq!(p.delete, ["b", "d"]);
-    }
-
-    #[test]
-    fn max_unavailable_replaces_one_old_pod_at_a_time() {
-        let nodes = [
-            node("n1", &[("a", false, true)]),
-            node("n2", &[("b", false, true)]),
-        ];
-        assert_eq!(plan(&nodes, ROLL1).delete, ["a"]);
-        let nodes = [node("n1", &[]), node("n2", &[("b", false, true)])];
-        let p = plan(&nodes, ROLL1);
-        assert_eq!(
-            (p.create.as_slice(), p.delete.len()),
-            (["n1".to_string()].as_slice(), 0)
-        );
-        let nodes = [
-            node("n1", &[("a2", true, true)]),
-            node("n2", &[("b", false, true)]),
-        ];
-        assert_eq!(plan(&nodes, ROLL1).delete, ["b"]);
-        assert_eq!(plan(&nodes, Strategy::OnDelete), Plan::default());
-    }
-
-    #[test]
-    fn max_surge_starts_new_pods_before_deleting_old_ones() {
-        let surge = Strategy::Rolling {
-            max_surge: 1,
-            max_unavailable: 0,
-        };
-        let nodes = [
-            node("n1", &[("a", false, true)]),
-            node("n2", &[("b", false, true)]),
-        ];
-        assert_eq!(plan(&nodes, surge).create, ["n1"]);
-        let nodes = [
-            node("n1", &[("a", false, true), ("a2", true, false)]),
-            node("n2", &[("b", false, true)]),
-        ];
-        assert_eq!(plan(&nodes, surge), Plan::default());
-        let nodes = [
-            node("n1", &[("a", false, true), ("a2", true, true)]),
-            node("n2", &[("b", false, true)]),
-        ];
-        let p = plan(&nodes, surge);
-        assert_eq!(p.delete, ["a"]);
-        assert!(p.create.is_empty());
-    }
-
-    #[test]
-    fn eligibility_follows_selector_affinity_and_taints() {
-        let n: Node = serde_json::from_value(json!({
-            "metadata": {"name": "n1", "labels": {"disk": "ssd"}},
-            "spec": {"taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]}
-        }))
-        .expect("node");
-        let spec = |v: Value| -> PodSpec { serde_json::from_value(v).expect("spec") };
-        let mut s = spec(json!({"containers": [], "nodeSelector": {"disk": "ssd"}}));
-        assert_eq!(node_should_run(&s, &n), (false, true));
-        s.tolerations = Some(vec![Toleration {
-            operator: Some("Exists".into()),
-            ..Toleration::default()
-        }]);
-        assert_eq!(node_should_run(&s, &n), (true, true));
-        let s = spec(json!({"containers": [], "nodeSelector": {"disk": "hdd"}}));
-        assert_eq!(node_should_run(&s, &n), (false, false));
-        let mut s = spec(
-            json!({"containers": [], "tolerations": [{"key": "k", "operator": "Exists"}],
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-              {"nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}}),
-        );
-        assert_eq!(node_should_run(&s, &n), (true, true));
-        add_daemon_tolerations(&mut s);
-        assert_eq!(s.tolerations.as_ref().map(Vec::len), Some(7));
-        let pod = Pod {
-            spec: Some(
-                new_pod(&DaemonSet::default(), &s, "h", "n9")
-                    .expect("pod")
-                    .spec
-                    .unwrap_or_default(),
-            ),
-            ..Pod::default()
-        };
-        assert_eq!(target_node(&pod).as_deref(), Some("n9"));
-        assert_eq!(scaled(Some(&IntOrString::String("25%".into())), 5, 1), 2);
     }
 }
