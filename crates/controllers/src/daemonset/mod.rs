@@ -12,7 +12,7 @@
 //! - pods are bound to their node through required node affinity
 //!   `matchFields metadata.name In [node]` (the scheduler binds them), and
 //!   labelled `controller-revision-hash` and `pod-template-generation`;
-//! - updates through ControllerRevisions (`history.rs`): `RollingUpdate`
+//! - updates through ControllerRevisions (`framework/history.rs`): `RollingUpdate`
 //!   with `maxUnavailable` (delete old pods, at most that many nodes
 //!   without an available pod) or `maxSurge` (a new pod next to the old
 //!   one, the old deleted once the new is available); `OnDelete`;

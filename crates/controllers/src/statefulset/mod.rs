@@ -14,7 +14,7 @@
 //! - `OrderedReady`: one pod at a time, lowest ordinal first, each Running
 //!   and Ready (and available for minReadySeconds) before the next; scale
 //!   down from the highest ordinal, one at a time. `Parallel`: all at once;
-//! - updates through ControllerRevisions (`history.rs`): `RollingUpdate`
+//! - updates through ControllerRevisions (`framework/history.rs`): `RollingUpdate`
 //!   deletes outdated pods from the highest ordinal down to `partition`,
 //!   at most `maxUnavailable` unavailable at once (the pod comes back at
 //!   the update revision); `OnDelete` only recreates pods deleted by hand;
