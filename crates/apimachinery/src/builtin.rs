@@ -6,7 +6,7 @@
 //! Left out on purpose, because rkube does not serve them (yet):
 //! `pods/{log,exec,attach,portforward,proxy,ephemeralcontainers}`,
 //! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`,
-//! `componentstatuses`, `podtemplates`, `replicationcontrollers` and the
+//! `componentstatuses`, `podtemplates` and the
 //! groups this table does not mention.
 
 use crate::registry::{ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_NAMESPACE, VERBS_UPDATE};
@@ -80,6 +80,16 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
                 VERBS_CREATE,
             ))
             .with_subresource(status("Pod")),
+        ns(
+            CORE,
+            "ReplicationController",
+            "replicationcontrollers",
+            "replicationcontroller",
+        )
+        .with_short_names(&["rc"])
+        .with_categories(&["all"])
+        .with_subresource(scale())
+        .with_subresource(status("ReplicationController")),
         ns(CORE, "ResourceQuota", "resourcequotas", "resourcequota")
             .with_short_names(&["quota"])
             .with_subresource(status("ResourceQuota")),

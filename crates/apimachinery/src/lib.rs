@@ -32,6 +32,9 @@
 //!   schemas yet).
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
+//! - [`matching`]: Kubernetes' matching rules on typed objects (label
+//!   selectors, node selectors and affinity, taints and tolerations,
+//!   whether a pod fits a node), for the scheduler and the controllers.
 
 pub mod admission;
 mod builtin;
@@ -41,6 +44,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod list_options;
 pub mod managed;
+pub mod matching;
 pub mod openapi;
 pub mod protobuf;
 pub mod quantity;

@@ -240,6 +240,7 @@ fn categories_all_in_discovery_order() {
         all,
         [
             "pods",
+            "replicationcontrollers",
             "services",
             "daemonsets",
             "deployments",

@@ -83,6 +83,7 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
         "" "PersistentVolume" => core::PersistentVolume,
         "" "PersistentVolumeClaim" => core::PersistentVolumeClaim,
         "" "Pod" => core::Pod,
+        "" "ReplicationController" => core::ReplicationController,
         "" "ResourceQuota" => core::ResourceQuota,
         "" "Secret" => core::Secret,
         "" "Service" => core::Service,

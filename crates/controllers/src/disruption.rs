@@ -25,15 +25,15 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, is_ready};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
-use crate::selector::matches;
 
 pub const NAME: &str = "disruption-controller";
 const WORKERS: usize = 2;
@@ -69,8 +69,8 @@ pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
                 continue;
             }
             let sel = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
-            if matches(sel, new.metadata.labels.as_ref())
-                || old.is_some_and(|o| matches(sel, o.metadata.labels.as_ref()))
+            if label_selector_matches(sel, new.metadata.labels.as_ref())
+                || old.is_some_and(|o| label_selector_matches(sel, o.metadata.labels.as_ref()))
             {
                 me.queue.add(Key::of(pdb.as_ref()));
             }
@@ -136,7 +136,7 @@ impl Controller {
             .into_iter()
             .filter(|p| {
                 p.metadata.namespace.as_deref() == Some(key.namespace.as_str())
-                    && matches(sel, p.metadata.labels.as_ref())
+                    && label_selector_matches(sel, p.metadata.labels.as_ref())
             })
             .collect();
         if pods.is_empty() {

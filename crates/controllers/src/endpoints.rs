@@ -36,11 +36,11 @@ use kube::ResourceExt;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{is_ready, is_terminal};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 
 pub const NAME: &str = "endpoints-controller";
 const WORKERS: usize = 5;

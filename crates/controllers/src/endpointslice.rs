@@ -31,17 +31,17 @@ use kube::ResourceExt;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
 use crate::endpoints::{
     changed_pod, find_port, hostname_for, is_headless, pod_ip, pod_trigger_time, selector_of,
     selects, services_for_pod_change, should_be_in_endpoints, target_ref, TriggerTimes,
     LABEL_HEADLESS, TRIGGER_TIME,
 };
-use crate::informer::Change;
-use crate::owner::owner_ref;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::is_ready;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 
 pub const NAME: &str = "endpointslice-controller";
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";

@@ -3,50 +3,35 @@
 //! and stores) and change it only through the API, never through the API
 //! server's code or the store.
 //!
-//! Framework, as client-go's:
-//! - `informer.rs`: one watch per kind shared by every controller, with
-//!   change handlers that see the old and new version;
-//! - `queue.rs`: work queues of object keys with per-key backoff;
-//! - `expectations.rs`: creations and deletions asked for and not yet seen;
-//! - `runner.rs`: the workers that reconcile keys;
-//! - `pod_index.rs`: pods by controller, orphans by namespace;
-//! - `context.rs`: what the controllers share; `owner.rs`, `pods.rs`,
-//!   `selector.rs`: owner references, pod states, label selectors.
+//! `framework/`: what every controller shares, as client-go's informers,
+//! work queues and expectations and kube-controller-manager's leader
+//! election, owner references and controller revisions. `pods.rs`: pod
+//! states. Kubernetes' matching rules (selectors, affinity, taints) are
+//! `rkube_apimachinery::matching`.
 //!
-//! Controllers, one file each (`NAME` and `start`): `replicaset.rs`,
-//! `deployment.rs`, `statefulset.rs`, `daemonset.rs`, `job.rs`,
-//! `cronjob.rs`, `garbage_collector/`, `namespace.rs`,
+//! Controllers, one file or folder each (`NAME` and `start`):
+//! `replicaset/` (also run for ReplicationControllers:
+//! `replicationcontroller.rs`), `deployment/`, `statefulset/`, `daemonset/`,
+//! `job/`, `cronjob/`, `garbage_collector/`, `namespace.rs`,
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `disruption.rs` (PodDisruptionBudget status),
 //! `resourcequota.rs`.
-//! `leader.rs`: leader election through a `coordination.k8s.io/v1` Lease,
-//! so that of several copies exactly one runs the controllers.
 
-mod context;
-mod cron_schedule;
 mod cronjob;
 mod daemonset;
 mod deployment;
 mod disruption;
 mod endpoints;
 mod endpointslice;
-mod error;
-mod expectations;
+mod framework;
 mod garbage_collector;
-mod history;
-mod informer;
 mod job;
-pub mod leader;
 mod namespace;
 mod node_lifecycle;
-mod owner;
-mod pod_index;
 mod pods;
-mod queue;
 mod replicaset;
+mod replicationcontroller;
 mod resourcequota;
-mod runner;
-mod selector;
 mod serviceaccount;
 mod statefulset;
 
@@ -54,16 +39,18 @@ use futures::future::select_all;
 use kube::Client;
 use tracing::info;
 
-pub use context::{Context, Options};
-pub use error::ControllerError;
+pub use framework::context::{Context, Options};
+pub use framework::error::ControllerError;
+pub use framework::leader;
 
 /// Runs every controller until one of them stops (which only a dropped
 /// client makes happen).
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 14] = [
+    let controllers: [(&str, Start); 15] = [
         (replicaset::NAME, replicaset::start),
+        (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
         (statefulset::NAME, statefulset::start),
         (daemonset::NAME, daemonset::start),

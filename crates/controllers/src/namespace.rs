@@ -34,11 +34,11 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::context::Context;
-use crate::error::ControllerError;
-use crate::informer::Change;
-use crate::queue::{Key, Queue};
-use crate::runner::spawn_workers;
+use crate::framework::context::Context;
+use crate::framework::error::ControllerError;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::spawn_workers;
 
 pub const NAME: &str = "namespace-controller";
 const WORKERS: usize = 2;

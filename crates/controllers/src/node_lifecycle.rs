@@ -23,16 +23,16 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::tolerates;
 use rkube_events::Recorder;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::context::Context;
-use crate::informer::Change;
-use crate::pods::tolerates;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 
 pub const NAME: &str = "node-lifecycle-controller";
 

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 
@@ -91,24 +91,6 @@ fn deletion_cost(pod: &Pod) -> i64 {
         .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
-}
-
-/// Whether `t` tolerates `taint`, by Kubernetes' rules (an empty effect
-/// matches every effect; `Exists` with no key matches every taint).
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    let key = t.key.as_deref().unwrap_or("");
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => key.is_empty() || key == taint.key,
-        _ => {
-            key == taint.key
-                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-    }
 }
 
 /// Kubernetes' order for deleting pods when scaling down (first is

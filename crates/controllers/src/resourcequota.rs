@@ -27,11 +27,11 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::informer::Change;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::is_terminal;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::ControllerError;
 
 pub const NAME: &str = "resourcequota-controller";

@@ -10,10 +10,10 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::informer::Change;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 
 pub const NAME: &str = "serviceaccount-controller";
 const WORKERS: usize = 2;

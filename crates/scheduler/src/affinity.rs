@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use rkube_apimachinery::matching::{label_selector_matches, node_affinity_matches};
 
 use crate::cache::{Cache, NodeInfo, PodMeta};
-use crate::filter::{node_affinity_matches, Reason};
+use crate::filter::Reason;
 
 fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.metadata.labels.as_ref()?.get(key).map(String::as_str)
@@ -23,24 +24,7 @@ fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
 
 /// A label selector against labels (a missing selector matches nothing).
 fn selects(sel: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
-    let Some(sel) = sel else {
-        return false;
-    };
-    sel.match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v))
-        && sel.match_expressions.iter().flatten().all(|e| {
-            let values = e.values.as_deref().unwrap_or(&[]);
-            let have = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => have.is_some_and(|v| values.contains(v)),
-                "NotIn" => have.is_none_or(|v| !values.contains(v)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            }
-        })
+    label_selector_matches(sel, Some(labels))
 }
 
 /// Whether `term` (of a pod in `owner_ns`) selects `pod`.
@@ -196,7 +180,7 @@ pub fn prepare(pod: &Pod, cache: &Cache) -> Prepared {
             let Some(v) = label(&info.node, &c.topology_key) else {
                 continue;
             };
-            if honor_affinity && !node_affinity_matches(pod, &info.node) {
+            if honor_affinity && !node_affinity_matches(pod.spec.as_ref(), &info.node) {
                 continue;
             }
             let n = info

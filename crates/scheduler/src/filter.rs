@@ -1,11 +1,8 @@
 //! Filter plugins: can this pod run on this node? Each refusal is the
 //! reason kube-scheduler gives, so `FailedScheduling` events read the same.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
-};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use rkube_apimachinery::matching::{first_untolerated, node_affinity_matches, tolerates};
 
 use crate::cache::{host_ports, NodeInfo};
 use crate::resources::Amounts;
@@ -61,123 +58,27 @@ fn unschedulable(pod: &Pod, node: &Node) -> Result<(), Reason> {
     }
 }
 
-/// Whether `t` tolerates `taint`, by Kubernetes' rules.
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    let key = t.key.as_deref().unwrap_or("");
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => key.is_empty() || key == taint.key,
-        _ => {
-            key == taint.key
-                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-    }
-}
-
 fn taints(pod: &Pod, node: &Node) -> Result<(), Reason> {
-    let Some(list) = node.spec.as_ref().and_then(|s| s.taints.as_ref()) else {
+    let Some(list) = node.spec.as_ref().and_then(|s| s.taints.as_deref()) else {
         return Ok(());
     };
-    for taint in list {
-        if !matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute") {
-            continue;
-        }
-        if !tolerations(pod).iter().any(|t| tolerates(t, taint)) {
-            return Err(format!(
-                "node(s) had untolerated taint {{{}: {}}}",
-                taint.key,
-                taint.value.as_deref().unwrap_or("")
-            ));
-        }
+    let hard = |e: &str| matches!(e, "NoSchedule" | "NoExecute");
+    match first_untolerated(list, tolerations(pod), hard) {
+        Some(taint) => Err(format!(
+            "node(s) had untolerated taint {{{}: {}}}",
+            taint.key,
+            taint.value.as_deref().unwrap_or("")
+        )),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-fn labels(node: &Node) -> &BTreeMap<String, String> {
-    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-    node.metadata.labels.as_ref().unwrap_or(&EMPTY)
-}
-
-/// `requirement` against a value (`None`: the label is absent).
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or(&[]);
-    let number = |s: &str| s.parse::<i64>().ok();
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (
-                value.and_then(number),
-                values.first().and_then(|b| number(b)),
-            ) else {
-                return false;
-            };
-            if r.operator == "Gt" {
-                v > bound
-            } else {
-                v < bound
-            }
-        }
-        _ => false,
-    }
-}
-
-/// A node selector term: every expression on labels and on fields holds
-/// (an empty term matches nothing, as in Kubernetes).
-pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = term.match_fields.as_deref().unwrap_or(&[]);
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    let l = labels(node);
-    exprs
-        .iter()
-        .all(|r| requirement_matches(r, l.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            let v = if r.key == "metadata.name" {
-                node.metadata.name.as_deref()
-            } else {
-                None
-            };
-            requirement_matches(r, v)
-        })
 }
 
 fn node_affinity(pod: &Pod, node: &Node) -> Result<(), Reason> {
-    if node_affinity_matches(pod, node) {
+    if node_affinity_matches(pod.spec.as_ref(), node) {
         Ok(())
     } else {
         Err("node(s) didn't match Pod's node affinity/selector".to_string())
     }
-}
-
-/// The pod's node selector and required node affinity hold on `node`.
-pub fn node_affinity_matches(pod: &Pod, node: &Node) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    if let Some(selector) = &spec.node_selector {
-        let l = labels(node);
-        if !selector.iter().all(|(k, v)| l.get(k) == Some(v)) {
-            return false;
-        }
-    }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)))
 }
 
 fn node_ports(pod: &Pod, info: &NodeInfo) -> Result<(), Reason> {

@@ -6,7 +6,9 @@
 //!   watches, with pods assumed on their node as soon as they are picked;
 //! - `filter.rs`: the filter plugins (resources, node name, node selector
 //!   and required node affinity, taints and tolerations, unschedulable
-//!   nodes, host ports), each failure with kube-scheduler's reason;
+//!   nodes, host ports), each failure with kube-scheduler's reason; the
+//!   matching rules themselves are `rkube_apimachinery::matching`, shared
+//!   with the controllers;
 //! - `affinity.rs`: inter-pod affinity and anti-affinity, topology spread
 //!   constraints (filters and scores counted across the cluster);
 //! - `score.rs`: least-allocated and balanced-allocation scoring, preferred

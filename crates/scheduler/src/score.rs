@@ -8,9 +8,9 @@
 //!   hostname): fewer pods of the same controller on the node is better.
 
 use k8s_openapi::api::core::v1::Pod;
+use rkube_apimachinery::matching::term_matches;
 
 use crate::cache::NodeInfo;
-use crate::filter::term_matches;
 use crate::resources::Amounts;
 
 fn share(used: i128, total: i128) -> f64 {

@@ -60,6 +60,7 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, kind: &str) -> Option<String>
         ("", "PersistentVolume") => def::<core::PersistentVolume>(gen),
         ("", "PersistentVolumeClaim") => def::<core::PersistentVolumeClaim>(gen),
         ("", "Pod") => def::<core::Pod>(gen),
+        ("", "ReplicationController") => def::<core::ReplicationController>(gen),
         ("", "ResourceQuota") => def::<core::ResourceQuota>(gen),
         ("", "Secret") => def::<core::Secret>(gen),
         ("", "Service") => def::<core::Service>(gen),

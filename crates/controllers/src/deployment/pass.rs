@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use rkube_events::Recorder;
 use serde_json::json;
 use tracing::{debug, info};
@@ -24,11 +25,10 @@ use super::util::{
     proportional_sizes, replicas, replicas_annotations_differ, revision, set_new_rs_annotations,
     set_replicas_annotations, status_replicas, HASH_LABEL, REVISION,
 };
-use crate::context::Context;
-use crate::owner::owner_ref;
+use crate::framework::context::Context;
+use crate::framework::owner::owner_ref;
+use crate::framework::runner::Outcome;
 use crate::pods::controller_of;
-use crate::runner::Outcome;
-use crate::selector::matches;
 use crate::ControllerError;
 
 type Result<T> = std::result::Result<T, ControllerError>;
@@ -564,7 +564,7 @@ impl<'a> Pass<'a> {
         self.owned_pods().iter().any(|(uid, p)| {
             let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
             Some(uid) != new_uid.as_ref()
-                && matches(selector, p.metadata.labels.as_ref())
+                && label_selector_matches(selector, p.metadata.labels.as_ref())
                 && !matches!(phase, Some("Succeeded" | "Failed"))
         })
     }

@@ -38,9 +38,9 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::context::Context;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
+use crate::framework::context::Context;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use graph::{decide, Action, Graph, Node, OwnerState, Res, Work};
 pub use graph::{FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
 use meta::Meta;

@@ -38,19 +38,20 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use rkube_events::Recorder;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::context::Context;
-use crate::expectations::Expectations;
-use crate::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::claim::Claimer;
+use crate::framework::context::Context;
+use crate::framework::expectations::Expectations;
+use crate::framework::informer::Change;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, is_active};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
-use crate::selector::matches;
 use crate::ControllerError;
 
 pub const NAME: &str = "job-controller";
@@ -140,7 +141,7 @@ impl Controller {
         for job in self.ctx.informers.jobs.store().state() {
             let selector = job.spec.as_ref().and_then(|s| s.selector.as_ref());
             if job.namespace().as_deref() == Some(ns.as_str())
-                && matches(selector, pod.metadata.labels.as_ref())
+                && label_selector_matches(selector, pod.metadata.labels.as_ref())
             {
                 self.queue.add(Key::of(job.as_ref()));
             }
@@ -231,30 +232,23 @@ impl Controller {
     ) -> Result<Vec<Arc<Pod>>, ControllerError> {
         let uid = job.uid().unwrap_or_default();
         let selector = job.spec.as_ref().and_then(|s| s.selector.as_ref());
-        let mut owned = Vec::new();
-        for pod in self.ctx.informers.pods.store().state() {
-            if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
-                continue;
-            }
-            let labels_match = matches(selector, pod.metadata.labels.as_ref());
-            match controller_of(&pod.metadata) {
-                Some(o) if o.uid == uid => {
-                    if labels_match {
-                        owned.push(pod);
-                    } else {
-                        release(pods, &pod, &uid).await?;
-                    }
-                }
-                Some(_) => {}
-                None if labels_match
-                    && is_active(&pod)
-                    && adopt(pods, &pod, owner_ref(job)).await? =>
-                {
-                    owned.push(pod);
-                }
-                None => {}
-            }
-        }
+        // Its own pods, finished or not; only active orphans are adopted.
+        let candidates = self.ctx.pods_controlled_by(&uid).into_iter().chain(
+            self.ctx
+                .orphan_pods_in(&key.namespace)
+                .into_iter()
+                .filter(|p| is_active(p)),
+        );
+        let claimer = Claimer {
+            owner: owner_ref(job),
+            owner_deleting: job.metadata.deletion_timestamp.is_some(),
+            namespace: &key.namespace,
+        };
+        let owned = claimer
+            .claim(pods, candidates, |p| {
+                label_selector_matches(selector, p.metadata.labels.as_ref())
+            })
+            .await?;
         Ok(owned)
     }
 

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::queue::Key;
+use crate::framework::queue::Key;
 
 /// After this, expectations are assumed lost (a watch event missed).
 const TIMEOUT: Duration = Duration::from_secs(30);

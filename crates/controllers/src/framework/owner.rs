@@ -23,8 +23,13 @@ pub fn owner_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
     }
 }
 
-/// Makes `owner` the controller of `obj`; false if `obj` went away.
-pub async fn adopt<K>(api: &Api<K>, obj: &K, owner: OwnerReference) -> Result<bool, kube::Error>
+/// Makes `owner` the controller of `obj`; the object as written, `None`
+/// if `obj` went away.
+pub async fn adopt<K>(
+    api: &Api<K>,
+    obj: &K,
+    owner: OwnerReference,
+) -> Result<Option<K>, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -34,8 +39,9 @@ where
     write_refs(api, obj, refs).await
 }
 
-/// Removes the reference to `owner_uid` from `obj`.
-pub async fn release<K>(api: &Api<K>, obj: &K, owner_uid: &str) -> Result<bool, kube::Error>
+/// Removes the reference to `owner_uid` from `obj`; `None` if `obj` went
+/// away.
+pub async fn release<K>(api: &Api<K>, obj: &K, owner_uid: &str) -> Result<Option<K>, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -48,7 +54,7 @@ async fn write_refs<K>(
     api: &Api<K>,
     obj: &K,
     refs: Vec<OwnerReference>,
-) -> Result<bool, kube::Error>
+) -> Result<Option<K>, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -61,8 +67,8 @@ where
         )
         .await
     {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Ok(written) => Ok(Some(written)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e),
     }
 }

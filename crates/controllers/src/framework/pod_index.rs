@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::informer::{Informer, Stored};
+use crate::framework::informer::{Informer, Stored};
+use crate::framework::queue::Key;
 use crate::pods::controller_of;
-use crate::queue::Key;
 
 type Pods = HashMap<Key, Arc<Pod>>;
 

@@ -30,18 +30,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
+use rkube_apimachinery::matching::label_selector_matches;
 use rkube_events::Recorder;
 use serde_json::json;
 use tokio::task::JoinHandle;
-use tracing::debug;
 
-use crate::context::Context;
-use crate::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::claim::Claimer;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::controller_of;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
-use crate::selector::matches;
 use crate::ControllerError;
 
 pub const NAME: &str = "deployment-controller";
@@ -133,7 +133,7 @@ impl Controller {
         for d in self.ctx.informers.deployments.store().state() {
             if d.namespace() == ns
                 && !selects_everything(&d)
-                && matches(Some(&d.spec.selector), rs.metadata.labels.as_ref())
+                && label_selector_matches(Some(&d.spec.selector), rs.metadata.labels.as_ref())
             {
                 self.queue.add(Key::of(d.as_ref()));
             }
@@ -210,41 +210,23 @@ impl Controller {
     /// matches and releasing the owned ones it no longer matches
     /// (`ClaimReplicaSets`).
     async fn claim(&self, d: &Deployment, key: &Key) -> Result<Vec<ReplicaSet>, ControllerError> {
-        let uid = d.uid().unwrap_or_default();
-        let deleting = d.metadata.deletion_timestamp.is_some();
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        let mut owned = Vec::new();
-        for rs in self.ctx.informers.replicasets.store().state() {
-            if rs.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
-                continue;
-            }
-            // Another controller's ReplicaSets are not ours to match (with
-            // a thousand Deployments in a namespace, that is nearly all).
-            let controller = controller_of(&rs.metadata);
-            if controller.is_some_and(|o| o.uid != uid) {
-                continue;
-            }
-            let labels_match = matches(Some(&d.spec.selector), rs.metadata.labels.as_ref());
-            match controller {
-                Some(o) if o.uid == uid => {
-                    if labels_match {
-                        owned.push((*rs).clone());
-                    } else if !deleting {
-                        debug!(deployment = %key, replicaset = %rs.name_any(), "releasing replica set");
-                        release(&api, &rs, &uid).await?;
-                    }
-                }
-                Some(_) => {}
-                None if labels_match && !deleting && rs.metadata.deletion_timestamp.is_none() => {
-                    debug!(deployment = %key, replicaset = %rs.name_any(), "adopting replica set");
-                    if adopt(&api, &rs, owner_ref(d)).await? {
-                        // Read it back: later writes need its new version.
-                        owned.push(api.get(&rs.name_any()).await?);
-                    }
-                }
-                None => {}
-            }
-        }
+        // Another controller's ReplicaSets are not matched against the
+        // selector (with a thousand Deployments in a namespace, that is
+        // nearly all of them).
+        let claimer = Claimer {
+            owner: owner_ref(d),
+            owner_deleting: d.metadata.deletion_timestamp.is_some(),
+            namespace: &key.namespace,
+        };
+        let owned = claimer
+            .claim(&api, self.ctx.informers.replicasets.store().state(), |rs| {
+                label_selector_matches(Some(&d.spec.selector), rs.metadata.labels.as_ref())
+            })
+            .await?;
+        // An adopted one is as the adoption wrote it, so later writes have
+        // its new version.
+        let owned = owned.into_iter().map(Arc::unwrap_or_clone).collect();
         Ok(owned)
     }
 }

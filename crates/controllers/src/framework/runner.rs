@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::error::ControllerError;
-use crate::queue::{Key, Queue};
+use crate::framework::error::ControllerError;
+use crate::framework::queue::{Key, Queue};
 
 /// What a reconcile asks for next.
 pub type Outcome = Result<Option<Duration>, ControllerError>;

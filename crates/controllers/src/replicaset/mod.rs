@@ -1,20 +1,27 @@
 //! The ReplicaSet controller: keeps `spec.replicas` active pods matching
-//! the selector, owned through a controller ownerReference.
+//! the selector, owned through a controller ownerReference. The same code
+//! runs for ReplicationControllers (`kind.rs` says what differs; the
+//! controller is in `replicationcontroller.rs`).
 //!
-//! - adopts matching pods nobody controls, releases owned pods whose
-//!   labels no longer match;
+//! - claims pods (`framework/claim.rs`): adopts matching pods nobody
+//!   controls, releases owned pods whose labels no longer match;
 //! - creates missing pods from the template in slow-start batches (1, 2,
 //!   4, … up to 500 per pass), deletes surplus pods in Kubernetes' order
 //!   (`pods::deletion_order`), guarded by expectations;
 //! - writes `status` (replicas, fullyLabeledReplicas, readyReplicas,
-//!   availableReplicas with minReadySeconds, observedGeneration).
+//!   availableReplicas with minReadySeconds, observedGeneration, and the
+//!   `ReplicaFailure` condition while creating or deleting pods fails).
 
+mod kind;
+
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
@@ -23,16 +30,22 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::context::Context;
-use crate::expectations::Expectations;
-use crate::informer::Change;
-use crate::owner::{adopt, owner_ref, release};
+use crate::framework::claim::Claimer;
+use crate::framework::context::Context;
+use crate::framework::error::ControllerError;
+use crate::framework::expectations::Expectations;
+use crate::framework::informer::Change;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::{controller_of, deletion_order, is_active, ready_long_enough, ready_since};
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
-use crate::selector::matches;
 
-pub const NAME: &str = "replicaset-controller";
+pub use kind::{Condition, ReplicaStatus, Replicated};
+
+pub const NAME: &str = <ReplicaSet as Replicated>::CONTROLLER;
+/// The condition kube-controller-manager sets while pods cannot be
+/// created or deleted.
+const REPLICA_FAILURE: &str = "ReplicaFailure";
 /// Changes of an owner's pods within this window make one reconcile...
 const POD_BURST_WINDOW: Duration = Duration::from_millis(50);
 /// ...and longer for large owners: a pass walks every pod of its
@@ -52,54 +65,61 @@ fn burst_window(pods: usize) -> Duration {
 const BURST: usize = 500;
 const WORKERS: usize = 5;
 
-struct Controller {
+struct Controller<K> {
     recorder: rkube_events::Recorder,
     ctx: Arc<Context>,
     queue: Queue,
     expectations: Expectations,
+    kind: PhantomData<fn() -> K>,
 }
 
-fn rs_owner(pod: &Pod) -> Option<Key> {
+/// The key of the `K` controlling `pod`, if one does.
+fn owner_of<K: Replicated>(pod: &Pod) -> Option<Key> {
     let o = controller_of(&pod.metadata)?;
-    (o.kind == "ReplicaSet").then(|| Key::new(pod.namespace().unwrap_or_default(), o.name.clone()))
+    (o.kind == K::kind(&())).then(|| Key::new(pod.namespace().unwrap_or_default(), o.name.clone()))
 }
 
+/// Starts the ReplicaSet controller.
 pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
-    let c = Arc::new(Controller {
-        recorder: ctx.recorder(NAME),
+    start_for::<ReplicaSet>(ctx)
+}
+
+/// Starts the controller of kind `K`.
+pub fn start_for<K: Replicated>(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
+    let c = Arc::new(Controller::<K> {
+        recorder: ctx.recorder(K::CONTROLLER),
         ctx: ctx.clone(),
         queue: Queue::default(),
         expectations: Expectations::default(),
+        kind: PhantomData,
     });
     let me = c.clone();
-    ctx.informers
-        .replicasets
-        .on_change(move |change| me.replicaset_changed(change));
+    K::informer(ctx).on_change(move |change| me.owner_changed(change));
     let me = c.clone();
     ctx.informers
         .pods
         .on_change(move |change| me.pod_changed(change));
     let me = c.clone();
-    spawn_workers(NAME, c.queue.clone(), WORKERS, move |key| {
+    spawn_workers(K::CONTROLLER, c.queue.clone(), WORKERS, move |key| {
         let me = me.clone();
         async move { me.reconcile(key).await }
     })
 }
 
-impl Controller {
+impl<K: Replicated> Controller<K> {
     /// A ReplicaSet changed. When only its status did — mostly this
     /// controller's own status write coming back — the pass waits for the
     /// same window as its pods' changes: reconciling at once made every
     /// status write start another pass over all the pods, back to back,
     /// for as long as they kept changing (a sixth of the process's CPU
     /// with 10,000 pods).
-    fn replicaset_changed(&self, change: &Change<'_, ReplicaSet>) {
+    fn owner_changed(&self, change: &Change<'_, K>) {
         match change {
             Change::Applied {
                 old: Some(old),
                 new,
-            } if status_only(old, new) => {
-                let uid = new.metadata.uid.as_deref().unwrap_or("");
+            } if status_only::<K>(old, new) => {
+                let uid = new.meta().uid.as_deref().unwrap_or("");
                 self.queue
                     .add_coalesced(Key::of(*new), self.pass_window(uid));
             }
@@ -117,7 +137,7 @@ impl Controller {
     fn pod_changed(&self, change: &Change<'_, Pod>) {
         match change {
             Change::Applied { old, new } => {
-                let owner = rs_owner(new);
+                let owner = owner_of::<K>(new);
                 if let Some(o) = &owner {
                     let mut unblocked = false;
                     if old.is_none() {
@@ -136,7 +156,7 @@ impl Controller {
                         self.queue.add_coalesced(o.clone(), self.pass_window(uid));
                     }
                 }
-                let old_owner = old.as_deref().and_then(rs_owner);
+                let old_owner = old.as_deref().and_then(owner_of::<K>);
                 if let Some(o) = old_owner.filter(|o| Some(o) != owner.as_ref()) {
                     self.queue.add(o);
                 }
@@ -148,7 +168,7 @@ impl Controller {
                 }
             }
             Change::Deleted(pod) => {
-                if let Some(o) = rs_owner(pod) {
+                if let Some(o) = owner_of::<K>(pod) {
                     let uid = pod.uid().unwrap_or_default();
                     if self.expectations.deletion_observed(&o, &uid) {
                         self.queue.add(o);
@@ -161,12 +181,12 @@ impl Controller {
         }
     }
 
-    /// Queues the ReplicaSets whose selector matches an orphan pod.
+    /// Queues the owners whose selector matches an orphan pod.
     fn enqueue_matching(&self, pod: &Pod) {
         let ns = pod.namespace().unwrap_or_default();
-        for rs in self.ctx.informers.replicasets.store().state() {
+        for rs in K::informer(&self.ctx).store().state() {
             if rs.namespace().as_deref() == Some(ns.as_str())
-                && matches(Some(&rs.spec.selector), pod.metadata.labels.as_ref())
+                && rs.selects(pod.metadata.labels.as_ref())
             {
                 self.queue.add(Key::of(rs.as_ref()));
             }
@@ -174,10 +194,7 @@ impl Controller {
     }
 
     async fn reconcile(&self, key: Key) -> Outcome {
-        let Some(rs) = self
-            .ctx
-            .informers
-            .replicasets
+        let Some(rs) = K::informer(&self.ctx)
             .store()
             .get(&ObjectRef::new(&key.name).within(&key.namespace))
         else {
@@ -185,59 +202,53 @@ impl Controller {
             return Ok(None);
         };
         let uid = rs.uid().unwrap_or_default();
-        let selector = Some(&rs.spec.selector);
-        let deleting = rs.metadata.deletion_timestamp.is_some();
+        let deleting = rs.meta().deletion_timestamp.is_some();
         let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         // Before reading the cache, as kube-controller-manager: a creation
         // seen between the read and this check would otherwise let a stale
         // view through, and pods be created twice.
         let satisfied = self.expectations.satisfied(&key);
 
-        // Owned and active; one pass, as a large ReplicaSet has many.
-        let mut active: Vec<Arc<Pod>> = Vec::new();
+        // Owned and orphans, active only (kube-controller-manager filters
+        // before it claims); one pass, as a large owner has many.
         let candidates = self
             .ctx
             .pods_controlled_by(&uid)
             .into_iter()
-            .chain(self.ctx.orphan_pods_in(&key.namespace));
-        for pod in candidates {
-            if pod.metadata.namespace.as_deref() != Some(key.namespace.as_str()) {
-                continue;
-            }
-            let labels_match = matches(selector, pod.metadata.labels.as_ref());
-            match controller_of(&pod.metadata) {
-                Some(o) if o.uid == uid => {
-                    if !labels_match {
-                        release(&pods, &pod, &uid).await?;
-                    } else if is_active(&pod) {
-                        active.push(pod);
-                    }
-                }
-                Some(_) => {}
-                None if labels_match
-                    && !deleting
-                    && is_active(&pod)
-                    && adopt(&pods, &pod, owner_ref(rs.as_ref())).await? =>
-                {
-                    active.push(pod);
-                }
-                None => {}
-            }
+            .chain(self.ctx.orphan_pods_in(&key.namespace))
+            .filter(|p| is_active(p));
+        let claimer = Claimer {
+            owner: owner_ref(rs.as_ref()),
+            owner_deleting: deleting,
+            namespace: &key.namespace,
+        };
+        let active = claimer
+            .claim(&pods, candidates, |p| {
+                rs.selects(p.metadata.labels.as_ref())
+            })
+            .await?;
+        let failure = if !deleting && satisfied {
+            self.manage(&rs, &key, &pods, &active).await.err()
+        } else {
+            None
+        };
+        let requeue = self
+            .write_status(&rs, &key, &active, failure.as_ref())
+            .await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(requeue),
         }
-        if !deleting && satisfied {
-            self.manage(&rs, &key, &pods, &active).await?;
-        }
-        self.write_status(&rs, &key, &active).await
     }
 
     async fn manage(
         &self,
-        rs: &ReplicaSet,
+        rs: &K,
         key: &Key,
         pods: &Api<Pod>,
         active: &[Arc<Pod>],
-    ) -> Result<(), crate::ControllerError> {
-        let want = rs.spec.replicas.unwrap_or(1).max(0) as usize;
+    ) -> Result<(), ControllerError> {
+        let want = rs.replicas().max(0) as usize;
         if active.len() < want {
             let missing = (want - active.len()).min(BURST);
             self.expectations.expect(key, missing as i64, Vec::new());
@@ -276,7 +287,7 @@ impl Controller {
                 }
                 batch *= 2;
             }
-            debug!(replicaset = %key, created, "created pods");
+            debug!(controller = K::CONTROLLER, owner = %key, created, "created pods");
         } else if active.len() > want {
             let surplus = (active.len() - want).min(BURST);
             let mut ranked: Vec<&Arc<Pod>> = active.iter().collect();
@@ -315,70 +326,117 @@ impl Controller {
                     Ok(_) => {}
                 }
             }
-            debug!(replicaset = %key, deleted = surplus, "deleted pods");
+            debug!(controller = K::CONTROLLER, owner = %key, deleted = surplus, "deleted pods");
         }
         Ok(())
     }
 
-    async fn write_status(&self, rs: &ReplicaSet, key: &Key, active: &[Arc<Pod>]) -> Outcome {
-        let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
-        let template_labels = rs
-            .spec
-            .template
-            .as_ref()
-            .and_then(|t| t.metadata.as_ref())
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
-        let now = Timestamp::now();
-        let (mut fully, mut ready, mut available) = (0, 0, 0);
-        for p in active {
-            let l = p.metadata.labels.as_ref();
-            if template_labels
-                .iter()
-                .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
-            {
-                fully += 1;
+    async fn write_status(
+        &self,
+        rs: &K,
+        key: &Key,
+        active: &[Arc<Pod>],
+        failure: Option<&ControllerError>,
+    ) -> Result<Option<Duration>, ControllerError> {
+        let min_ready = rs.min_ready_seconds();
+        let cur = rs.replica_status();
+        let status = status_of(rs, active, failure, &cur, Timestamp::now());
+        if status != cur {
+            let api: Api<K> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            let mut patch = json!({
+                "replicas": status.replicas,
+                "fullyLabeledReplicas": status.fully_labeled_replicas,
+                "readyReplicas": status.ready_replicas,
+                "availableReplicas": status.available_replicas,
+                "observedGeneration": status.observed_generation,
+            });
+            if status.conditions != cur.conditions {
+                patch["conditions"] = serde_json::to_value(&status.conditions)?;
             }
-            if let Some(since) = ready_since(p) {
-                ready += 1;
-                if ready_long_enough(since, min_ready, now) {
-                    available += 1;
-                }
-            }
-        }
-        let replicas = active.len() as i32;
-        let generation = rs.metadata.generation;
-        let cur = rs.status.clone().unwrap_or_default();
-        let changed = cur.replicas != replicas
-            || cur.fully_labeled_replicas.unwrap_or(0) != fully
-            || cur.ready_replicas.unwrap_or(0) != ready
-            || cur.available_replicas.unwrap_or(0) != available
-            || cur.observed_generation != generation;
-        if changed {
-            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
             api.patch_status(
                 &key.name,
                 &PatchParams::default(),
-                &Patch::Merge(json!({"status": {
-                    "replicas": replicas,
-                    "fullyLabeledReplicas": fully,
-                    "readyReplicas": ready,
-                    "availableReplicas": available,
-                    "observedGeneration": generation,
-                }})),
+                &Patch::Merge(json!({ "status": patch })),
             )
             .await?;
         }
         // Pods ready but not yet for minReadySeconds: look again then.
-        Ok((min_ready > 0 && available < ready).then(|| Duration::from_secs(min_ready as u64)))
+        Ok(
+            (min_ready > 0 && status.available_replicas < status.ready_replicas)
+                .then(|| Duration::from_secs(min_ready as u64)),
+        )
+    }
+}
+
+/// The status `rs` should have with `active` pods at `now`, after its pods
+/// were created or deleted with `failure` (kube-controller-manager's
+/// `calculateStatus`): the `ReplicaFailure` condition is added when a
+/// failure starts and removed when creating or deleting succeeds again.
+fn status_of<K: Replicated>(
+    rs: &K,
+    active: &[Arc<Pod>],
+    failure: Option<&ControllerError>,
+    cur: &ReplicaStatus,
+    now: Timestamp,
+) -> ReplicaStatus {
+    let min_ready = rs.min_ready_seconds();
+    let template_labels = rs
+        .template()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let (mut fully, mut ready, mut available) = (0, 0, 0);
+    for p in active {
+        let l = p.metadata.labels.as_ref();
+        if template_labels
+            .iter()
+            .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
+        {
+            fully += 1;
+        }
+        if let Some(since) = ready_since(p) {
+            ready += 1;
+            if ready_long_enough(since, min_ready, now) {
+                available += 1;
+            }
+        }
+    }
+    let mut conditions = cur.conditions.clone();
+    let failing = conditions.iter().any(|c| c.type_ == REPLICA_FAILURE);
+    match failure {
+        Some(e) if !failing => {
+            let want = rs.replicas().max(0) as usize;
+            let reason = match active.len().cmp(&want) {
+                std::cmp::Ordering::Less => Some("FailedCreate".to_string()),
+                std::cmp::Ordering::Greater => Some("FailedDelete".to_string()),
+                std::cmp::Ordering::Equal => None,
+            };
+            conditions.push(Condition {
+                type_: REPLICA_FAILURE.to_string(),
+                status: "True".to_string(),
+                last_transition_time: Some(Time(now)),
+                reason,
+                message: Some(e.to_string()),
+            });
+        }
+        None if failing => conditions.retain(|c| c.type_ != REPLICA_FAILURE),
+        _ => {}
+    }
+    ReplicaStatus {
+        replicas: active.len() as i32,
+        fully_labeled_replicas: fully,
+        ready_replicas: ready,
+        available_replicas: available,
+        observed_generation: rs.meta().generation,
+        conditions,
     }
 }
 
 /// Whether `old` and `new` differ in status (and resourceVersion, managed
 /// fields) only: nothing the reconcile reads.
-fn status_only(old: &ReplicaSet, new: &ReplicaSet) -> bool {
-    let (o, n) = (&old.metadata, &new.metadata);
-    old.spec == new.spec
+fn status_only<K: Replicated>(old: &K, new: &K) -> bool {
+    let (o, n) = (old.meta(), new.meta());
+    old.same_spec(new)
         && o.generation == n.generation
         && o.labels == n.labels
         && o.annotations == n.annotations
@@ -388,8 +446,8 @@ fn status_only(old: &ReplicaSet, new: &ReplicaSet) -> bool {
 }
 
 /// A pod for `rs`, from its template.
-fn new_pod(rs: &ReplicaSet) -> Result<Pod, serde_json::Error> {
-    let template = rs.spec.template.clone().unwrap_or_default();
+fn new_pod<K: Replicated>(rs: &K) -> Result<Pod, serde_json::Error> {
+    let template = rs.template().cloned().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     serde_json::from_value(json!({
         "apiVersion": "v1",
@@ -411,6 +469,80 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::ReplicaSetStatus;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn pod(labels: serde_json::Value, ready: bool) -> Arc<Pod> {
+        let status = if ready {
+            json!({"conditions": [{"type": "Ready", "status": "True",
+                                   "lastTransitionTime": "2020-01-01T00:00:00Z"}]})
+        } else {
+            json!({})
+        };
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"labels": labels}, "status": status}))
+                .expect("a pod"),
+        )
+    }
+
+    fn rs(replicas: i32) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "rs", "generation": 3},
+            "spec": {"replicas": replicas, "minReadySeconds": 10,
+                     "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"metadata": {"labels": {"a": "b", "tier": "x"}}}}
+        }))
+        .expect("a ReplicaSet")
+    }
+
+    #[test]
+    fn status_counts_labeled_ready_and_available_pods() {
+        let active = [
+            pod(json!({"a": "b", "tier": "x"}), true),
+            pod(json!({"a": "b"}), true),
+            pod(json!({"a": "b", "tier": "x"}), false),
+        ];
+        let rs = rs(3);
+        let since = "2020-01-01T00:00:05Z".parse().expect("a time");
+        let s = status_of(&rs, &active, None, &rs.replica_status(), since);
+        assert_eq!(
+            (s.replicas, s.fully_labeled_replicas, s.ready_replicas),
+            (3, 2, 2)
+        );
+        assert_eq!(
+            s.available_replicas, 0,
+            "ready for 5s of minReadySeconds 10"
+        );
+        assert_eq!(s.observed_generation, Some(3));
+        let later = "2020-01-01T00:00:10Z".parse().expect("a time");
+        let s = status_of(&rs, &active, None, &rs.replica_status(), later);
+        assert_eq!(s.available_replicas, 2);
+        assert!(s.conditions.is_empty());
+    }
+
+    #[test]
+    fn a_failure_to_create_sets_replica_failure_until_it_succeeds() {
+        let rs = rs(3);
+        let now = Timestamp::UNIX_EPOCH;
+        let err = ControllerError::from(serde_json::from_str::<Pod>("!").expect_err("bad"));
+        let failed = status_of(&rs, &[], Some(&err), &rs.replica_status(), now);
+        assert_eq!(failed.conditions.len(), 1);
+        let c = &failed.conditions[0];
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str()),
+            ("ReplicaFailure", "True")
+        );
+        assert_eq!(c.reason.as_deref(), Some("FailedCreate"));
+        // Still failing: the condition is kept as it was, not added twice.
+        let again = status_of(&rs, &[], Some(&err), &failed, now);
+        assert_eq!(again.conditions, failed.conditions);
+        // Succeeded: removed.
+        let ok = status_of(&rs, &[], None, &failed, now);
+        assert!(ok.conditions.is_empty());
+        // Failing to delete surplus pods.
+        let surplus = [pod(json!({"a": "b"}), false), pod(json!({"a": "b"}), false)];
+        let one: ReplicaSet = self::rs(1);
+        let failed = status_of(&one, &surplus, Some(&err), &one.replica_status(), now);
+        assert_eq!(failed.conditions[0].reason.as_deref(), Some("FailedDelete"));
+    }
 
     #[test]
     fn a_status_write_is_told_apart_from_a_change_to_reconcile() {

@@ -1,7 +1,7 @@
 //! The CronJob controller (kube-controller-manager's cronjob-controller,
 //! "v2"): creates a Job from `spec.jobTemplate` at each scheduled time.
 //!
-//! - schedules are robfig/cron's standard ones (`cron_schedule.rs`), in
+//! - schedules are robfig/cron's standard ones (`schedule.rs`), in
 //!   `spec.timeZone` or else the controller's local zone;
 //! - the time to run is the most recent unmet schedule time since
 //!   `status.lastScheduleTime` (or creation), not older than
@@ -16,6 +16,8 @@
 //!   `successfulJobsHistoryLimit`/`failedJobsHistoryLimit` are deleted,
 //!   oldest first;
 //! - the CronJob is looked at again just after its next schedule time.
+
+mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +35,14 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::context::Context;
-use crate::cron_schedule::{local_time_zone, time_zone, Schedule};
-use crate::informer::Change;
-use crate::owner::owner_ref;
+use crate::framework::context::Context;
+use crate::framework::informer::Change;
+use crate::framework::owner::owner_ref;
+use crate::framework::queue::{Key, Queue};
+use crate::framework::runner::{spawn_workers, Outcome};
 use crate::pods::controller_of;
-use crate::queue::{Key, Queue};
-use crate::runner::{spawn_workers, Outcome};
 use crate::ControllerError;
+use schedule::{local_time_zone, time_zone, Schedule};
 
 pub const NAME: &str = "cronjob-controller";
 const WORKERS: usize = 5;

@@ -12,7 +12,8 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    Endpoints, Namespace, Node, PersistentVolumeClaim, Pod, ResourceQuota, Service, ServiceAccount,
+    Endpoints, Namespace, Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota,
+    Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -21,8 +22,8 @@ use kube::Client;
 use rkube_events::Recorder;
 use tokio::task::JoinHandle;
 
-use crate::informer::Informer;
-use crate::pod_index::PodIndex;
+use crate::framework::informer::Informer;
+use crate::framework::pod_index::PodIndex;
 
 pub struct Informers {
     pub pods: Arc<Informer<Pod>>,
@@ -35,6 +36,7 @@ pub struct Informers {
     pub persistentvolumeclaims: Arc<Informer<PersistentVolumeClaim>>,
     pub resourcequotas: Arc<Informer<ResourceQuota>>,
     pub replicasets: Arc<Informer<ReplicaSet>>,
+    pub replicationcontrollers: Arc<Informer<ReplicationController>>,
     pub deployments: Arc<Informer<Deployment>>,
     pub statefulsets: Arc<Informer<StatefulSet>>,
     pub daemonsets: Arc<Informer<DaemonSet>>,
@@ -61,6 +63,7 @@ impl Informers {
             persistentvolumeclaims: Informer::new(Api::all(c()), "persistentvolumeclaims"),
             resourcequotas: Informer::new(Api::all(c()), "resourcequotas"),
             replicasets: Informer::new(Api::all(c()), "replicasets"),
+            replicationcontrollers: Informer::new(Api::all(c()), "replicationcontrollers"),
             deployments: Informer::new(Api::all(c()), "deployments"),
             statefulsets: Informer::new(Api::all(c()), "statefulsets"),
             daemonsets: Informer::new(Api::all(c()), "daemonsets"),
@@ -86,6 +89,7 @@ impl Informers {
             self.persistentvolumeclaims.start(),
             self.resourcequotas.start(),
             self.replicasets.start(),
+            self.replicationcontrollers.start(),
             self.deployments.start(),
             self.statefulsets.start(),
             self.daemonsets.start(),

@@ -21,9 +21,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 use tracing::debug;
 
-use crate::context::Context;
-use crate::error::ControllerError;
-use crate::owner::owner_ref;
+use crate::framework::context::Context;
+use crate::framework::error::ControllerError;
+use crate::framework::owner::owner_ref;
 use crate::pods::controller_of;
 
 /// The label naming a pod's (and a revision's) revision.

@@ -7,23 +7,22 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 /// Whether `labels` match `selector` (matchLabels and every
 /// matchExpression). An empty selector matches everything; a missing one
 /// nothing, as in Kubernetes.
-pub fn matches(
+pub fn label_selector_matches(
     selector: Option<&LabelSelector>,
     labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
     let Some(sel) = selector else {
         return false;
     };
-    let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
+    let get = |k: &str| labels.and_then(|l| l.get(k));
     let ml = sel
         .match_labels
         .iter()
         .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+        .all(|(k, v)| get(k) == Some(v));
     ml && sel.match_expressions.iter().flatten().all(|e| {
         let values = e.values.as_deref().unwrap_or(&[]);
-        let have = labels.get(&e.key);
+        let have = get(&e.key);
         match e.operator.as_str() {
             "In" => have.is_some_and(|v| values.contains(v)),
             "NotIn" => have.is_none_or(|v| !values.contains(v)),
@@ -50,6 +49,7 @@ mod tests {
         let labels = |v: serde_json::Value| -> BTreeMap<String, String> {
             serde_json::from_value(v).expect("labels")
         };
+        let matches = label_selector_matches;
         assert!(matches(
             Some(&sel),
             Some(&labels(json!({"app": "web", "tier": "a"})))
@@ -64,5 +64,26 @@ mod tests {
         ));
         assert!(matches(Some(&LabelSelector::default()), None));
         assert!(!matches(None, Some(&labels(json!({"app": "web"})))));
+    }
+
+    #[test]
+    fn not_in_and_exists() {
+        let sel: LabelSelector = serde_json::from_value(json!({
+            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]},
+                                 {"key": "app", "operator": "Exists"}]
+        }))
+        .expect("selector");
+        let labels = |v: serde_json::Value| -> BTreeMap<String, String> {
+            serde_json::from_value(v).expect("labels")
+        };
+        assert!(label_selector_matches(
+            Some(&sel),
+            Some(&labels(json!({"app": "x"})))
+        ));
+        assert!(!label_selector_matches(
+            Some(&sel),
+            Some(&labels(json!({"app": "x", "tier": "db"})))
+        ));
+        assert!(!label_selector_matches(Some(&sel), None));
     }
 }
