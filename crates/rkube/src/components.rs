@@ -113,7 +113,9 @@ pub struct ComponentOptions {
     pub sim: Option<SimConfig>,
 }
 
-/// The components `rkube up` runs, as tasks aborted when dropped.
+/// The components `rkube up` runs, as tasks aborted when dropped. Stop
+/// them with [`Running::stop`] before the store closes: a component still
+/// running then would see its requests fail and log it.
 pub struct Running(Vec<JoinHandle<()>>);
 
 impl Running {
@@ -134,6 +136,24 @@ impl Running {
             tasks.push(tokio::spawn(sim_nodes(c, sim)));
         }
         Ok(Running(tasks))
+    }
+
+    /// Stops every component and waits until each has ended. A component
+    /// owns the tasks it starts (informers, workers, watches, writes in
+    /// flight) and aborts them when it is dropped, so none of them runs
+    /// on once this returns.
+    pub async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.0);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            match t.await {
+                Ok(()) => {}
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => error!(error = %e, "a component failed while stopping"),
+            }
+        }
     }
 }
 
