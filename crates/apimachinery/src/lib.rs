@@ -45,6 +45,7 @@ pub mod openapi;
 pub mod protobuf;
 pub mod quantity;
 pub mod registry;
+mod resource_info;
 pub mod selector;
 pub mod status;
 pub mod strategic;

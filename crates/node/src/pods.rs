@@ -27,9 +27,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::lease::now;
-use crate::register::{node_ip, pod_cidr_base};
-use crate::sim::{SimConfig, SimError};
+use crate::addresses::{node_ip, pod_cidr_base};
+use crate::clock::now;
+use crate::config::SimConfig;
+use crate::error::SimError;
 
 /// How long a pod that does not restart runs (annotation on the pod, as a
 /// duration: `500ms`, `2s`, `1m`).

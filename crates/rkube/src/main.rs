@@ -18,6 +18,7 @@
 //!
 //! `anyhow` is used here and nowhere in the library crates.
 
+mod agent;
 mod allocator;
 mod backend;
 mod bench;
