@@ -32,6 +32,11 @@
 //!   schemas yet).
 //! - [`selector`]: label and field selectors: parsing, matching, and the
 //!   field labels each kind supports.
+//!
+//! Owns: Kubernetes' rules about objects, written once for every crate that
+//! needs them. It must not: do I/O, use an async runtime, or depend on
+//! another rkube crate (the store, the API server and the clients depend on
+//! it, never the reverse).
 
 pub mod admission;
 mod builtin;
