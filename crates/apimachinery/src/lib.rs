@@ -35,6 +35,11 @@
 //! - [`matching`]: Kubernetes' matching rules on typed objects (label
 //!   selectors, node selectors and affinity, taints and tolerations,
 //!   whether a pod fits a node), for the scheduler and the controllers.
+//!
+//! Owns: Kubernetes' rules about objects, written once for every crate that
+//! needs them. It must not: do I/O, use an async runtime, or depend on
+//! another rkube crate (the store, the API server and the clients depend on
+//! it, never the reverse).
 
 pub mod admission;
 mod builtin;
@@ -49,6 +54,7 @@ pub mod openapi;
 pub mod protobuf;
 pub mod quantity;
 pub mod registry;
+mod resource_info;
 pub mod selector;
 pub mod status;
 pub mod strategic;

@@ -19,8 +19,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The resource handlers (discovery, CRUD, watch) are layered on top by
-//! the caller; this crate knows nothing of the store yet.
+//! [`resources`] holds the API itself — discovery, the verbs on every
+//! resource, watch, admission and field management — on a
+//! [`rkube_store::Store`]; the caller (`rkube`) opens the store and merges
+//! that router under [`Prepared::protect`].
+//!
+//! Owns: the HTTP API and everything between a request and the store. It
+//! must not: run controllers, schedule or drive nodes (those are API
+//! clients in their own crates), or know which store backend it is on.
 
 pub mod authn;
 pub mod authz;

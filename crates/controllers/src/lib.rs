@@ -75,8 +75,9 @@ pub async fn run(client: Client, options: Options) -> Result<(), ControllerError
     }
     tasks.0.extend(ctx.informers.start());
     info!(controllers = ?started, "controllers started");
-    let (ended, _, rest) = select_all(std::mem::take(&mut tasks.0)).await;
-    tasks.0 = rest;
+    // The handles stay in `tasks` while waiting, so that dropping this
+    // future (leadership lost, the process stopping) aborts every task.
+    let (ended, _, _) = select_all(tasks.0.iter_mut()).await;
     tracing::warn!(?ended, "a controller task ended");
     Ok(())
 }

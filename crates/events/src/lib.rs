@@ -1,7 +1,7 @@
-//! The event recorder the scheduler, the controllers and the node agent
-//! share: `core/v1` Events about an object, written in the background so
-//! recording never slows the caller. As in client-go's broadcaster and
-//! sink:
+//! The event recorder the scheduler and the controllers share (the node
+//! agent records no events yet): `core/v1` Events about an object, written
+//! in the background so recording never slows the caller. As in
+//! client-go's broadcaster and sink:
 //! - recorded events wait in a queue of 1,000 and are dropped when it is
 //!   full (`DropIfChannelFull`);
 //! - one writer per recorder correlates them (`correlator.rs`): repeats

@@ -8,28 +8,21 @@ use std::sync::Arc;
 
 use futures::{stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 use tracing::warn;
 
-use crate::sim::SimConfig;
+use crate::config::SimConfig;
+use crate::register;
 
 /// The namespace of node Leases.
 pub(crate) const NAMESPACE: &str = "kube-node-lease";
 
 /// Lease writes in flight at once.
 const CONCURRENCY: usize = 16;
-
-/// Now, as a `metav1.Time` (seconds).
-pub(crate) fn now() -> String {
-    match serde_json::to_value(Time(Timestamp::now())) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
 
 fn now_micro() -> Value {
     serde_json::to_value(MicroTime(Timestamp::now())).unwrap_or(Value::Null)
@@ -58,7 +51,7 @@ pub(crate) async fn renew_forever(client: Client, config: Arc<SimConfig>) {
                 }
             })
             .await;
-        if let Err(error) = crate::register::repair(&client, &config).await {
+        if let Err(error) = register::repair(&client, &config).await {
             warn!(%error, "cannot check the nodes' Ready condition");
         }
     }

@@ -3,6 +3,9 @@
 //!
 //! Today one runtime: `sim`, simulated nodes in the manner of kwok. One
 //! agent carries many nodes:
+//! - `sim.rs`: the entry point, `run`; `config.rs`: [`SimConfig`];
+//!   `error.rs`: [`SimError`]; `addresses.rs`: each node's IP and pod
+//!   range; `clock.rs`: the time written into statuses;
 //! - `register.rs`: the Node objects (capacity, labels, conditions, addresses);
 //! - `lease.rs`: their heartbeats, `coordination.k8s.io/v1` Leases in
 //!   `kube-node-lease`;
@@ -13,9 +16,15 @@
 //! What it must not do: touch the store, or decide where pods go (the
 //! scheduler binds them).
 
+mod addresses;
+mod clock;
+mod config;
+mod error;
 mod lease;
 mod pods;
 mod register;
 mod sim;
 
-pub use sim::{run, SimConfig, SimError};
+pub use config::SimConfig;
+pub use error::SimError;
+pub use sim::run;

@@ -24,11 +24,13 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::lease::now;
-use crate::register::{node_ip, pod_cidr_base};
-use crate::sim::{SimConfig, SimError};
+use crate::addresses::{node_ip, pod_cidr_base};
+use crate::clock::now;
+use crate::config::SimConfig;
+use crate::error::SimError;
 
 /// How long a pod that does not restart runs (annotation on the pod, as a
 /// duration: `500ms`, `2s`, `1m`).
@@ -58,6 +60,9 @@ struct Agent {
     next_ip: HashMap<u32, u32>,
     stages: HashMap<String, Stage>,
     writes: Arc<Semaphore>,
+    /// Starts and stops in progress; dropped (aborted) with the agent, so
+    /// none outlives it.
+    in_flight: JoinSet<()>,
 }
 
 pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), SimError> {
@@ -72,6 +77,7 @@ pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), Si
         next_ip: HashMap::new(),
         stages: HashMap::new(),
         writes: Arc::new(Semaphore::new(CONCURRENCY)),
+        in_flight: JoinSet::new(),
     };
     let events = watcher(pods, watcher::Config::default().fields("spec.nodeName!="))
         .default_backoff()
@@ -183,7 +189,13 @@ impl Agent {
         self.spawn_start(pod, uid, host, ip, already_running);
     }
 
-    fn spawn_start(&self, pod: &Pod, uid: String, host: String, ip: String, running: bool) {
+    /// Runs `work` until it ends or the agent stops.
+    fn spawn(&mut self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        while self.in_flight.try_join_next().is_some() {}
+        self.in_flight.spawn(work);
+    }
+
+    fn spawn_start(&mut self, pod: &Pod, uid: String, host: String, ip: String, running: bool) {
         let pods = self.pods.clone();
         let writes = self.writes.clone();
         let delay = self.config.start_delay;
@@ -200,7 +212,7 @@ impl Agent {
         });
         let containers = containers(pod);
         let init_containers = init_containers(pod);
-        tokio::spawn(async move {
+        self.spawn(async move {
             let started = now();
             if !running {
                 tokio::time::sleep(delay).await;
@@ -218,7 +230,7 @@ impl Agent {
         });
     }
 
-    fn spawn_stop(&self, pod: &Pod, uid: String) {
+    fn spawn_stop(&mut self, pod: &Pod, uid: String) {
         let pods = self.pods.clone();
         let writes = self.writes.clone();
         let ns = pod.namespace().unwrap_or_default();
@@ -234,7 +246,7 @@ impl Agent {
             .and_then(parse_duration)
             .unwrap_or(Duration::ZERO)
             .min(grace);
-        tokio::spawn(async move {
+        self.spawn(async move {
             tokio::time::sleep(stop).await;
             let Ok(_permit) = writes.acquire().await else {
                 return;

@@ -10,23 +10,16 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 
-use crate::sim::{api_error, SimConfig, SimError};
+use crate::addresses::{node_ip, pod_cidr_base};
+use crate::clock::now;
+use crate::config::SimConfig;
+use crate::error::{api_error, SimError};
 
 /// Node writes in flight at once while registering.
 const CONCURRENCY: usize = 32;
 
 /// The kubelet version simulated nodes report.
 pub(crate) const KUBELET_VERSION: &str = "v1.37.0-rkube-sim";
-
-/// `InternalIP` of node `i`.
-pub(crate) fn node_ip(i: u32) -> String {
-    format!("10.0.{}.{}", i / 250, i % 250 + 2)
-}
-
-/// The pod CIDR of node `i`: a /24 out of 10.64.0.0/10.
-pub(crate) fn pod_cidr_base(i: u32) -> (u32, u32) {
-    (64 + i / 256, i % 256)
-}
 
 fn node_object(config: &SimConfig, i: u32) -> Value {
     let name = config.node_name(i);
@@ -97,7 +90,7 @@ fn node_status(config: &SimConfig, i: u32, now: &str) -> Value {
 /// status (a restarted agent reports Ready again).
 pub(crate) async fn register_all(client: &Client, config: &SimConfig) -> Result<(), SimError> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let now = crate::lease::now();
+    let now = now();
     stream::iter(0..config.nodes)
         .map(|i| {
             let nodes = nodes.clone();
@@ -137,7 +130,7 @@ pub(crate) async fn repair(client: &Client, config: &SimConfig) -> Result<(), ku
     let listed = nodes
         .list(&kube::api::ListParams::default().labels("type=sim"))
         .await?;
-    let now = crate::lease::now();
+    let now = now();
     for node in listed.items {
         let Some(name) = node.metadata.name.as_deref() else {
             continue;

@@ -14,30 +14,7 @@ use rkube_node::SimConfig;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-/// Who a component says it is: its User-Agent, whose product kube-apiserver
-/// (and ours) takes as the default field manager, so managedFields name
-/// `kube-controller-manager`, `kube-scheduler` and `kubelet` as on a real
-/// cluster.
-#[derive(Clone, Copy, Debug)]
-pub enum Agent {
-    ControllerManager,
-    Scheduler,
-    Kubelet,
-}
-
-impl Agent {
-    pub fn user_agent(self) -> String {
-        let name = match self {
-            Agent::ControllerManager => "kube-controller-manager",
-            Agent::Scheduler => "kube-scheduler",
-            Agent::Kubelet => "kubelet",
-        };
-        format!(
-            "{name}/v1.37.0 (linux/amd64) rkube/{}",
-            env!("CARGO_PKG_VERSION")
-        )
-    }
-}
+use crate::agent::Agent;
 
 /// A client from a kubeconfig, as `agent`; `server` replaces its cluster
 /// URL.
@@ -113,7 +90,9 @@ pub struct ComponentOptions {
     pub sim: Option<SimConfig>,
 }
 
-/// The components `rkube up` runs, as tasks aborted when dropped.
+/// The components `rkube up` runs, as tasks aborted when dropped. Stop
+/// them with [`Running::stop`] before the store closes: a component still
+/// running then would see its requests fail and log it.
 pub struct Running(Vec<JoinHandle<()>>);
 
 impl Running {
@@ -134,6 +113,24 @@ impl Running {
             tasks.push(tokio::spawn(sim_nodes(c, sim)));
         }
         Ok(Running(tasks))
+    }
+
+    /// Stops every component and waits until each has ended. A component
+    /// owns the tasks it starts (informers, workers, watches, writes in
+    /// flight) and aborts them when it is dropped, so none of them runs
+    /// on once this returns.
+    pub async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.0);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            match t.await {
+                Ok(()) => {}
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => error!(error = %e, "a component failed while stopping"),
+            }
+        }
     }
 }
 

@@ -109,10 +109,17 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         }
         ended = server.wait() => Err(ended),
     };
-    drop(components);
+    // Components first, while the API still answers them: they are API
+    // clients, and one left running would see its watches end and its
+    // requests fail on the closed store. Then the API server's own work,
+    // then the store.
+    if let Some(components) = components {
+        components.stop().await;
+    }
     stopping.cancel();
     server.stop().await;
     crd_controller.abort();
+    let _ = crd_controller.await;
     opened.close().await;
     info!("store closed; stopped");
     outcome

@@ -23,7 +23,7 @@ use rkube_apiserver::user::UserInfo;
 use rkube_apiserver::ConnectionInfo;
 use tower::ServiceExt;
 
-use crate::components::Agent;
+use crate::agent::Agent;
 
 /// The address in-process requests appear to come from.
 const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);

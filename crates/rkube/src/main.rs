@@ -4,20 +4,28 @@
 //!
 //! Where a newcomer starts:
 //! - this file: the top-level CLI, logging and the async runtime;
-//! - `cmd/`: one file per subcommand (`up`, `server`, `node`, `bench`), each
-//!   holding its clap arguments and its `run` function;
+//! - `cmd/`: one file per subcommand (`up`, `server`, `controller-manager`,
+//!   `scheduler`, `node`, `bench`), each holding its clap arguments and its
+//!   `run` function;
 //! - `control_plane.rs`: the API-server part that `up` and `server` share
 //!   (listen, open the store, serve, stop cleanly);
 //! - `health.rs`: the HTTP endpoints served today (`/readyz`, `/livez`,
 //!   `/healthz`, `/metrics`);
 //! - `components.rs`: the scheduler, controllers and simulated nodes `up`
-//!   runs beside the API server, and `loopback.rs`: their in-memory client;
+//!   runs beside the API server (stopped before the store closes),
+//!   `loopback.rs`: their in-memory client, `agent.rs`: who each says it is;
+//! - `signals.rs`: SIGINT and SIGTERM, which stop every command cleanly;
 //! - `backend.rs`: choosing and opening a store backend;
 //! - `allocator.rs`: the global allocator (mimalloc) and why;
-//! - `bench/`: `rkube bench store`, the store benchmark.
+//! - `bench/`: `rkube bench store`, `api` and `cluster`, the benchmarks.
+//!
+//! Owns: the wiring — which components run in which process, and how they
+//! start and stop. It must not hold Kubernetes behaviour of its own: that
+//! lives in the library crates, which this crate only calls.
 //!
 //! `anyhow` is used here and nowhere in the library crates.
 
+mod agent;
 mod allocator;
 mod backend;
 mod bench;

@@ -23,6 +23,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use rkube_events::Recorder;
@@ -92,11 +93,36 @@ struct Shared {
     client: Client,
     writes: Semaphore,
     recorder: Recorder,
+    /// Bindings, status writes and preemptions in flight: they end with
+    /// the scheduler (see [`Writes`]).
+    in_flight: Mutex<JoinSet<()>>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `work` beside the scheduling loop, until it ends or the
+    /// scheduler stops.
+    fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        while set.try_join_next().is_some() {}
+        set.spawn(work);
+    }
+}
+
+/// Aborts the writes in flight when the scheduler stops, so that none of
+/// them outlives it (they hold the scheduler's state, which holds them).
+struct Writes(Arc<Shared>);
+
+impl Drop for Writes {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort_all();
     }
 }
 
@@ -108,7 +134,9 @@ pub async fn run(client: Client) -> Result<(), SchedulerError> {
         recorder: Recorder::new(client.clone(), SCHEDULER_NAME),
         client,
         writes: Semaphore::new(CONCURRENCY),
+        in_flight: Mutex::new(JoinSet::new()),
     });
+    let _writes = Writes(shared.clone());
     let nodes = AbortOnDrop(tokio::spawn(watch_nodes(shared.clone())));
     let pods = AbortOnDrop(tokio::spawn(watch_pods(shared.clone())));
     info!(scheduler = SCHEDULER_NAME, "scheduler started");
@@ -355,7 +383,7 @@ fn failure_message(
 /// Deletes the victims of a preemption (event `Preempted` on each) and
 /// nominates the node for the preemptor; it is scheduled when they are gone.
 fn spawn_preempt(shared: Arc<Shared>, pod: Arc<Pod>, plan: preemption::Plan) {
-    tokio::spawn(async move {
+    shared.clone().spawn(async move {
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let pods: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
@@ -397,7 +425,7 @@ fn spawn_preempt(shared: Arc<Shared>, pod: Arc<Pod>, plan: preemption::Plan) {
 }
 
 fn spawn_bind(shared: Arc<Shared>, uid: String, pod: Arc<Pod>, node: String) {
-    tokio::spawn(async move {
+    shared.clone().spawn(async move {
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let binding = json!({
@@ -448,7 +476,7 @@ fn spawn_bind(shared: Arc<Shared>, uid: String, pod: Arc<Pod>, node: String) {
 }
 
 fn spawn_unschedulable(shared: Arc<Shared>, pod: Arc<Pod>, message: String) {
-    tokio::spawn(async move {
+    shared.clone().spawn(async move {
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let already = pod

@@ -4,7 +4,10 @@
 //!
 //! - `schema.rs`: structural schemas — validation, pruning, defaulting of
 //!   custom resources;
-//! - `rules.rs`: `x-kubernetes-validations`, CEL rules on those schemas;
+//! - `rule.rs`: one `x-kubernetes-validations` entry, compiled with the
+//!   schema; `rules.rs`: those CEL rules evaluated against an object;
+//! - `custom_resource.rs`: [`CustomResource`], what a CRD's served version
+//!   adds to its [`ResourceInfo`];
 //! - `columns.rs`: `additionalPrinterColumns` (the JSONPath subset they use)
 //!   and the Table they make.
 //!
@@ -12,59 +15,24 @@
 //! (`crates/apiserver/src/resources/crds.rs`).
 
 pub mod columns;
+pub mod custom_resource;
+mod rule;
 pub mod rules;
 pub mod schema;
+
+pub use custom_resource::{CustomResource, ScalePaths};
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::cause::Cause;
-use crate::registry::{ResourceInfo, SubresourceInfo};
+use crate::resource_info::{ResourceInfo, SubresourceInfo};
 use crate::validation;
 
 /// The finalizer kube-apiserver puts on every CRD: its objects are deleted
 /// before the CRD goes.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
-
-/// What one served version of a CRD adds to a [`ResourceInfo`].
-#[derive(Debug)]
-pub struct CustomResource {
-    /// The CRD's name (`crontabs.stable.example.com`).
-    pub crd: String,
-    /// The CRD's uid and resourceVersion this was built from.
-    pub source: String,
-    pub schema: Option<schema::Schema>,
-    /// The version's `openAPIV3Schema` as written (for OpenAPI documents).
-    pub raw_schema: Option<Value>,
-    pub columns: Vec<columns::Column>,
-    /// The version objects are stored in.
-    pub storage_version: String,
-    /// `spec.replicas`-like paths of the scale subresource.
-    pub scale: Option<ScalePaths>,
-    pub has_status: bool,
-    /// The CRD is being deleted: its objects can be read and deleted, not
-    /// created.
-    pub terminating: bool,
-}
-
-impl PartialEq for CustomResource {
-    fn eq(&self, other: &Self) -> bool {
-        self.crd == other.crd
-            && self.source == other.source
-            && self.terminating == other.terminating
-    }
-}
-
-impl Eq for CustomResource {}
-
-/// The scale subresource's JSON paths (`.spec.replicas`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScalePaths {
-    pub spec_replicas: String,
-    pub status_replicas: String,
-    pub label_selector: Option<String>,
-}
 
 fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")

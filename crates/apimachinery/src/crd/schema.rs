@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::cause::{render_value, Cause, CauseType};
 
-use super::rules::{self, Rule};
+use super::rule::{self, Rule};
 
 /// A parsed structural schema node.
 #[derive(Debug, Clone, Default)]
@@ -199,7 +199,7 @@ fn parse_node(v: &Value, path: &str, causes: &mut Vec<Cause>) -> Schema {
     if let Some(n) = m.get("not") {
         s.not = Some(Box::new(parse_node(n, &format!("{path}.not"), causes)));
     }
-    s.validations = rules::parse_rules(m.get("x-kubernetes-validations"), path, causes);
+    s.validations = rule::parse_rules(m.get("x-kubernetes-validations"), path, causes);
     s.rules_below = !s.validations.is_empty()
         || s.properties.values().any(|p| p.rules_below)
         || s.additional.as_ref().is_some_and(|a| a.rules_below)

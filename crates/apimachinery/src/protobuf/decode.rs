@@ -4,27 +4,9 @@
 use base64::Engine;
 use serde_json::{Map, Number, Value};
 
+use super::error::DecodeError;
 use super::schema::{self, Field, FieldType};
 use super::wire::{Raw, Reader};
-
-/// Why a protobuf body could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("the body does not start with the protobuf magic number k8s\\x00")]
-    NoMagic,
-    #[error("the envelope names no kind")]
-    NoKind,
-    #[error("the body ends in the middle of a field")]
-    Truncated,
-    #[error("malformed protobuf: {0}")]
-    Malformed(String),
-    #[error("no protobuf schema for {0}")]
-    UnknownMessage(String),
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    #[error("nested more than {MAX_DEPTH} messages deep")]
-    TooDeep,
-}
 
 /// Deeper than any Kubernetes object goes.
 const MAX_DEPTH: usize = 64;
@@ -274,7 +256,7 @@ fn omitted_zero(message: &str, tag: u32, v: &Value) -> bool {
 
 fn message(name: &str, buf: &[u8], depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
-        return Err(DecodeError::TooDeep);
+        return Err(DecodeError::TooDeep(MAX_DEPTH));
     }
     if let Some(v) = special(name, buf)? {
         return Ok(v);

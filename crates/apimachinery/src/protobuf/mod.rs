@@ -9,17 +9,19 @@
 //!   `k8s-openapi` crates (tags from one, exact JSON names from the other),
 //!   and which scalar fields keep a zero in JSON, from `zeros.txt`, which
 //!   `scripts/gen-protobuf-zeros.py` generates from the Go API types;
+//! - `error.rs`: [`DecodeError`], what can go wrong at any level;
 //! - `decode.rs`: a message to JSON, with Kubernetes' special types (Time,
 //!   Quantity, IntOrString, RawExtension, …);
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
+mod error;
 mod schema;
 mod wire;
 
 use serde_json::Value;
 
-pub use decode::DecodeError;
+pub use error::DecodeError;
 
 /// The four bytes every Kubernetes protobuf body starts with.
 pub const MAGIC: &[u8; 4] = b"k8s\0";

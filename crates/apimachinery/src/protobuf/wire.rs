@@ -1,7 +1,7 @@
 //! The protobuf wire format: a reader over a byte slice that never reads
 //! past its end and never panics on malformed input.
 
-use super::decode::DecodeError;
+use super::error::DecodeError;
 
 /// The wire type of a field (the low three bits of its key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::plan::Plan;
 use super::proc_status::read_rss;
 use super::results::Measurements;
 use super::{memory, workload};
-use crate::cmd::bench::ChildRole;
+use crate::bench::args::ChildRole;
 
 /// Be the child: run `role` with `plan` (whose `dir` is the store's own
 /// fresh directory) and print the results.

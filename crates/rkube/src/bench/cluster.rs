@@ -30,7 +30,7 @@ use super::api::server::{Backend, Server};
 use super::duration::human_seconds;
 use super::proc_status::human_bytes;
 use super::stats::Percentiles;
-use crate::cmd::bench::ClusterBenchArgs;
+use crate::bench::args::ClusterBenchArgs;
 
 /// Sizes of one run.
 #[derive(Clone, Debug)]

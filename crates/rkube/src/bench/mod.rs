@@ -8,9 +8,11 @@
 //! - `etcd_peer.rs`: etcd started by the benchmark, the same workload;
 //! - `memory.rs`: the embedded store's RSS for a large key set (a child);
 //! - `workload.rs`: the phases themselves, through the `Store` trait only;
-//! - `report.rs`: the table.
+//! - `report.rs`: the table;
+//! - `args.rs`: every benchmark's options, as `cmd/bench.rs` parses them.
 
 pub mod api;
+pub mod args;
 pub mod cluster;
 pub mod duration;
 
@@ -30,7 +32,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::info;
 
-use crate::cmd::bench::{BenchBackend, ChildRole, StoreBenchArgs};
+use crate::bench::args::{BenchBackend, ChildRole, StoreBenchArgs};
 use plan::Plan;
 use report::{Outcome, Report};
 

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cmd::bench::{BenchBackend, ChildRole, StoreBenchArgs};
+use crate::bench::args::{BenchBackend, ChildRole, StoreBenchArgs};
 
 /// Every size and bound of one benchmark run.
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::agent::Agent;
 use crate::components;
 use crate::signals::ShutdownSignals;
 
@@ -37,7 +38,7 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let client = components::client(
         &args.kubeconfig,
         args.server.as_deref(),
-        components::Agent::ControllerManager,
+        Agent::ControllerManager,
     )
     .await?;
     tokio::select! {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::agent::Agent;
 use crate::cmd::sim::SimArgs;
 use crate::components;
 use crate::signals::ShutdownSignals;
@@ -36,12 +37,8 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         "only simulated nodes are supported today: give --sim-nodes N (N > 0)"
     );
     let mut signals = ShutdownSignals::install()?;
-    let client = components::client(
-        &args.kubeconfig,
-        args.server.as_deref(),
-        components::Agent::Kubelet,
-    )
-    .await?;
+    let client =
+        components::client(&args.kubeconfig, args.server.as_deref(), Agent::Kubelet).await?;
     tokio::select! {
         _ = components::sim_nodes(client, args.sim.config()) => anyhow::bail!("the simulated nodes stopped"),
         signal = signals.recv() => {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::agent::Agent;
 use crate::components;
 use crate::signals::ShutdownSignals;
 
@@ -26,12 +27,8 @@ pub struct SchedulerArgs {
 
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
-    let client = components::client(
-        &args.kubeconfig,
-        args.server.as_deref(),
-        components::Agent::Scheduler,
-    )
-    .await?;
+    let client =
+        components::client(&args.kubeconfig, args.server.as_deref(), Agent::Scheduler).await?;
     tokio::select! {
         _ = components::scheduler(client) => anyhow::bail!("the scheduler stopped"),
         signal = signals.recv() => {

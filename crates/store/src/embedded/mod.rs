@@ -14,8 +14,9 @@
 //! - `recovery.rs`: opening a data directory;
 //! - `compactor.rs`: periodic compaction.
 //!
-//! Lock order: `writer` (the write-path mutex) before `index` (RwLock)
-//! before `hub`. The committer thread takes no lock while it fsyncs.
+//! Locks and their order are written down once, in `store.rs`
+//! (`maintenance` → `index` → `queue.pending`; the hub's lock never held
+//! with `index`). The committer thread takes no lock while it fsyncs.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,9 +8,11 @@
 //!   paged lists, watch fan-out with per-event delivery latency;
 //! - `writes.rs`: strategic-merge patches and server-side applies of
 //!   deployments, schema-validated custom resource creates;
+//! - `plan.rs`: [`ApiPlan`], the sizes of one run;
 //! - `report.rs`: the table.
 
 mod phases;
+mod plan;
 mod report;
 pub(crate) mod server;
 mod writes;
@@ -23,47 +25,10 @@ use rkube_store::testing::{EtcdServer, EtcdServerOptions};
 use tracing::info;
 
 use super::results::Measurements;
-use crate::cmd::bench::{ApiBenchArgs, BenchBackend};
+use crate::bench::args::{ApiBenchArgs, BenchBackend};
+use plan::ApiPlan;
 use report::ApiReport;
 use server::{Backend, Server};
-
-/// Sizes of one run.
-#[derive(Clone, Debug)]
-pub struct ApiPlan {
-    pub quick: bool,
-    pub clients: usize,
-    pub duration: Duration,
-    pub pods: usize,
-    pub page: usize,
-    pub watchers: usize,
-    pub watch_events: usize,
-    pub watch_rate: f64,
-    pub backends: Vec<BenchBackend>,
-}
-
-impl ApiPlan {
-    fn from_args(a: &ApiBenchArgs) -> Self {
-        let q = a.quick;
-        ApiPlan {
-            quick: q,
-            clients: a.clients.unwrap_or(if q { 8 } else { 64 }),
-            duration: a.duration.unwrap_or(if q {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(5)
-            }),
-            pods: a.pods.unwrap_or(if q { 2_000 } else { 100_000 }),
-            page: a.page.unwrap_or(500),
-            watchers: a.watchers.unwrap_or(if q { 20 } else { 1_000 }),
-            watch_events: a.watch_events.unwrap_or(if q { 200 } else { 10_000 }),
-            watch_rate: a.watch_rate.unwrap_or(if q { 400.0 } else { 500.0 }),
-            backends: a
-                .backends
-                .clone()
-                .unwrap_or_else(|| vec![BenchBackend::Embedded, BenchBackend::Etcd]),
-        }
-    }
-}
 
 /// Run `rkube bench api` and print the table.
 pub async fn run_api(args: ApiBenchArgs) -> anyhow::Result<()> {

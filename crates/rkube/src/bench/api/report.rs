@@ -8,8 +8,8 @@ use std::fmt::Write;
 use super::super::duration::human_seconds;
 use super::super::proc_status::human_bytes;
 use super::super::results::Measurements;
-use super::ApiPlan;
-use crate::cmd::bench::BenchBackend;
+use super::plan::ApiPlan;
+use crate::bench::args::BenchBackend;
 
 #[derive(Clone, Copy)]
 enum Better {
