@@ -14,7 +14,7 @@
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
-mod schema;
+pub(crate) mod schema;
 mod wire;
 
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub const MAGIC: &[u8; 4] = b"k8s\0";
 /// `api.<group's first label>.<version>.<Kind>` for API groups,
 /// `api.core.v1.<Kind>` for the core group, and the `meta.k8s.io` kinds
 /// (DeleteOptions, …) from apimachinery.
-fn message_for(api_version: &str, kind: &str) -> String {
+pub(crate) fn message_for(api_version: &str, kind: &str) -> String {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     if group == "meta.k8s.io" || (group.is_empty() && kind == "DeleteOptions") {
         return format!("apimachinery.pkg.apis.meta.v1.{kind}");

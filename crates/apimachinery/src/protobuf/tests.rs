@@ -229,3 +229,44 @@ proptest! {
         let _ = decode_object(&envelope("apps/v1", "Deployment", tail));
     }
 }
+
+/// A protobuf body's Quantity that does not parse is refused where the
+/// JSON one is: when the decoded object is read through its type.
+#[test]
+fn a_protobuf_body_with_a_bad_quantity_is_refused_by_the_typed_read() {
+    let pod = core::Pod {
+        metadata: Some(meta::ObjectMeta {
+            name: Some("p".into()),
+            ..Default::default()
+        }),
+        spec: Some(core::PodSpec {
+            containers: vec![core::Container {
+                name: Some("c".into()),
+                image: Some("i".into()),
+                resources: Some(core::ResourceRequirements {
+                    requests: [(
+                        "cpu".to_string(),
+                        Quantity {
+                            string: Some("lots".into()),
+                        },
+                    )]
+                    .into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let obj = decode_object(&envelope("v1", "Pod", pod.encode_to_vec())).expect("decodes");
+    let e = crate::typed::decode("", "v1", "Pod", obj, crate::typed::FieldValidation::Warn)
+        .expect_err("cpu: lots");
+    assert_eq!(e.code(), 400);
+    assert!(
+        e.message()
+            .starts_with("Pod in version \"v1\" cannot be handled as a Pod: quantities must match"),
+        "{}",
+        e.message()
+    );
+}
