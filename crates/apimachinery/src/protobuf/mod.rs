@@ -11,15 +11,19 @@
 //!   `scripts/gen-protobuf-zeros.py` generates from the Go API types;
 //! - `decode.rs`: a message to JSON, with Kubernetes' special types (Time,
 //!   Quantity, IntOrString, RawExtension, …);
+//! - `encode.rs`: JSON to a message, the reverse (responses the server
+//!   answers in protobuf: `PartialObjectMetadata(List)`);
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
+mod encode;
 pub(crate) mod schema;
 mod wire;
 
 use serde_json::Value;
 
 pub use decode::DecodeError;
+pub use encode::EncodeError;
 
 /// The four bytes every Kubernetes protobuf body starts with.
 pub const MAGIC: &[u8; 4] = b"k8s\0";
@@ -72,6 +76,21 @@ pub fn decode_object(body: &[u8]) -> Result<Value, DecodeError> {
         map.insert("kind".into(), Value::String(kind));
     }
     Ok(obj)
+}
+
+/// Encodes `obj` (JSON of `apiVersion`/`kind`) as a `k8s\0`-enveloped
+/// body, as kube-apiserver writes a protobuf response.
+pub fn encode_object(api_version: &str, kind: &str, obj: &Value) -> Result<Vec<u8>, EncodeError> {
+    let raw = encode::encode_message(&message_for(api_version, kind), obj)?;
+    let mut type_meta = Vec::new();
+    encode::bytes_field(&mut type_meta, 1, api_version.as_bytes());
+    encode::bytes_field(&mut type_meta, 2, kind.as_bytes());
+    let mut out = MAGIC.to_vec();
+    encode::bytes_field(&mut out, 1, &type_meta);
+    encode::bytes_field(&mut out, 2, &raw);
+    encode::bytes_field(&mut out, 3, b"");
+    encode::bytes_field(&mut out, 4, b"");
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -382,10 +382,18 @@ fn dry_run(q: &HashMap<String, String>) -> bool {
 }
 
 /// How to shape a get, list or watch answer, from `Accept` and `includeObject`.
-fn render(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Render, ApiError> {
-    match negotiate::output(accept(headers))? {
+/// `watch`: the metadata forms are not answered in protobuf.
+fn render(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    watch: bool,
+) -> Result<Render, ApiError> {
+    match negotiate::output(accept(headers), !watch)? {
         Output::Json => Ok(Render::Json),
         Output::Metadata(v) => Ok(Render::Metadata(v)),
+        Output::MetadataList(v) => Ok(Render::MetadataList(v)),
+        Output::MetadataProtobuf(v) => Ok(Render::MetadataProtobuf(v)),
+        Output::MetadataListProtobuf(v) => Ok(Render::MetadataListProtobuf(v)),
         Output::Table(api_version) => {
             let include = IncludeObject::parse(q.get("includeObject").map(String::as_str))
                 .map_err(ApiError::bad_request)?;
@@ -481,6 +489,16 @@ fn decode_object(
     let decoded = storage::decode_typed(info, obj, opts.field_validation)?;
     let warnings = typed::warnings(&decoded);
     Ok((decoded.object, warnings))
+}
+
+/// A response of the negotiated body and media type.
+fn answer(code: StatusCode, body: negotiate::Answer) -> Result<Response, ApiError> {
+    Ok((
+        code,
+        [(header::CONTENT_TYPE, body.content_type)],
+        body.bytes,
+    )
+        .into_response())
 }
 
 /// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
@@ -588,7 +606,7 @@ async fn dispatch(
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs),
                 bookmark_interval: s.watch_bookmark_interval,
-                render: render(headers, q)?,
+                render: render(headers, q, true)?,
             };
             let body = watch::start(
                 s.store.clone(),
@@ -614,8 +632,10 @@ async fn dispatch(
         }
         (Method::GET, None) => {
             let opts = list_options(p, q, false)?;
+            let shape = render(headers, q, false)?;
+            negotiate::fits(info, &shape, true)?;
             let list = storage::list_raw(store, info, ns, &opts).await?;
-            match render(headers, q)? {
+            match shape {
                 Render::Json => {}
                 Render::Table(t) => {
                     let items = list.item_values()?;
@@ -626,13 +646,12 @@ async fn dispatch(
                         &t,
                     )));
                 }
-                Render::Metadata(v) => {
+                shape => {
                     let items = list.item_values()?;
-                    return Ok(ok_json(&negotiate::partial_list(
-                        &items,
-                        list.metadata.clone(),
-                        v,
-                    )));
+                    let whole = serde_json::json!({
+                        "kind": info.list_kind, "metadata": list.metadata, "items": items,
+                    });
+                    return answer(StatusCode::OK, negotiate::answer(info, whole, &shape)?);
                 }
             }
             let chunks = list.into_chunks(LIST_CHUNK)?;
@@ -645,7 +664,7 @@ async fn dispatch(
                 .into_response())
         }
         (Method::GET, Some(name)) => {
-            let shape = render(headers, q)?;
+            let shape = render(headers, q, false)?;
             let (obj, rev) = storage::read(store, info, ns, name).await?;
             match shape {
                 Render::Table(t) => Ok(ok_json(&negotiate::table(
@@ -654,30 +673,31 @@ async fn dispatch(
                     serde_json::json!({"resourceVersion": rev.to_string()}),
                     &t,
                 ))),
-                Render::Metadata(v) => Ok(ok_json(&negotiate::partial(&obj, v))),
-                Render::Json => Ok(ok_json(&obj)),
+                shape => answer(StatusCode::OK, negotiate::answer(info, obj, &shape)?),
             }
         }
         (Method::POST, None) => {
             if !info.has_verb("create") {
                 return Err(verb_not_allowed(p, "create"));
             }
+            let shape = render(headers, q, false)?;
             let opts = write_options(q, headers, None)?;
             let (obj, mut warnings) = decode_object(p, headers, &body, &opts)?;
             let created = storage::create(store, info, ns, obj, &opts).await?;
             warnings.extend(created.warnings);
-            Ok(with_warnings(
-                json_response(StatusCode::CREATED, &created.object, "application/json"),
-                &warnings,
-            ))
+            let body = negotiate::answer(info, created.object, &shape)?;
+            Ok(with_warnings(answer(StatusCode::CREATED, body)?, &warnings))
         }
         (Method::PUT, Some(name)) => {
+            let shape = render(headers, q, false)?;
             let opts = write_options(q, headers, None)?;
             let (obj, warnings) = decode_object(p, headers, &body, &opts)?;
             let updated = storage::update(store, info, ns, name, obj, status_sub, &opts).await?;
-            Ok(with_warnings(ok_json(&updated), &warnings))
+            let body = negotiate::answer(info, updated, &shape)?;
+            Ok(with_warnings(answer(StatusCode::OK, body)?, &warnings))
         }
         (Method::PATCH, Some(name)) => {
+            let shape = render(headers, q, false)?;
             let kind = patch_type(headers)?;
             let patch: Value = if kind == PatchType::Apply {
                 decode_yaml(&body)?
@@ -689,24 +709,29 @@ async fn dispatch(
             let opts = write_options(q, headers, Some(kind))?;
             let patched =
                 storage::patch(store, info, ns, name, kind, &patch, status_sub, &opts).await?;
-            Ok(with_warnings(ok_json(&patched.object), &patched.warnings))
+            let body = negotiate::answer(info, patched.object, &shape)?;
+            Ok(with_warnings(
+                answer(StatusCode::OK, body)?,
+                &patched.warnings,
+            ))
         }
         (Method::DELETE, Some(name)) => {
+            let shape = render(headers, q, false)?;
             let mut opts = delete_options(headers, &body, q)?;
             opts.dry_run |= dry_run(q);
             let obj = storage::delete(store, info, ns, name, &opts).await?;
-            Ok(ok_json(&obj))
+            answer(StatusCode::OK, negotiate::answer(info, obj, &shape)?)
         }
         (Method::DELETE, None) => {
             if !info.has_verb("deletecollection") {
                 return Err(verb_not_allowed(p, "deletecollection"));
             }
+            let shape = render(headers, q, false)?;
             let mut opts = delete_options(headers, &body, q)?;
             opts.dry_run |= dry_run(q);
             let list_opts = list_options(p, q, false)?;
-            Ok(ok_json(
-                &storage::delete_collection(store, info, ns, &list_opts, &opts).await?,
-            ))
+            let deleted = storage::delete_collection(store, info, ns, &list_opts, &opts).await?;
+            answer(StatusCode::OK, negotiate::answer(info, deleted, &shape)?)
         }
         (m, _) => Err(ApiError::method_not_allowed(
             &info.group,
