@@ -21,7 +21,8 @@
 //!   watch may ask for.
 //! - [`typed`]: reading a built-in object through its type, as
 //!   kube-apiserver decodes bodies (type errors, unknown fields,
-//!   `fieldValidation`).
+//!   `fieldValidation`), with every Quantity in it checked
+//!   ([`quantity_fields`]).
 //! - [`protobuf`]: Kubernetes' protobuf bodies (`k8s\0` envelope) decoded
 //!   into JSON for built-in kinds.
 //! - [`defaults`] and [`validate`]: Kubernetes' per-kind defaulting and
@@ -53,6 +54,7 @@ pub mod matching;
 pub mod openapi;
 pub mod protobuf;
 pub mod quantity;
+pub mod quantity_fields;
 pub mod registry;
 mod resource_info;
 pub mod selector;

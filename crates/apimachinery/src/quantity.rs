@@ -1,5 +1,83 @@
-//! Kubernetes resource quantities (`500m`, `2`, `1.5Gi`, `1e3`), as
-//! thousandths of a unit, for sums and comparisons (limits, quotas).
+//! Kubernetes resource quantities (`500m`, `2`, `1.5Gi`, `1e3`): whether
+//! a string is one, as kube-apiserver's `resource.ParseQuantity` decides
+//! (`check`), and its value in thousandths of a unit, for sums and
+//! comparisons (limits, quotas).
+
+/// Why a string is not a quantity: the texts of kube-apiserver's
+/// `resource.ErrFormatWrong` and `resource.ErrSuffix`, which it answers
+/// with when a body holds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    /// Not a number followed by a suffix (`lots`, `1x`, ``).
+    #[error(
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    )]
+    Format,
+    /// A suffix made of suffix characters that is no unit or exponent
+    /// (`1kk`, `1e`, `2Ki3`).
+    #[error("unable to parse quantity's suffix")]
+    Suffix,
+}
+
+/// Checks `s` as `resource.ParseQuantity` reads it: an optional sign,
+/// digits with at most one `.`, then a suffix that is a decimal
+/// (`n u m k M G T P E`) or binary (`Ki … Ei`) unit or an exponent
+/// (`e3`, `E-2`). As there, a number may have no digits (`.`, `-` are 0).
+pub fn check(s: &str) -> Result<(), QuantityError> {
+    if s.is_empty() {
+        return Err(QuantityError::Format);
+    }
+    let b = s.as_bytes();
+    let mut pos = usize::from(matches!(b[0], b'+' | b'-'));
+    while pos < b.len() && b[pos].is_ascii_digit() {
+        pos += 1;
+    }
+    if pos < b.len() && b[pos] == b'.' {
+        pos += 1;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            pos += 1;
+        }
+    }
+    let suffix_start = pos;
+    while pos < b.len() && b"eEinumkKMGTP".contains(&b[pos]) {
+        pos += 1;
+    }
+    if pos < b.len() && matches!(b[pos], b'+' | b'-') {
+        pos += 1;
+    }
+    while pos < b.len() && b[pos].is_ascii_digit() {
+        pos += 1;
+    }
+    if pos < b.len() {
+        return Err(QuantityError::Format);
+    }
+    let suffix = &s[suffix_start..];
+    let known = matches!(
+        suffix,
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+    );
+    let exponent =
+        suffix.len() > 1 && suffix.starts_with(['e', 'E']) && suffix[1..].parse::<i64>().is_ok();
+    if known || exponent {
+        Ok(())
+    } else {
+        Err(QuantityError::Suffix)
+    }
+}
 
 /// Parses a quantity into thousandths (`"500m"` → 500, `"1Ki"` → 1,024,000).
 pub fn parse_milli(s: &str) -> Option<i128> {
@@ -94,5 +172,25 @@ mod tests {
         assert_eq!(parse_milli("abc"), None);
         assert_eq!(format_milli(1500), "1500m");
         assert_eq!(format_milli(2000), "2");
+    }
+
+    #[test]
+    fn quantities_are_checked_as_kube_apiserver_parses_them() {
+        for good in [
+            "0", "1", "500m", "0.5", ".5", "1.", "+1", "-1", "1.5Gi", "64Mi", "2k", "1e3", "1E-2",
+            "1e+3", "100n", "3u", "1Ei", "1E", "-", ".", "Gi",
+        ] {
+            assert_eq!(check(good), Ok(()), "{good}");
+        }
+        for bad in ["", "lots", "abc", "1x", "1 ", " 1", "1Mx", "1.2.3", "1e3x"] {
+            assert_eq!(check(bad), Err(QuantityError::Format), "{bad:?}");
+        }
+        for bad in ["1kk", "1e", "1Ki3", "1ee", "1e+", "1iM", "--1"] {
+            assert_eq!(check(bad), Err(QuantityError::Suffix), "{bad:?}");
+        }
+        assert_eq!(
+            QuantityError::Format.to_string(),
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
     }
 }

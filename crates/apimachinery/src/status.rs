@@ -290,6 +290,13 @@ pub enum ApiError {
         /// The media types the server can produce.
         accepted: Vec<String>,
     },
+    /// 406: the answer asked for does not fit the object (metadata of one
+    /// object asked of a list, or the reverse).
+    #[error("{message}")]
+    NotAcceptableAs {
+        /// Message.
+        message: String,
+    },
     /// 429: throttled.
     #[error("{message}")]
     TooManyRequests {
@@ -508,6 +515,13 @@ impl ApiError {
         }
     }
 
+    /// 406 `NotAcceptable` with this message.
+    pub fn not_acceptable_as(message: impl Into<String>) -> Self {
+        ApiError::NotAcceptableAs {
+            message: message.into(),
+        }
+    }
+
     /// 429 with this message and `retryAfterSeconds`.
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u32) -> Self {
         ApiError::TooManyRequests {
@@ -582,7 +596,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::NotAcceptable { .. } => 406,
+            ApiError::NotAcceptable { .. } | ApiError::NotAcceptableAs { .. } => 406,
             ApiError::AlreadyExists { .. }
             | ApiError::GenerateNameConflict { .. }
             | ApiError::Conflict { .. }
@@ -616,7 +630,7 @@ impl ApiError {
             ApiError::Expired { .. } => "Expired",
             ApiError::RequestEntityTooLarge { .. } => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType { .. } => "UnsupportedMediaType",
-            ApiError::NotAcceptable { .. } => "NotAcceptable",
+            ApiError::NotAcceptable { .. } | ApiError::NotAcceptableAs { .. } => "NotAcceptable",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Timeout { .. } => "Timeout",
             ApiError::ServerTimeout { .. } => "ServerTimeout",
@@ -681,6 +695,7 @@ impl ApiError {
             ApiError::NotAcceptable { accepted } => {
                 format!("only the following media types are accepted: {}", accepted.join(", "))
             }
+            ApiError::NotAcceptableAs { message } => message.clone(),
             ApiError::TooManyRequests { message, .. } => message.clone(),
             ApiError::Timeout { message, .. } => format!("Timeout: {message}"),
             ApiError::ServerTimeout { group, resource, operation, .. } => format!(
@@ -824,6 +839,7 @@ impl ApiError {
             | ApiError::RequestEntityTooLarge { .. }
             | ApiError::UnsupportedMediaType { .. }
             | ApiError::NotAcceptable { .. }
+            | ApiError::NotAcceptableAs { .. }
             | ApiError::ServiceUnavailable { .. } => None,
         }
     }

@@ -4,6 +4,10 @@
 //! where an integer belongs is a 400, as in Kubernetes), normalises values
 //! (base64, timestamps) and drops the fields the type does not have.
 //!
+//! Every Quantity in the object must parse (`quantity_fields`), as
+//! Quantity's own decoder insists there; the first that does not is the
+//! 400, before unknown fields are looked at.
+//!
 //! The dropped fields are what `fieldValidation` is about: `Strict` refuses
 //! the request, `Warn` (the default) answers with one `Warning` per field,
 //! `Ignore` drops them silently. Kinds without a type here (custom
@@ -164,11 +168,25 @@ pub fn decode(
         Some(Ok(t)) => t,
         Some(Err(e)) => return Err(cannot(version, kind, &e)),
     };
+    quantities(group, version, kind, &typed)?;
     let unknown_fields = dropped(&obj, &typed, version, kind, validation)?;
     Ok(Decoded {
         object: typed,
         unknown_fields,
     })
+}
+
+/// The 400 for the first Quantity of `typed` that does not parse, worded as
+/// kube-apiserver words it (`Pod in version "v1" cannot be handled as a
+/// Pod: quantities must match the regular expression '…'`).
+fn quantities(group: &str, version: &str, kind: &str, typed: &Value) -> Result<(), ApiError> {
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    crate::quantity_fields::check(&api_version, kind, typed)
+        .map_err(|e| cannot(version, kind, &e.to_string()))
 }
 
 /// The 400 for a body that cannot be read as `kind`.
@@ -250,6 +268,8 @@ pub fn decode_changed(
         // decides (and words the error).
         Some(_) => return decode(group, version, kind, obj, validation),
     };
+    // The stored rest was checked when it was written.
+    quantities(group, version, kind, &typed)?;
     // The stored rest has no dropped fields: what changed has them all.
     let unknown_fields = dropped(&changed, &typed, version, kind, validation)?;
     let (Value::Object(mut object), Value::Object(changed), Value::Object(typed)) =
@@ -401,6 +421,38 @@ mod tests {
         )
         .expect("should succeed");
         assert_eq!(d.object, obj);
+    }
+
+    #[test]
+    fn an_unparsable_quantity_is_a_bad_request_on_create_and_on_change() {
+        let pod = |cpu: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                   "spec": {"containers": [{"name": "c", "image": "i",
+                            "resources": {"requests": {"cpu": cpu}}}]}})
+        };
+        let e = decode("", "v1", "Pod", pod("lots"), FieldValidation::Warn).expect_err("cpu: lots");
+        assert_eq!(e.code(), 400);
+        assert_eq!(
+            e.message(),
+            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the \
+             regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
+        let old = decode("", "v1", "Pod", pod("100m"), FieldValidation::Strict)
+            .expect("a good pod")
+            .object;
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["resources"]["requests"]["cpu"] = json!("2kk");
+        let e = same_as_decode(new, &old).expect_err("cpu: 2kk");
+        assert_eq!(
+            e.message(),
+            "Pod in version \"v1\" cannot be handled as a Pod: unable to parse quantity's suffix"
+        );
+        let rq = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+                        "spec": {"hard": {"pods": "ten"}}});
+        assert!(decode("", "v1", "ResourceQuota", rq, FieldValidation::Warn)
+            .expect_err("pods: ten")
+            .message()
+            .starts_with("ResourceQuota in version \"v1\" cannot be handled as a ResourceQuota: quantities must match"));
     }
 
     #[test]

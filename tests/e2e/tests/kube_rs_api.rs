@@ -453,3 +453,225 @@ async fn paged_lists_count_what_is_left() {
         .collect();
     assert_eq!(remaining, want);
 }
+
+/// The metadata-only answer is not only for reads: kube-rs'
+/// `patch_metadata` (and a create, update or delete asking for it) gets
+/// `PartialObjectMetadata` back, as from kube-apiserver.
+#[tokio::test]
+async fn metadata_only_answers_to_writes() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kube::api::PartialObjectMeta;
+    use kube::core::PartialObjectMetaExt;
+
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "meta", "labels": {"k": "v"}}, "data": {"secret": "not sent"}
+    }))
+    .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    let patch = json!({"metadata": {"labels": {"patched": "yes"}}});
+    let patched: PartialObjectMeta<ConfigMap> = cms
+        .patch_metadata("meta", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch metadata");
+    assert_eq!(patched.metadata.name.as_deref(), Some("meta"));
+    let labels = patched.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("k").map(String::as_str), Some("v"));
+    assert_eq!(labels.get("patched").map(String::as_str), Some("yes"));
+    assert!(patched.metadata.resource_version.is_some());
+
+    // An apply patch through the metadata API.
+    let apply = ObjectMeta {
+        name: Some("meta".into()),
+        annotations: Some([("applied".to_string(), "yes".to_string())].into()),
+        ..ObjectMeta::default()
+    }
+    .into_request_partial::<ConfigMap>();
+    let applied: PartialObjectMeta<ConfigMap> = cms
+        .patch_metadata(
+            "meta",
+            &PatchParams::apply("meta-test"),
+            &Patch::Apply(&apply),
+        )
+        .await
+        .expect("apply metadata");
+    assert_eq!(
+        applied
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("applied"))
+            .map(String::as_str),
+        Some("yes")
+    );
+
+    let got = cms.get_metadata("meta").await.expect("get metadata");
+    assert_eq!(got.metadata.uid, patched.metadata.uid);
+    assert_eq!(
+        got.types
+            .as_ref()
+            .map(|t| (t.api_version.as_str(), t.kind.as_str())),
+        Some(("meta.k8s.io/v1", "PartialObjectMetadata"))
+    );
+
+    // The raw answers: kind, apiVersion, no data, the content type, for
+    // every verb that answers with the object.
+    const AS: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let path = "/api/v1/namespaces/default/configmaps";
+    let send = |method: &str, uri: String, accept: &str, ct: &str, body: Vec<u8>| {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Accept", accept)
+            .header("Content-Type", ct)
+            .body(body)
+            .expect("request");
+        let client = client.clone();
+        async move {
+            let resp = client.send(req.map(Into::into)).await.expect("send");
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = resp.into_body().collect_bytes().await.expect("body");
+            let value: serde_json::Value = if content_type == "application/json" {
+                serde_json::from_slice(&body).expect("JSON body")
+            } else {
+                serde_json::Value::Null
+            };
+            (status, content_type, value, body.to_vec())
+        }
+    };
+    let created = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "raw", "labels": {"a": "b"}}, "data": {"x": "y"}});
+    let posted = send(
+        "POST",
+        path.into(),
+        AS,
+        "application/json",
+        created.to_string().into_bytes(),
+    )
+    .await;
+    // The update names the resourceVersion the create answered with.
+    let mut replaced = created.clone();
+    replaced["metadata"]["resourceVersion"] = posted.2["metadata"]["resourceVersion"].clone();
+    let answers = [
+        posted,
+        send(
+            "GET",
+            format!("{path}/raw"),
+            AS,
+            "application/json",
+            Vec::new(),
+        )
+        .await,
+        send(
+            "PUT",
+            format!("{path}/raw"),
+            AS,
+            "application/json",
+            replaced.to_string().into_bytes(),
+        )
+        .await,
+        send(
+            "PATCH",
+            format!("{path}/raw"),
+            AS,
+            "application/merge-patch+json",
+            br#"{"data":{"x":"z"}}"#.to_vec(),
+        )
+        .await,
+        send(
+            "DELETE",
+            format!("{path}/raw"),
+            AS,
+            "application/json",
+            Vec::new(),
+        )
+        .await,
+    ];
+    for (i, (status, content_type, value, _)) in answers.iter().enumerate() {
+        assert!(
+            *status == 200 || *status == 201,
+            "answer {i}: {status} {value}"
+        );
+        assert_eq!(content_type, "application/json", "answer {i}");
+        assert_eq!(
+            value["kind"], "PartialObjectMetadata",
+            "answer {i}: {value}"
+        );
+        assert_eq!(value["apiVersion"], "meta.k8s.io/v1", "answer {i}");
+        assert_eq!(value["metadata"]["name"], "raw", "answer {i}");
+        assert_eq!(value["metadata"]["labels"]["a"], "b", "answer {i}");
+        assert!(value.get("data").is_none(), "answer {i}: {value}");
+    }
+
+    // The list form asked of one object, or the object form of a list, is
+    // 406 NotAcceptable, as from kube-apiserver; a form the server does not
+    // know falls through to the next clause.
+    let (status, _, value, _) = send(
+        "GET",
+        format!("{path}/meta"),
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 406, "{value}");
+    assert_eq!(value["reason"], "NotAcceptable");
+    assert_eq!(
+        value["message"],
+        "you requested PartialObjectMetadataList, but the requested object is not a list (*core.ConfigMap)"
+    );
+    let (status, _, value, _) = send("GET", path.into(), AS, "application/json", Vec::new()).await;
+    assert_eq!(status, 406, "{value}");
+    assert_eq!(
+        value["message"],
+        "you requested PartialObjectMetadata, but the requested object is a list (*core.ConfigMapList)"
+    );
+    let (status, _, value, _) = send(
+        "GET",
+        format!("{path}/meta"),
+        "application/json;as=Unknown;g=meta.k8s.io;v=v1, application/json",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(value["kind"], "ConfigMap");
+    let (status, _, value, _) = send(
+        "GET",
+        format!("{path}/meta"),
+        "application/json;as=Unknown;g=meta.k8s.io;v=v1",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 406, "{value}");
+
+    // client-go's metadata client asks for protobuf first: it gets
+    // protobuf (`k8s\0`, then a runtime.Unknown naming the kind).
+    const PROTOBUF_FIRST: &str = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+    let (status, content_type, _, body) = send(
+        "GET",
+        format!("{path}/meta"),
+        PROTOBUF_FIRST,
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "application/vnd.kubernetes.protobuf");
+    assert!(body.starts_with(b"k8s\0"), "{body:?}");
+    let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"meta.k8s.io/v1") && contains(b"PartialObjectMetadata"));
+    assert!(contains(b"applied") && !contains(b"not sent"));
+}

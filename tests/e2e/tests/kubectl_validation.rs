@@ -143,3 +143,68 @@ fn defaults_and_field_errors() {
         "{err}"
     );
 }
+
+/// An unparsable Quantity anywhere (a container's requests, a LimitRange,
+/// an update) is refused as kube-apiserver refuses it, and nothing is
+/// stored.
+#[test]
+fn unparsable_quantities_are_bad_requests() {
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
+    const WANT: &str = "cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+    let out = create(
+        &c,
+        "lots.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: lots\nspec:\n  containers:\n  - name: c\n    image: nginx\n    resources:\n      requests:\n        cpu: lots\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("error when creating")
+            && err.contains(&format!("lots.yaml\": Pod in version \"v1\" {WANT}")),
+        "{err}"
+    );
+    assert!(err.starts_with("Error from server (BadRequest)"), "{err}");
+    assert!(c.kubectl(&["get", "pod", "lots"]).status.code() != Some(0));
+
+    let out = create(
+        &c,
+        "limits.yaml",
+        "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: lr\nspec:\n  limits:\n  - type: Container\n    default:\n      memory: 1kk\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LimitRange in version \"v1\" cannot be handled as a LimitRange: unable to parse quantity's suffix"),
+        "{err}"
+    );
+
+    // On a patch too (read before it is validated): the pod keeps its
+    // good quantity.
+    let out = create(
+        &c,
+        "good.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: good\nspec:\n  containers:\n  - name: c\n    image: nginx\n    resources:\n      limits:\n        memory: 64Mi\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let err = c.fails(&[
+        "patch",
+        "pod",
+        "good",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/containers/0/resources/limits/memory","value":"much"}]"#,
+    ]);
+    assert!(
+        err.contains(&format!("Pod in version \"v1\" {WANT}")),
+        "{err}"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "good",
+            "-o",
+            "jsonpath={.spec.containers[0].resources.limits.memory}"
+        ]),
+        "64Mi"
+    );
+}

@@ -8,6 +8,8 @@
 //! - `service.rs`: services;
 //! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
 //! - `batch.rs`: jobs and cron jobs;
+//! - `status.rs`: the status every kind that has one answers with when
+//!   nobody wrote it (a Service's `loadBalancer: {}`, phases);
 //! - this file: dispatch by kind, and the small ones (secrets'
 //!   `stringData`, priority classes).
 
@@ -15,6 +17,7 @@ mod apps;
 mod batch;
 mod pod;
 mod service;
+mod status;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -41,6 +44,7 @@ pub(crate) fn set(map: &mut Map<String, Value>, field: &str, value: Value) {
 
 /// Applies the defaults of `group`/`kind` to `obj`.
 pub fn apply(group: &str, kind: &str, obj: &mut Value) {
+    status::apply(group, kind, obj);
     match (group, kind) {
         ("", "Pod") => {
             if let Some(spec) = obj.get_mut("spec") {

@@ -12,15 +12,19 @@
 //! - `error.rs`: [`DecodeError`], what can go wrong at any level;
 //! - `decode.rs`: a message to JSON, with Kubernetes' special types (Time,
 //!   Quantity, IntOrString, RawExtension, …);
+//! - `encode.rs`: JSON to a message, the reverse (responses the server
+//!   answers in protobuf: `PartialObjectMetadata(List)`);
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
+mod encode;
 mod error;
-mod schema;
+pub(crate) mod schema;
 mod wire;
 
 use serde_json::Value;
 
+pub use encode::EncodeError;
 pub use error::DecodeError;
 
 /// The four bytes every Kubernetes protobuf body starts with.
@@ -30,7 +34,7 @@ pub const MAGIC: &[u8; 4] = b"k8s\0";
 /// `api.<group's first label>.<version>.<Kind>` for API groups,
 /// `api.core.v1.<Kind>` for the core group, and the `meta.k8s.io` kinds
 /// (DeleteOptions, …) from apimachinery.
-fn message_for(api_version: &str, kind: &str) -> String {
+pub(crate) fn message_for(api_version: &str, kind: &str) -> String {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     if group == "meta.k8s.io" || (group.is_empty() && kind == "DeleteOptions") {
         return format!("apimachinery.pkg.apis.meta.v1.{kind}");
@@ -74,6 +78,21 @@ pub fn decode_object(body: &[u8]) -> Result<Value, DecodeError> {
         map.insert("kind".into(), Value::String(kind));
     }
     Ok(obj)
+}
+
+/// Encodes `obj` (JSON of `apiVersion`/`kind`) as a `k8s\0`-enveloped
+/// body, as kube-apiserver writes a protobuf response.
+pub fn encode_object(api_version: &str, kind: &str, obj: &Value) -> Result<Vec<u8>, EncodeError> {
+    let raw = encode::encode_message(&message_for(api_version, kind), obj)?;
+    let mut type_meta = Vec::new();
+    encode::bytes_field(&mut type_meta, 1, api_version.as_bytes());
+    encode::bytes_field(&mut type_meta, 2, kind.as_bytes());
+    let mut out = MAGIC.to_vec();
+    encode::bytes_field(&mut out, 1, &type_meta);
+    encode::bytes_field(&mut out, 2, &raw);
+    encode::bytes_field(&mut out, 3, b"");
+    encode::bytes_field(&mut out, 4, b"");
+    Ok(out)
 }
 
 #[cfg(test)]

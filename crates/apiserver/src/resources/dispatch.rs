@@ -199,10 +199,20 @@ fn created_json<T: Serialize>(body: &T) -> Response {
     json_response(StatusCode::CREATED, body, "application/json")
 }
 
+/// A response of the negotiated body and media type.
+fn answer(code: StatusCode, body: negotiate::Answer) -> Result<Response, ApiError> {
+    Ok((
+        code,
+        [(header::CONTENT_TYPE, body.content_type)],
+        body.bytes,
+    )
+        .into_response())
+}
+
 fn get_one(r: Request<'_>) -> Reply<'_> {
     Box::pin(async move {
         let info = &r.path.info;
-        let shape = render(r.headers, r.query)?;
+        let shape = render(r.headers, r.query, false)?;
         let (obj, rev) = get(r.state.store.as_ref(), info, r.ns(), r.name()).await?;
         match shape {
             Render::Table(t) => Ok(ok_json(&negotiate::table(
@@ -211,8 +221,7 @@ fn get_one(r: Request<'_>) -> Reply<'_> {
                 serde_json::json!({"resourceVersion": rev.to_string()}),
                 &t,
             ))),
-            Render::Metadata(v) => Ok(ok_json(&negotiate::partial(&obj, v))),
-            Render::Json => Ok(ok_json(&obj)),
+            shape => answer(StatusCode::OK, negotiate::answer(info, obj, &shape)?),
         }
     })
 }
@@ -221,8 +230,10 @@ fn list_all(r: Request<'_>) -> Reply<'_> {
     Box::pin(async move {
         let info = &r.path.info;
         let opts = list_options(r.path, r.query, false)?;
+        let shape = render(r.headers, r.query, false)?;
+        negotiate::fits(info, &shape, true)?;
         let list = list_raw(r.state.store.as_ref(), info, r.ns(), &opts).await?;
-        match render(r.headers, r.query)? {
+        match shape {
             Render::Json => {}
             Render::Table(t) => {
                 let items = list.item_values()?;
@@ -233,13 +244,12 @@ fn list_all(r: Request<'_>) -> Reply<'_> {
                     &t,
                 )));
             }
-            Render::Metadata(v) => {
+            shape => {
                 let items = list.item_values()?;
-                return Ok(ok_json(&negotiate::partial_list(
-                    &items,
-                    list.metadata.clone(),
-                    v,
-                )));
+                let whole = serde_json::json!({
+                    "kind": info.list_kind, "metadata": list.metadata, "items": items,
+                });
+                return answer(StatusCode::OK, negotiate::answer(info, whole, &shape)?);
             }
         }
         let chunks = list.into_chunks(LIST_CHUNK)?;
@@ -270,7 +280,7 @@ fn watch_all(r: Request<'_>) -> Reply<'_> {
                 .and_then(|t| t.parse().ok())
                 .map(Duration::from_secs),
             bookmark_interval: s.watch_bookmark_interval,
-            render: render(r.headers, q)?,
+            render: render(r.headers, q, true)?,
         };
         let body = watch::start(
             s.store.clone(),
@@ -319,23 +329,27 @@ fn create_one(r: Request<'_>) -> Reply<'_> {
                 Ok(created_json(&done))
             }
             CreateAction::Store => {
+                let shape = render(r.headers, r.query, false)?;
                 let opts = write_options(r.query, r.headers, None)?;
                 let (obj, mut warnings) = decode_object(r.path, r.headers, &r.body, &opts)?;
                 let created = create(store, info, r.ns(), obj, &opts).await?;
                 warnings.extend(created.warnings);
-                Ok(with_warnings(created_json(&created.object), &warnings))
+                let body = negotiate::answer(info, created.object, &shape)?;
+                Ok(with_warnings(answer(StatusCode::CREATED, body)?, &warnings))
             }
         }
     })
 }
 
 async fn update_any(r: Request<'_>, status: bool) -> Result<Response, ApiError> {
+    let shape = render(r.headers, r.query, false)?;
     let opts = write_options(r.query, r.headers, None)?;
     let (obj, mut warnings) = decode_object(r.path, r.headers, &r.body, &opts)?;
     let store = r.state.store.as_ref();
     let updated = update(store, &r.path.info, r.ns(), r.name(), obj, status, &opts).await?;
     warnings.extend(updated.warnings);
-    Ok(with_warnings(ok_json(&updated.object), &warnings))
+    let body = negotiate::answer(&r.path.info, updated.object, &shape)?;
+    Ok(with_warnings(answer(StatusCode::OK, body)?, &warnings))
 }
 
 fn update_main(r: Request<'_>) -> Reply<'_> {
@@ -347,6 +361,7 @@ fn update_status(r: Request<'_>) -> Reply<'_> {
 }
 
 async fn patch_any(r: Request<'_>, status: bool) -> Result<Response, ApiError> {
+    let shape = render(r.headers, r.query, false)?;
     let kind = patch_type(r.headers)?;
     let body: Value = if kind == PatchType::Apply {
         decode_yaml(&r.body)?
@@ -359,7 +374,11 @@ async fn patch_any(r: Request<'_>, status: bool) -> Result<Response, ApiError> {
     let store = r.state.store.as_ref();
     let info = &r.path.info;
     let patched = patch(store, info, r.ns(), r.name(), kind, &body, status, &opts).await?;
-    Ok(with_warnings(ok_json(&patched.object), &patched.warnings))
+    let answered = negotiate::answer(info, patched.object, &shape)?;
+    Ok(with_warnings(
+        answer(StatusCode::OK, answered)?,
+        &patched.warnings,
+    ))
 }
 
 fn patch_main(r: Request<'_>) -> Reply<'_> {
@@ -372,22 +391,27 @@ fn patch_status(r: Request<'_>) -> Reply<'_> {
 
 fn delete_one(r: Request<'_>) -> Reply<'_> {
     Box::pin(async move {
+        let shape = render(r.headers, r.query, false)?;
         let mut opts = delete_options(r.headers, &r.body, r.query)?;
         opts.dry_run |= dry_run(r.query);
         let store = r.state.store.as_ref();
         let obj = delete(store, &r.path.info, r.ns(), r.name(), &opts).await?;
-        Ok(ok_json(&obj))
+        answer(StatusCode::OK, negotiate::answer(&r.path.info, obj, &shape)?)
     })
 }
 
 fn delete_all(r: Request<'_>) -> Reply<'_> {
     Box::pin(async move {
+        let shape = render(r.headers, r.query, false)?;
         let mut opts = delete_options(r.headers, &r.body, r.query)?;
         opts.dry_run |= dry_run(r.query);
         let list_opts = list_options(r.path, r.query, false)?;
         let store = r.state.store.as_ref();
         let deleted = delete_collection(store, &r.path.info, r.ns(), &list_opts, &opts).await?;
-        Ok(ok_json(&deleted))
+        answer(
+            StatusCode::OK,
+            negotiate::answer(&r.path.info, deleted, &shape)?,
+        )
     })
 }
 

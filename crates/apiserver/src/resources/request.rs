@@ -111,10 +111,18 @@ pub fn dry_run(q: &HashMap<String, String>) -> bool {
 }
 
 /// How to shape a get, list or watch answer, from `Accept` and `includeObject`.
-pub fn render(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Render, ApiError> {
-    match negotiate::output(accept(headers))? {
+/// `watch`: the metadata forms are not answered in protobuf.
+pub fn render(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    watch: bool,
+) -> Result<Render, ApiError> {
+    match negotiate::output(accept(headers), !watch)? {
         Output::Json => Ok(Render::Json),
         Output::Metadata(v) => Ok(Render::Metadata(v)),
+        Output::MetadataList(v) => Ok(Render::MetadataList(v)),
+        Output::MetadataProtobuf(v) => Ok(Render::MetadataProtobuf(v)),
+        Output::MetadataListProtobuf(v) => Ok(Render::MetadataListProtobuf(v)),
         Output::Table(api_version) => {
             let include = IncludeObject::parse(q.get("includeObject").map(String::as_str))
                 .map_err(ApiError::bad_request)?;

@@ -201,7 +201,10 @@ fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
     let mut shape = *shape;
     // The metadata form's apiVersion as a JSON string, once per chunk.
     let metadata_version = match shape {
-        Render::Metadata(v) => serde_json::to_string(v).ok(),
+        Render::Metadata(v)
+        | Render::MetadataList(v)
+        | Render::MetadataProtobuf(v)
+        | Render::MetadataListProtobuf(v) => serde_json::to_string(v).ok(),
         _ => None,
     };
     for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -220,7 +223,10 @@ fn reshape(info: &ResourceInfo, chunk: &Bytes, shape: &Render) -> Bytes {
             let obj = ev.get("object")?.clone();
             ev["object"] = match &mut shape {
                 Render::Json => obj,
-                Render::Metadata(v) => negotiate::partial(&obj, v),
+                Render::Metadata(v)
+                | Render::MetadataList(v)
+                | Render::MetadataProtobuf(v)
+                | Render::MetadataListProtobuf(v) => negotiate::partial(&obj, v),
                 Render::Table(t) => {
                     let rv = obj
                         .pointer("/metadata/resourceVersion")
