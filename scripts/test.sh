@@ -32,7 +32,8 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "no import circles (scripts/import-circles.py)"
-python3 scripts/import-circles.py crates/apimachinery/src crates/node/src crates/rkube/src
+python3 scripts/import-circles.py crates/apimachinery/src crates/apiserver/src crates/controllers/src \
+  crates/scheduler/src crates/events/src crates/node/src crates/rkube/src
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -42,6 +42,13 @@ pub(crate) fn set(map: &mut Map<String, Value>, field: &str, value: Value) {
     }
 }
 
+/// Gives `obj` the status kube-apiserver answers with when none was
+/// written (a create through a kind's main resource drops what the client
+/// sent, then answers with this).
+pub fn empty_status(group: &str, kind: &str, obj: &mut Value) {
+    status::apply(group, kind, obj);
+}
+
 /// Applies the defaults of `group`/`kind` to `obj`.
 pub fn apply(group: &str, kind: &str, obj: &mut Value) {
     status::apply(group, kind, obj);

@@ -132,9 +132,13 @@ pub async fn create(
         object::meta_mut(&mut obj)?.insert("generation".into(), Value::from(1));
     }
     if object::has_status_subresource(info) {
-        // Status is written through its subresource; a create carries none.
+        // Status is written through its subresource; a create carries
+        // none, and answers with the kind's empty status.
         if let Some(map) = obj.as_object_mut() {
             map.remove("status");
+        }
+        if info.custom.is_none() {
+            defaults::empty_status(&info.group, &info.kind, &mut obj);
         }
     }
     strategy.prepare_for_create(info, &mut obj);
