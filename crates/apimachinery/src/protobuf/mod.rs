@@ -11,11 +11,14 @@
 //!   `scripts/gen-protobuf-zeros.py` generates from the Go API types;
 //! - `decode.rs`: a message to JSON, with Kubernetes' special types (Time,
 //!   Quantity, IntOrString, RawExtension, …);
+//! - `writer.rs`: writing the wire format (the OpenAPI v2 document's
+//!   protobuf form, `crate::openapi::v2_proto`);
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
 mod schema;
 mod wire;
+pub(crate) mod writer;
 
 use serde_json::Value;
 

@@ -157,17 +157,36 @@ async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     }
 }
 
-/// `/openapi/v2` in JSON (kubectl asks for it, as protobuf, only when
-/// the v3 documents fail; a request that accepts only protobuf gets 406).
+/// `/openapi/v2` in JSON, or as gnostic's protobuf message when the
+/// client asks for it (kubectl does, when the v3 documents do not
+/// describe a kind); a request accepting neither gets 406.
 async fn openapi_v2(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
-    let json_ok = accept(&headers).is_none_or(|a| {
-        a.split(',').any(|t| {
-            let t = t.split(';').next().unwrap_or("").trim();
-            matches!(t, "application/json" | "application/*" | "*/*" | "")
-        })
+    let types: Vec<&str> = accept(&headers)
+        .unwrap_or("")
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    let proto = types.iter().any(|t| {
+        *t == openapi::v2_proto::CONTENT_TYPE
+            || *t == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
     });
+    if proto {
+        let bytes = openapi::v2_proto::encode(&openapi::v2(&s.registry()));
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, openapi::v2_proto::CONTENT_TYPE)],
+            bytes,
+        )
+            .into_response();
+    }
+    let json_ok = types
+        .iter()
+        .any(|t| matches!(*t, "application/json" | "application/*" | "*/*" | ""));
     if !json_ok {
-        return error_response(&ApiError::not_acceptable(&["application/json"]));
+        return error_response(&ApiError::not_acceptable(&[
+            "application/json",
+            openapi::v2_proto::CONTENT_TYPE,
+        ]));
     }
     ok_json(&openapi::v2(&s.registry()))
 }
@@ -262,6 +281,10 @@ async fn resource(
     let response = match dispatch(&s, &p, &method, &headers, &query, body).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    let response = match &p.info.deprecation {
+        Some(warning) => with_warnings(response, std::slice::from_ref(warning)),
+        None => response,
     };
     let verb = match (&method, p.name.is_some()) {
         (&Method::GET, false) if p.legacy_watch || is_true(&query, "watch") => "watch",
@@ -574,6 +597,18 @@ async fn dispatch(
             ))
         }
     };
+    if !status_sub {
+        let verb = match (method, p.name.is_some()) {
+            (&Method::PUT, true) => Some("update"),
+            (&Method::PATCH, true) => Some("patch"),
+            (&Method::DELETE, true) => Some("delete"),
+            (&Method::GET, true) => Some("get"),
+            _ => None,
+        };
+        if let Some(verb) = verb.filter(|v| !info.has_verb(v)) {
+            return Err(verb_not_allowed(p, verb));
+        }
+    }
     match (method.clone(), p.name.as_deref()) {
         (Method::GET, None) if p.legacy_watch || is_true(q, "watch") => {
             if !info.has_verb("watch") {
@@ -613,6 +648,9 @@ async fn dispatch(
                 .into_response())
         }
         (Method::GET, None) => {
+            if !info.has_verb("list") {
+                return Err(verb_not_allowed(p, "list"));
+            }
             let opts = list_options(p, q, false)?;
             let list = storage::list_raw(store, info, ns, &opts).await?;
             match render(headers, q)? {

@@ -21,14 +21,19 @@
 //!   status, deletes a deleted CRD's objects);
 //! - `negotiate.rs`: what to answer with (JSON, or a Table for kubectl);
 //! - `handlers.rs`: the axum routes;
-//! - `metrics.rs`: `apiserver_*` metrics.
+//! - `metrics.rs`: `apiserver_*` metrics;
+//! - `system_objects.rs`: the objects the server keeps itself
+//!   (`kubernetes_service.rs`, `apiservices.rs`, `component_statuses.rs`).
 
 mod admission;
 mod allocator;
+mod apiservices;
+mod component_statuses;
 mod crds;
 mod fanout;
 mod field_manager;
 mod handlers;
+mod kubernetes_service;
 mod metrics;
 mod negotiate;
 mod object;
@@ -37,9 +42,11 @@ mod pod_actions;
 mod raw;
 mod scale;
 mod storage;
+mod system_objects;
 mod watch;
 
 pub use crds::spawn as spawn_crd_controller;
 pub use handlers::{router, ApiState};
 pub use metrics::ApiMetrics;
 pub use storage::ensure_namespaces;
+pub use system_objects::{spawn as spawn_system_objects, SystemObjectsConfig};

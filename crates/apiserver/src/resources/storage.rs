@@ -375,7 +375,11 @@ pub(super) async fn create_managed(
         (true, Some(ns)) => Some(check_namespace(store, ns, info, &name).await?),
         _ => None,
     };
-    let ctx = admission::context(store, info, ns, namespace).await?;
+    let runtime_class = obj
+        .pointer("/spec/runtimeClassName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let ctx = admission::context(store, info, ns, namespace, runtime_class.as_deref()).await?;
     admission::mutate(info, &name, &mut obj, &ctx)?;
     let mut causes = validate::create(&info.group, &info.kind, &obj);
     causes.extend(custom_checks(info, &mut obj, None));
