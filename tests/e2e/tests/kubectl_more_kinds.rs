@@ -372,3 +372,20 @@ spec:
         },
     );
 }
+
+#[test]
+fn an_unknown_kind_is_reported_as_kube_apiserver_does() {
+    // kubectl validates against /openapi/v3, finds no schema for the
+    // kind, falls back to /openapi/v2 in protobuf, then maps the kind.
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
+    let file = c.file(
+        "gizmo.yaml",
+        "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: g\n",
+    );
+    let err = c.fails(&["apply", "-f", file.to_str().unwrap_or_default()]);
+    assert!(!err.contains("failed to download openapi"), "{err}");
+    assert!(
+        err.contains("no matches for kind \"Gizmo\" in version \"example.com/v1\""),
+        "{err}"
+    );
+}
