@@ -6,7 +6,8 @@
 //! Left out on purpose, because rkube does not serve them (yet):
 //! `pods/{log,exec,attach,portforward,proxy,ephemeralcontainers}`,
 //! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`, and the
-//! groups this table does not mention (`docs/ARCHITECTURE.md` lists them and the issue covering each).
+//! groups this table does not mention (`docs/ARCHITECTURE.md` lists them
+//! with the issue covering each).
 
 use crate::registry::{
     ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_GET_LIST, VERBS_NAMESPACE, VERBS_UPDATE,

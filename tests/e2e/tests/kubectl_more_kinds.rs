@@ -226,9 +226,9 @@ spec:
             "pod",
             "sandboxed",
             "-o",
-            "jsonpath={.spec.overhead.cpu} {.spec.overhead.memory} {.spec.nodeSelector.sandbox} {.spec.nodeSelector.zone} {.spec.tolerations[0].key}",
+            "jsonpath={.spec.overhead.cpu} {.spec.overhead.memory} {.spec.nodeSelector.sandbox} {.spec.nodeSelector.zone} {.spec.tolerations[?(@.key==\"sandbox\")].operator}",
         ]),
-        "250m 64Mi true a sandbox"
+        "250m 64Mi true a Exists"
     );
     let conflict = c.file(
         "conflict.yaml",

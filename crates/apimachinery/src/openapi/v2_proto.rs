@@ -13,8 +13,21 @@ use serde_json::{Map, Value};
 
 use crate::protobuf::writer::Writer;
 
-/// The media type of the protobuf form.
-pub const CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type clients ask for (client-go's `Accept`).
+pub const ACCEPT: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type of the response, as kube-apiserver labels it: `@` is
+/// not allowed in a MIME subtype, and Go's parser refuses it.
+pub const CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// Whether `media_type` (without parameters) asks for the protobuf form
+/// (kube-openapi's handler also answers `application/vnd.kubernetes.protobuf`
+/// with it).
+pub fn accepts(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        ACCEPT | CONTENT_TYPE | "application/vnd.kubernetes.protobuf"
+    )
+}
 
 fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
     m.get(key).and_then(Value::as_str).unwrap_or("")

@@ -166,29 +166,32 @@ async fn openapi_v2(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Respo
         .split(',')
         .map(|t| t.split(';').next().unwrap_or("").trim())
         .collect();
-    let proto = types.iter().any(|t| {
-        *t == openapi::v2_proto::CONTENT_TYPE
-            || *t == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    // The first media type of the client's list that we can give.
+    let choice = types.iter().find_map(|t| {
+        if openapi::v2_proto::accepts(t) {
+            Some(true)
+        } else if matches!(*t, "application/json" | "application/*" | "*/*" | "") {
+            Some(false)
+        } else {
+            None
+        }
     });
-    if proto {
-        let bytes = openapi::v2_proto::encode(&openapi::v2(&s.registry()));
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, openapi::v2_proto::CONTENT_TYPE)],
-            bytes,
-        )
-            .into_response();
-    }
-    let json_ok = types
-        .iter()
-        .any(|t| matches!(*t, "application/json" | "application/*" | "*/*" | ""));
-    if !json_ok {
-        return error_response(&ApiError::not_acceptable(&[
+    match choice {
+        Some(true) => {
+            let bytes = openapi::v2_proto::encode(&openapi::v2(&s.registry()));
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, openapi::v2_proto::CONTENT_TYPE)],
+                bytes,
+            )
+                .into_response()
+        }
+        Some(false) => ok_json(&openapi::v2(&s.registry())),
+        None => error_response(&ApiError::not_acceptable(&[
             "application/json",
-            openapi::v2_proto::CONTENT_TYPE,
-        ]));
+            openapi::v2_proto::ACCEPT,
+        ])),
     }
-    ok_json(&openapi::v2(&s.registry()))
 }
 
 async fn openapi_index(State(s): State<Arc<ApiState>>) -> Response {
