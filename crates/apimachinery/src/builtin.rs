@@ -5,21 +5,23 @@
 //!
 //! Left out on purpose, because rkube does not serve them (yet):
 //! `pods/{log,exec,attach,portforward,proxy,ephemeralcontainers}`,
-//! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`,
-//! `componentstatuses`, `podtemplates` and the
-//! groups this table does not mention.
+//! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`, and the
+//! groups this table does not mention (`docs/ARCHITECTURE.md` lists them
+//! with the issue covering each).
 
 use crate::resource_info::{
-    ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_NAMESPACE, VERBS_UPDATE,
+    ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_GET_LIST, VERBS_NAMESPACE, VERBS_UPDATE,
 };
 
 const CORE: &str = "";
+const APIREGISTRATION: &str = "apiregistration.k8s.io";
 const APPS: &str = "apps";
 const BATCH: &str = "batch";
 const COORDINATION: &str = "coordination.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
 const EVENTS: &str = "events.k8s.io";
 const NETWORKING: &str = "networking.k8s.io";
+const NODE: &str = "node.k8s.io";
 const POLICY: &str = "policy";
 const RBAC: &str = "rbac.authorization.k8s.io";
 const SCHEDULING: &str = "scheduling.k8s.io";
@@ -41,6 +43,16 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
     vec![
         // core/v1
         ns(CORE, "Binding", "bindings", "binding").with_verbs(VERBS_CREATE),
+        r(
+            CORE,
+            "ComponentStatus",
+            "componentstatuses",
+            "componentstatus",
+            false,
+        )
+        .with_short_names(&["cs"])
+        .with_verbs(VERBS_GET_LIST)
+        .with_deprecation("v1 ComponentStatus is deprecated in v1.19+"),
         ns(CORE, "ConfigMap", "configmaps", "configmap").with_short_names(&["cm"]),
         ns(CORE, "Endpoints", "endpoints", "endpoints").with_short_names(&["ep"]),
         ns(CORE, "Event", "events", "event").with_short_names(&["ev"]),
@@ -82,6 +94,7 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
                 VERBS_CREATE,
             ))
             .with_subresource(status("Pod")),
+        ns(CORE, "PodTemplate", "podtemplates", "podtemplate"),
         ns(
             CORE,
             "ReplicationController",
@@ -195,6 +208,24 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
         .with_short_names(&["crd", "crds"])
         .with_categories(&["api-extensions"])
         .with_subresource(status("CustomResourceDefinition")),
+        // apiregistration.k8s.io/v1
+        r(
+            APIREGISTRATION,
+            "APIService",
+            "apiservices",
+            "apiservice",
+            false,
+        )
+        .with_categories(&["api-extensions"])
+        .with_subresource(status("APIService")),
+        // node.k8s.io/v1
+        r(
+            NODE,
+            "RuntimeClass",
+            "runtimeclasses",
+            "runtimeclass",
+            false,
+        ),
         // scheduling.k8s.io/v1
         r(
             SCHEDULING,

@@ -71,8 +71,10 @@ fn legacy_api_and_apis() {
         .as_array()
         .map(|a| a.iter().filter_map(|g| g["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(names[0], "apps");
-    assert_eq!(names[1], "events.k8s.io");
+    // kube-apiserver lists the aggregator's own group first (priority 18000).
+    assert_eq!(names[0], "apiregistration.k8s.io");
+    assert_eq!(names[1], "apps");
+    assert_eq!(names[2], "events.k8s.io");
     assert!(!names.contains(&""));
     for g in apis["groups"].as_array().into_iter().flatten() {
         assert_eq!(g["preferredVersion"], g["versions"][0], "{g}");
@@ -184,7 +186,8 @@ fn aggregated_documents() {
         .map(|g| g.name)
         .collect();
     assert_eq!(groups, legacy);
-    let apps = &apis["items"][0];
+    let apps = &apis["items"][1];
+    assert_eq!(apps["metadata"]["name"], "apps");
     let deploy = apps["versions"][0]["resources"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["resource"] == "deployments").cloned())

@@ -11,8 +11,8 @@
 use std::cmp::Ordering;
 
 pub use crate::resource_info::{
-    group_version, ResourceInfo, SubresourceInfo, VERBS_ALL, VERBS_CREATE, VERBS_GET_PATCH_UPDATE,
-    VERBS_NAMESPACE, VERBS_UPDATE,
+    group_version, ResourceInfo, SubresourceInfo, VERBS_ALL, VERBS_CREATE, VERBS_GET_LIST,
+    VERBS_GET_PATCH_UPDATE, VERBS_NAMESPACE, VERBS_UPDATE,
 };
 
 /// Discovery priority of an API group, from kube-apiserver's aggregator
@@ -21,7 +21,7 @@ pub use crate::resource_info::{
 /// 1000, the priority kube-apiserver gives CRD groups.
 pub fn group_priority(group: &str) -> u32 {
     match group {
-        "" => 18000,
+        "" | "apiregistration.k8s.io" => 18000,
         "apps" => 17800,
         "events.k8s.io" => 17750,
         "authentication.k8s.io" => 17700,

@@ -269,6 +269,10 @@ fn resolve_like_kubectl() {
         ("deployment.v1.apps", "apps", "deployments"),
         ("netpol", "networking.k8s.io", "networkpolicies"),
         ("pc", "scheduling.k8s.io", "priorityclasses"),
+        ("rc", "", "replicationcontrollers"),
+        ("cs", "", "componentstatuses"),
+        ("apiservice", "apiregistration.k8s.io", "apiservices"),
+        ("runtimeclasses", "node.k8s.io", "runtimeclasses"),
         ("CLUSTERROLE", "rbac.authorization.k8s.io", "clusterroles"),
     ];
     for (arg, group, plural) in cases {
@@ -292,6 +296,7 @@ fn group_and_version_order() {
         names,
         [
             "",
+            "apiregistration.k8s.io",
             "apps",
             "events.k8s.io",
             "batch",
@@ -301,6 +306,7 @@ fn group_and_version_order() {
             "apiextensions.k8s.io",
             "scheduling.k8s.io",
             "coordination.k8s.io",
+            "node.k8s.io",
             "discovery.k8s.io"
         ]
     );

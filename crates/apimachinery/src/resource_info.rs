@@ -20,6 +20,8 @@ pub const VERBS_ALL: &[&str] = &[
 pub const VERBS_NAMESPACE: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
+/// Read-only resources (`componentstatuses`).
+pub const VERBS_GET_LIST: &[&str] = &["get", "list"];
 /// `status` and `scale` subresources.
 pub const VERBS_GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 /// Create-only resources and subresources (`bindings`, `pods/binding`, `pods/eviction`).
@@ -117,6 +119,10 @@ pub struct ResourceInfo {
     /// What a CustomResourceDefinition declares for this resource (schema,
     /// printer columns, ...); `None` for built-in resources.
     pub custom: Option<std::sync::Arc<CustomResource>>,
+    /// The warning every response about a deprecated resource carries
+    /// (`v1 ComponentStatus is deprecated in v1.19+`); `None` when served
+    /// without one.
+    pub deprecation: Option<String>,
 }
 
 impl ResourceInfo {
@@ -143,6 +149,7 @@ impl ResourceInfo {
             verbs: sorted(VERBS_ALL),
             subresources: Vec::new(),
             custom: None,
+            deprecation: None,
         }
     }
 
@@ -155,6 +162,12 @@ impl ResourceInfo {
     /// Sets the categories.
     pub fn with_categories(mut self, cats: &[&str]) -> Self {
         self.categories = cats.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Marks the resource deprecated: responses carry `warning`.
+    pub fn with_deprecation(mut self, warning: &str) -> Self {
+        self.deprecation = Some(warning.to_string());
         self
     }
 

@@ -73,11 +73,13 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
     use k8s_openapi::api::{
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
     kinds!(obj, group, kind;
         "" "Binding" => core::Binding,
+        "" "ComponentStatus" => core::ComponentStatus,
         "" "ConfigMap" => core::ConfigMap,
         "" "Endpoints" => core::Endpoints,
         "" "Event" => core::Event,
@@ -87,6 +89,7 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
         "" "PersistentVolume" => core::PersistentVolume,
         "" "PersistentVolumeClaim" => core::PersistentVolumeClaim,
         "" "Pod" => core::Pod,
+        "" "PodTemplate" => core::PodTemplate,
         "" "ReplicationController" => core::ReplicationController,
         "" "ResourceQuota" => core::ResourceQuota,
         "" "Secret" => core::Secret,
@@ -113,6 +116,8 @@ fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, Strin
         "rbac.authorization.k8s.io" "RoleBinding" => rbac::RoleBinding,
         "scheduling.k8s.io" "PriorityClass" => scheduling::PriorityClass,
         "apiextensions.k8s.io" "CustomResourceDefinition" => apiextensions::CustomResourceDefinition,
+        "apiregistration.k8s.io" "APIService" => apiregistration::APIService,
+        "node.k8s.io" "RuntimeClass" => node::RuntimeClass,
     )
 }
 

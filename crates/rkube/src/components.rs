@@ -67,9 +67,23 @@ pub async fn controller_manager(client: Client, options: rkube_controllers::Opti
     }
 }
 
+/// Runs the scheduler while this process holds the scheduler's Lease
+/// (`kube-system/kube-scheduler`, 15 s / 10 s / 2 s as kube-scheduler);
+/// stands again after losing it. The Lease is also what the
+/// `scheduler` ComponentStatus reads.
 pub async fn scheduler(client: Client) {
-    if let Err(e) = rkube_scheduler::run(client).await {
-        error!(error = %e, "the scheduler stopped");
+    let identity = identity();
+    loop {
+        let cfg = LeaderConfig {
+            name: "kube-scheduler".into(),
+            ..LeaderConfig::controller_manager(identity.clone())
+        };
+        let work = rkube_scheduler::run(client.clone());
+        match leader::run_while_leader(client.clone(), cfg, work).await {
+            Ok(Ok(())) => info!("the scheduler stopped"),
+            Ok(Err(e)) => error!(error = %e, "the scheduler stopped"),
+            Err(e) => error!(error = %e, "stopped leading; standing for election again"),
+        }
     }
 }
 

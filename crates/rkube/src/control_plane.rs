@@ -31,6 +31,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct ControlPlaneOptions {
     pub listen: SocketAddr,
+    /// The IP the `default/kubernetes` Service's endpoints point at (with
+    /// the bound port); never a wildcard address.
+    pub advertise_address: std::net::IpAddr,
     /// The data directory: cluster PKI in `pki/`, the admin `kubeconfig`.
     pub data_dir: PathBuf,
     pub backend: BackendConfig,
@@ -74,6 +77,11 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         opened.close().await;
         return Err(anyhow::anyhow!("cannot create the initial namespaces: {e}"));
     }
+
+    let system_objects = resources::spawn_system_objects(
+        api.clone(),
+        resources::SystemObjectsConfig::new(SocketAddr::new(opts.advertise_address, local.port())),
+    );
 
     let state = Arc::new(HealthState::default());
     let mut registry = Registry::default();
@@ -119,7 +127,9 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     stopping.cancel();
     server.stop().await;
     crd_controller.abort();
+    system_objects.abort();
     let _ = crd_controller.await;
+    let _ = system_objects.await;
     opened.close().await;
     info!("store closed; stopped");
     outcome

@@ -674,4 +674,104 @@ async fn metadata_only_answers_to_writes() {
     let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
     assert!(contains(b"meta.k8s.io/v1") && contains(b"PartialObjectMetadata"));
     assert!(contains(b"applied") && !contains(b"not sent"));
+
+#[tokio::test]
+async fn the_kubernetes_service_always_exists() {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    let c = Cluster::up_with(&["--disable-controller-manager", "--disable-scheduler"]);
+    let client = client(&c).await;
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let port = i32::from(c.addr.port());
+    let ip = c.addr.ip().to_string();
+
+    let svc = services.get("kubernetes").await.expect("get kubernetes");
+    let labels = svc.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("component").map(String::as_str),
+        Some("apiserver")
+    );
+    assert_eq!(
+        labels.get("provider").map(String::as_str),
+        Some("kubernetes")
+    );
+    let spec = svc.spec.clone().unwrap_or_default();
+    assert_eq!(spec.cluster_ip.as_deref(), Some("10.96.0.1"));
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+    let ports = spec.ports.unwrap_or_default();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].name.as_deref(), Some("https"));
+    assert_eq!(ports[0].port, 443);
+    assert_eq!(
+        ports[0].target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(port))
+    );
+
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let eps = endpoints.get("kubernetes").await.expect("get endpoints");
+    let subset = &eps.subsets.unwrap_or_default()[0];
+    let addresses: Vec<String> = subset
+        .addresses
+        .iter()
+        .flatten()
+        .map(|a| a.ip.clone())
+        .collect();
+    assert_eq!(addresses, std::slice::from_ref(&ip));
+    let eports = subset.ports.clone().unwrap_or_default();
+    assert_eq!(
+        (eports[0].name.as_deref(), eports[0].port),
+        (Some("https"), port)
+    );
+
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let slice = slices.get("kubernetes").await.expect("get endpointslice");
+    assert_eq!(slice.address_type, "IPv4");
+    assert_eq!(
+        slice
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("kubernetes.io/service-name")
+            .map(String::as_str),
+        Some("kubernetes")
+    );
+    let endpoints = slice.endpoints.clone().unwrap_or_default();
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].addresses, [ip]);
+    assert_eq!(
+        endpoints[0].conditions.as_ref().and_then(|c| c.ready),
+        Some(true)
+    );
+    let sports = slice.ports.unwrap_or_default();
+    assert_eq!(
+        (sports[0].name.as_deref(), sports[0].port),
+        (Some("https"), Some(port))
+    );
+
+    // Deleted, it comes back (the server reconciles every 10 s).
+    services
+        .delete("kubernetes", &DeleteParams::default())
+        .await
+        .expect("delete");
+    slices
+        .delete("kubernetes", &DeleteParams::default())
+        .await
+        .expect("delete slice");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    loop {
+        let svc = services.get_opt("kubernetes").await.expect("get");
+        let slice = slices.get_opt("kubernetes").await.expect("get slice");
+        if let (Some(svc), Some(_)) = (svc, slice) {
+            let ip = svc.spec.and_then(|s| s.cluster_ip);
+            assert_eq!(ip.as_deref(), Some("10.96.0.1"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kubernetes service was not recreated:\n{}",
+            c.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -11,7 +11,9 @@
 //! - `pod_security.rs`: PodSecurity `baseline` (and `restricted`) by
 //!   namespace label;
 //! - `quota.rs`: ResourceQuota usage of a new object;
-//! - `priority.rs`: Priority (a pod's priority from its PriorityClass).
+//! - `priority.rs`: Priority (a pod's priority from its PriorityClass);
+//! - `runtime_class.rs`: RuntimeClass (overhead, node selector and
+//!   tolerations from the pod's RuntimeClass).
 //!
 //! NamespaceLifecycle is enforced by the storage layer itself (writes into
 //! a missing namespace are 404, into a terminating one 403).
@@ -21,6 +23,7 @@ pub mod pod_security;
 pub mod pods;
 pub mod priority;
 pub mod quota;
+pub mod runtime_class;
 
 use serde_json::Value;
 
@@ -37,6 +40,8 @@ pub struct Context {
     pub limit_ranges: Vec<Value>,
     /// The cluster's PriorityClasses.
     pub priority_classes: Vec<Value>,
+    /// The RuntimeClass the pod names, if it names one that exists.
+    pub runtime_class: Option<Value>,
 }
 
 /// Mutating plugins for a new pod (Priority may refuse it).
@@ -44,13 +49,15 @@ pub fn mutate_pod(pod: &mut Value, ctx: &Context) -> Result<(), Denied> {
     pods::default_service_account(pod);
     pods::default_toleration_seconds(pod);
     limit_ranger::apply_defaults(pod, &ctx.limit_ranges);
-    priority::admit(pod, &ctx.priority_classes)
+    priority::admit(pod, &ctx.priority_classes)?;
+    runtime_class::admit(pod, ctx.runtime_class.as_ref())
 }
 
 /// Validating plugins for a new pod; `Ok` carries warnings (PodSecurity
 /// `warn` mode).
 pub fn validate_pod(pod: &Value, ctx: &Context) -> Result<Vec<String>, Denied> {
     limit_ranger::check(pod, &ctx.limit_ranges)?;
+    runtime_class::validate(pod, ctx.runtime_class.as_ref())?;
     pod_security::admit(pod, ctx.namespace.as_ref())
 }
 

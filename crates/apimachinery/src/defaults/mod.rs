@@ -6,6 +6,7 @@
 //!
 //! - `pod.rs`: pod specs (pods and every pod template);
 //! - `service.rs`: services;
+//! - `core.rs`: pod templates and replication controllers;
 //! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
 //! - `batch.rs`: jobs and cron jobs;
 //! - `status.rs`: the status every kind that has one answers with when
@@ -15,6 +16,7 @@
 
 mod apps;
 mod batch;
+mod core;
 mod pod;
 mod service;
 mod status;
@@ -85,6 +87,8 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 set(m, "preemptionPolicy", Value::from("PreemptLowerPriority"));
             }
         }
+        ("", "PodTemplate") => core::pod_template(obj),
+        ("", "ReplicationController") => core::replication_controller(obj),
         ("apps", "Deployment") => apps::deployment(obj),
         ("apps", "ReplicaSet") => apps::replica_set(obj),
         ("apps", "StatefulSet") => apps::stateful_set(obj),

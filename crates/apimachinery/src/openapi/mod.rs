@@ -8,9 +8,11 @@
 //! validating on the client).
 //!
 //! `schemas.rs` adds the `components.schemas` (`kubectl explain` reads
-//! them). `/openapi/v2` is the same in Swagger 2.0 form, JSON only.
+//! them). `/openapi/v2` is the same in Swagger 2.0 form, as JSON or, in
+//! `v2_proto.rs`, as gnostic's protobuf message.
 
 mod schemas;
+pub mod v2_proto;
 
 use serde_json::{json, Map, Value};
 
@@ -339,3 +341,6 @@ mod tests {
         assert!(!v2.to_string().contains("#/components/"));
     }
 }
+
+#[cfg(test)]
+mod v2_proto_tests;

@@ -46,11 +46,13 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, kind: &str) -> Option<String>
     use k8s_openapi::api::{
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
     Some(match (group, kind) {
         ("", "Binding") => def::<core::Binding>(gen),
+        ("", "ComponentStatus") => def::<core::ComponentStatus>(gen),
         ("", "ConfigMap") => def::<core::ConfigMap>(gen),
         ("", "Endpoints") => def::<core::Endpoints>(gen),
         ("", "Event") => def::<core::Event>(gen),
@@ -60,6 +62,7 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, kind: &str) -> Option<String>
         ("", "PersistentVolume") => def::<core::PersistentVolume>(gen),
         ("", "PersistentVolumeClaim") => def::<core::PersistentVolumeClaim>(gen),
         ("", "Pod") => def::<core::Pod>(gen),
+        ("", "PodTemplate") => def::<core::PodTemplate>(gen),
         ("", "ReplicationController") => def::<core::ReplicationController>(gen),
         ("", "ResourceQuota") => def::<core::ResourceQuota>(gen),
         ("", "Secret") => def::<core::Secret>(gen),
@@ -84,6 +87,8 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, kind: &str) -> Option<String>
         ("rbac.authorization.k8s.io", "Role") => def::<rbac::Role>(gen),
         ("rbac.authorization.k8s.io", "RoleBinding") => def::<rbac::RoleBinding>(gen),
         ("scheduling.k8s.io", "PriorityClass") => def::<scheduling::PriorityClass>(gen),
+        ("node.k8s.io", "RuntimeClass") => def::<node::RuntimeClass>(gen),
+        ("apiregistration.k8s.io", "APIService") => def::<apiregistration::APIService>(gen),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             def::<apiextensions::CustomResourceDefinition>(gen)
         }

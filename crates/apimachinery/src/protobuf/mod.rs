@@ -14,6 +14,8 @@
 //!   Quantity, IntOrString, RawExtension, …);
 //! - `encode.rs`: JSON to a message, the reverse (responses the server
 //!   answers in protobuf: `PartialObjectMetadata(List)`);
+//! - `writer.rs`: writing the wire format (the OpenAPI v2 document's
+//!   protobuf form, `crate::openapi::v2_proto`);
 //! - this file: the `k8s\0` envelope and which message a kind is.
 
 mod decode;
@@ -21,6 +23,7 @@ mod encode;
 mod error;
 pub(crate) mod schema;
 mod wire;
+pub(crate) mod writer;
 
 use serde_json::Value;
 

@@ -642,3 +642,48 @@ pub fn quota(o: &Value, now: i64) -> Vec<Value> {
         age(o, now),
     ]
 }
+
+pub const PODTEMPLATE: &[Column] = &[
+    c("Name", "string", 0),
+    c("Containers", "string", 0),
+    c("Images", "string", 0),
+    c("Pod Labels", "string", 0),
+];
+
+pub fn podtemplate(o: &Value, _now: i64) -> Vec<Value> {
+    let (cs, images) = super::containers(o, "/template/spec");
+    vec![
+        name(o),
+        cs,
+        images,
+        json!(labels(o.pointer("/template/metadata/labels"))),
+    ]
+}
+
+pub const COMPONENTSTATUS: &[Column] = &[
+    c("Name", "string", 0),
+    c("Status", "string", 0),
+    c("Message", "string", 0),
+    c("Error", "string", 0),
+];
+
+/// Status is the `Healthy` condition: `Healthy`, `Unhealthy`, or
+/// `Unknown` when there is none.
+pub fn componentstatus(o: &Value, _now: i64) -> Vec<Value> {
+    let healthy = arr(o, "/conditions")
+        .iter()
+        .find(|c| s(c, "/type") == "Healthy");
+    let (status, message, error) = match healthy {
+        None => ("Unknown", "", ""),
+        Some(c) => (
+            if s(c, "/status") == "True" {
+                "Healthy"
+            } else {
+                "Unhealthy"
+            },
+            s(c, "/message"),
+            s(c, "/error"),
+        ),
+    };
+    vec![name(o), json!(status), json!(message), json!(error)]
+}

@@ -82,6 +82,12 @@ fn printer(group: &str, kind: &str) -> (&'static [Column], Printer) {
         ("", "PersistentVolume") => (core::PV, core::pv),
         ("", "PersistentVolumeClaim") => (core::PVC, core::pvc),
         ("", "ResourceQuota") => (core::QUOTA, core::quota),
+        ("", "PodTemplate") => (core::PODTEMPLATE, core::podtemplate),
+        ("", "ComponentStatus") => (core::COMPONENTSTATUS, core::componentstatus),
+        ("", "ReplicationController") => (
+            workloads::REPLICATIONCONTROLLER,
+            workloads::replicationcontroller,
+        ),
         ("apps", "Deployment") => (workloads::DEPLOYMENT, workloads::deployment),
         ("apps", "ReplicaSet") => (workloads::REPLICASET, workloads::replicaset),
         ("apps", "StatefulSet") => (workloads::STATEFULSET, workloads::statefulset),
@@ -96,6 +102,8 @@ fn printer(group: &str, kind: &str) -> (&'static [Column], Printer) {
         ("networking.k8s.io", "NetworkPolicy") => (other::NETPOL, other::netpol),
         ("policy", "PodDisruptionBudget") => (other::PDB, other::pdb),
         ("scheduling.k8s.io", "PriorityClass") => (other::PRIORITYCLASS, other::priorityclass),
+        ("node.k8s.io", "RuntimeClass") => (other::RUNTIMECLASS, other::runtimeclass),
+        ("apiregistration.k8s.io", "APIService") => (other::APISERVICE, other::apiservice),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
             (other::BINDING, other::binding)
         }

@@ -229,3 +229,38 @@ pub fn binding(o: &Value, now: i64) -> Vec<Value> {
         json!(of("ServiceAccount")),
     ]
 }
+
+pub const RUNTIMECLASS: &[Column] = &[
+    c("Name", "string", 0),
+    c("Handler", "string", 0),
+    c("Age", "string", 0),
+];
+
+pub fn runtimeclass(o: &Value, now: i64) -> Vec<Value> {
+    vec![name(o), json!(s(o, "/handler")), age(o, now)]
+}
+
+pub const APISERVICE: &[Column] = &[
+    c("Name", "string", 0),
+    c("Service", "string", 0),
+    c("Available", "string", 0),
+    c("Age", "string", 0),
+];
+
+/// Service is `Local` or `<namespace>/<name>`; Available the condition's
+/// status, with its reason when not `True` (kube-aggregator's printer).
+pub fn apiservice(o: &Value, now: i64) -> Vec<Value> {
+    let service = match o.pointer("/spec/service").filter(|v| v.is_object()) {
+        None => "Local".to_string(),
+        Some(svc) => format!("{}/{}", s(svc, "/namespace"), s(svc, "/name")),
+    };
+    let available = arr(o, "/status/conditions")
+        .iter()
+        .find(|c| s(c, "/type") == "Available")
+        .map(|c| match s(c, "/status") {
+            "True" => "True".to_string(),
+            status => format!("{status} ({})", s(c, "/reason")),
+        })
+        .unwrap_or_else(|| "Unknown".to_string());
+    vec![name(o), json!(service), json!(available), age(o, now)]
+}

@@ -135,6 +135,11 @@ fn every_kind_prints_one_cell_per_column() {
         ("networking.k8s.io", "NetworkPolicy"),
         ("policy", "PodDisruptionBudget"),
         ("scheduling.k8s.io", "PriorityClass"),
+        ("", "PodTemplate"),
+        ("", "ReplicationController"),
+        ("", "ComponentStatus"),
+        ("node.k8s.io", "RuntimeClass"),
+        ("apiregistration.k8s.io", "APIService"),
         ("rbac.authorization.k8s.io", "RoleBinding"),
         ("", "LimitRange"),
     ] {

@@ -259,3 +259,20 @@ pub fn cronjob(o: &Value, now: i64) -> Vec<Value> {
         json!(selector(o.pointer("/spec/jobTemplate/spec/selector"))),
     ]
 }
+
+/// ReplicationControllers: ReplicaSet's columns, the selector a plain map.
+pub const REPLICATIONCONTROLLER: &[Column] = REPLICASET;
+
+pub fn replicationcontroller(o: &Value, now: i64) -> Vec<Value> {
+    let (cs, images) = containers(o, "/spec/template/spec");
+    vec![
+        name(o),
+        json!(n(o, "/spec/replicas")),
+        json!(n(o, "/status/replicas")),
+        json!(n(o, "/status/readyReplicas")),
+        age(o, now),
+        cs,
+        images,
+        json!(labels(o.pointer("/spec/selector"))),
+    ]
+}

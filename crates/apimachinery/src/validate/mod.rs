@@ -9,9 +9,15 @@
 //! - `workloads.rs`: deployments, replica sets, stateful sets, daemon
 //!   sets, jobs, cron jobs;
 //! - `service.rs`: services;
-//! - `data.rs`: config maps and secrets (`immutable`).
+//! - `data.rs`: config maps and secrets (`immutable`);
+//! - `core.rs`: pod templates and replication controllers;
+//! - `node.rs`: runtime classes;
+//! - `apiregistration.rs`: API services.
 
+mod apiregistration;
+mod core;
 mod data;
+mod node;
 mod pod;
 mod service;
 mod workloads;
@@ -29,6 +35,10 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             workloads::apps(kind, obj)
         }
+        ("", "PodTemplate") => core::pod_template(obj),
+        ("", "ReplicationController") => core::replication_controller(obj),
+        ("node.k8s.io", "RuntimeClass") => node::runtime_class(obj),
+        ("apiregistration.k8s.io", "APIService") => apiregistration::api_service(obj),
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
         ("batch", "CronJob") => workloads::cron_job(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crate::crd::validate_crd(obj),
@@ -49,6 +59,7 @@ pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -
         ("", "ConfigMap") | ("", "Secret") => data::update(kind, old, new),
         ("apps", k) => workloads::apps_update(k, old, new),
         ("batch", "Job") => workloads::job_update(old, new),
+        ("node.k8s.io", "RuntimeClass") => node::runtime_class_update(old, new),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => [
             immutable(old, new, "/spec/group", "spec.group"),
             immutable(old, new, "/spec/scope", "spec.scope"),

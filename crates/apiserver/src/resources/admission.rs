@@ -68,12 +68,14 @@ async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Byte
 }
 
 /// What the plugins need for a new object in `ns` (`namespace`: that
-/// namespace, as [`check_namespace`] read it).
+/// namespace, as [`check_namespace`] read it; `pod_runtime_class`: the
+/// RuntimeClass a new pod names).
 pub async fn context(
     store: &dyn Store,
     strategy: &dyn Strategy,
     ns: Option<&str>,
     namespace: Option<Value>,
+    pod_runtime_class: Option<&str>,
 ) -> Result<Context, ApiError> {
     let (Some(ns), true) = (ns, pod_plugins(strategy, Operation::Create)) else {
         return Ok(Context::default());
@@ -87,8 +89,19 @@ pub async fn context(
         )
         .await?,
     );
+    let runtime_class = match pod_runtime_class {
+        Some(name) => store
+            .get(Bytes::from(format!(
+                "/registry/node.k8s.io/runtimeclasses/{name}"
+            )))
+            .await
+            .map_err(store_error)?
+            .and_then(|kv| decode(&kv).ok()),
+        None => None,
+    };
     Ok(Context {
         namespace,
+        runtime_class,
         limit_ranges,
         priority_classes,
     })

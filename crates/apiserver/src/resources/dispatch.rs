@@ -29,7 +29,7 @@ use super::request::{
     decode_body, decode_object, decode_yaml, delete_options, dry_run, is_true, list_options,
     patch_type, render, write_options,
 };
-use super::respond::{json_response, ok_json, page_not_found};
+use super::respond::{json_response, ok_json, page_not_found, with_warnings};
 use super::scale;
 use super::state::ApiState;
 use super::strategy::{self, CreateAction};
@@ -175,24 +175,6 @@ pub async fn dispatch(
         ));
     }
     handler(r).await
-}
-
-/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
-fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
-    for w in warnings {
-        let text: String = w
-            .chars()
-            .filter(|c| !c.is_control())
-            .flat_map(|c| match c {
-                '"' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
-            response.headers_mut().append(header::WARNING, v);
-        }
-    }
-    response
 }
 
 fn created_json<T: Serialize>(body: &T) -> Response {

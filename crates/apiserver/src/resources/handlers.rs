@@ -19,7 +19,7 @@ use super::dispatch::{dispatch, Request, Verb};
 use super::metrics::RequestKind;
 use super::path;
 use super::request::accept;
-use super::respond::{json_response, ok_json, page_not_found};
+use super::respond::{json_response, ok_json, page_not_found, with_warnings};
 use super::state::ApiState;
 use crate::request_attributes::RequestAttributes;
 use crate::status::error_response;
@@ -79,19 +79,41 @@ async fn apis(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     }
 }
 
-/// `/openapi/v2` in JSON (kubectl asks for it, as protobuf, only when
-/// the v3 documents fail; a request that accepts only protobuf gets 406).
+/// `/openapi/v2` in JSON, or as gnostic's protobuf message when the
+/// client asks for it (kubectl does, when the v3 documents do not
+/// describe a kind); a request accepting neither gets 406.
 async fn openapi_v2(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
-    let json_ok = accept(&headers).is_none_or(|a| {
-        a.split(',').any(|t| {
-            let t = t.split(';').next().unwrap_or("").trim();
-            matches!(t, "application/json" | "application/*" | "*/*" | "")
-        })
+    let types: Vec<&str> = accept(&headers)
+        .unwrap_or("")
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    // The first media type of the client's list that we can give.
+    let choice = types.iter().find_map(|t| {
+        if openapi::v2_proto::accepts(t) {
+            Some(true)
+        } else if matches!(*t, "application/json" | "application/*" | "*/*" | "") {
+            Some(false)
+        } else {
+            None
+        }
     });
-    if !json_ok {
-        return error_response(&ApiError::not_acceptable(&["application/json"]));
+    match choice {
+        Some(true) => {
+            let bytes = openapi::v2_proto::encode(&openapi::v2(&s.registry()));
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, openapi::v2_proto::CONTENT_TYPE)],
+                bytes,
+            )
+                .into_response()
+        }
+        Some(false) => ok_json(&openapi::v2(&s.registry())),
+        None => error_response(&ApiError::not_acceptable(&[
+            "application/json",
+            openapi::v2_proto::ACCEPT,
+        ])),
     }
-    ok_json(&openapi::v2(&s.registry()))
 }
 
 async fn openapi_index(State(s): State<Arc<ApiState>>) -> Response {
@@ -229,6 +251,10 @@ async fn resource(
     let response = match dispatch(request, verb, method.as_str()).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    let response = match &p.info.deprecation {
+        Some(warning) => with_warnings(response, std::slice::from_ref(warning)),
+        None => response,
     };
     let scope = match (p.info.namespaced, &p.namespace, &p.name) {
         (_, _, Some(_)) => "resource",

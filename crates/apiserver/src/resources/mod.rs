@@ -29,8 +29,10 @@
 //!    `options.rs` (the verbs' options).
 //!
 //! Beside them: `crds.rs` (the CRD controller: serves established CRDs,
-//! writes their status, deletes a deleted CRD's objects) and `metrics.rs`
-//! (`apiserver_*` metrics).
+//! writes their status, deletes a deleted CRD's objects), `system_objects/`
+//! (the objects the server keeps itself: the `kubernetes` Service, the
+//! APIServices, the ComponentStatuses) and `metrics.rs` (`apiserver_*`
+//! metrics).
 
 mod admission;
 mod allocator;
@@ -58,6 +60,7 @@ mod scale;
 mod state;
 mod store_access;
 mod strategy;
+mod system_objects;
 mod update;
 mod watch;
 
@@ -66,3 +69,4 @@ pub use create::ensure_namespaces;
 pub use handlers::router;
 pub use metrics::ApiMetrics;
 pub use state::ApiState;
+pub use system_objects::{spawn as spawn_system_objects, SystemObjectsConfig};

@@ -117,7 +117,11 @@ pub async fn create(
         (true, Some(ns)) => Some(admission::check_namespace(store, ns, info, &given_name).await?),
         _ => None,
     };
-    let ctx = admission::context(store, strategy, ns, namespace).await?;
+    let runtime_class = obj
+        .pointer("/spec/runtimeClassName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let ctx = admission::context(store, strategy, ns, namespace, runtime_class.as_deref()).await?;
     admission::mutate(
         info,
         strategy,

@@ -1,5 +1,6 @@
-//! Writing plain answers: a JSON body with a status code, and
-//! kube-apiserver's 404 for a path where nothing is served.
+//! Writing plain answers: a JSON body with a status code, warnings as
+//! `Warning` headers, and kube-apiserver's 404 for a path where nothing is
+//! served.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,4 +32,22 @@ pub fn page_not_found() -> Response {
         "reason": "NotFound", "details": {}, "code": 404
     });
     json_response(StatusCode::NOT_FOUND, &body, "application/json")
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
+pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text: String = w
+            .chars()
+            .filter(|c| !c.is_control())
+            .flat_map(|c| match c {
+                '"' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
 }

@@ -1,6 +1,6 @@
 //! Arguments shared by the subcommands that serve the API (`up`, `server`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -21,6 +21,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:6443", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
+    /// The address this API server advertises to the cluster: the
+    /// endpoint of the `default/kubernetes` Service (as kube-apiserver's
+    /// --advertise-address). Default: the --listen IP, or 127.0.0.1 when
+    /// listening on every address.
+    #[arg(long, value_name = "IP")]
+    pub advertise_address: Option<IpAddr>,
+
     /// How often the embedded store compacts history older than one
     /// interval (as kube-apiserver's --etcd-compaction-interval; 0 turns it
     /// off). Watches and paged lists from compacted revisions get 410 Gone.
@@ -34,9 +41,25 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The advertised address (see `--advertise-address`), never a
+    /// wildcard one.
+    pub fn advertise_ip(&self) -> IpAddr {
+        advertise_ip(self.advertise_address, self.listen.ip())
+    }
+
     /// The embedded store's directory.
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("store")
+    }
+}
+
+/// The IP to advertise: the one given, else the listen IP unless it is
+/// a wildcard, else 127.0.0.1.
+pub fn advertise_ip(given: Option<IpAddr>, listen: IpAddr) -> IpAddr {
+    match given {
+        Some(ip) => ip,
+        None if listen.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        None => listen,
     }
 }
 
@@ -51,7 +74,32 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listen;
+    use super::{advertise_ip, parse_listen};
+    use std::net::IpAddr;
+
+    #[test]
+    fn advertise_defaults_to_the_listen_ip_unless_wildcard() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let lo = ip("127.0.0.1");
+        assert_eq!(
+            Some(advertise_ip(
+                None,
+                ip("0.0.0.0").unwrap_or(IpAddr::from([0; 4]))
+            )),
+            lo
+        );
+        assert_eq!(
+            Some(advertise_ip(
+                None,
+                ip("::").unwrap_or(IpAddr::from([0u8; 16]))
+            )),
+            lo
+        );
+        let given = ip("10.1.2.3");
+        let listen = ip("192.168.1.5").unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(Some(advertise_ip(None, listen)), Some(listen));
+        assert_eq!(advertise_ip(given, listen), given.unwrap_or(listen));
+    }
 
     #[test]
     fn listen_accepts_ip_and_port() {

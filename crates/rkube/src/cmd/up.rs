@@ -49,6 +49,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let sim = (args.sim.sim_nodes > 0).then(|| args.sim.config());
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
+        advertise_address: args.serve.advertise_ip(),
         data_dir: args.serve.data_dir.clone(),
         watch_bookmark_interval: args.serve.watch_bookmark_interval,
         backend: BackendConfig::Embedded {

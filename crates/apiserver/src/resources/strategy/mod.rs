@@ -15,6 +15,7 @@
 //! - `custom.rs`: custom resources (schema defaults and validation, no
 //!   unconditional updates, no strategic merge);
 //! - `crd.rs`: CustomResourceDefinitions (the cleanup finalizer);
+//! - `apiservice.rs`: APIServices (no unconditional updates);
 //! - `namespace.rs`: Namespaces (status and finalizers on create, the
 //!   finalizer hold on delete, the namespaces that may not go);
 //! - `pod.rs`: Pods (initial status, the grace period of a pod on a node,
@@ -23,6 +24,7 @@
 //! - `service.rs`: Services (cluster IPs and node ports);
 //! - `binding.rs`: `bindings` (a create that binds a pod).
 
+mod apiservice;
 mod binding;
 mod crd;
 mod custom;
@@ -51,6 +53,7 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "Binding") => &binding::BindingStrategy,
         ("batch", "Job") => &job::JobStrategy,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &crd::CrdStrategy,
+        ("apiregistration.k8s.io", "APIService") => &apiservice::ApiServiceStrategy,
         _ => &DefaultStrategy,
     }
 }
@@ -77,6 +80,8 @@ mod tests {
         }
         let crds = builtin("apiextensions.k8s.io", "customresourcedefinitions");
         assert!(!for_resource(&crds).allow_unconditional_update());
+        let apiservices = builtin("apiregistration.k8s.io", "apiservices");
+        assert!(!for_resource(&apiservices).allow_unconditional_update());
         let mut custom = builtin("", "configmaps");
         custom.custom = Some(std::sync::Arc::new(
             rkube_apimachinery::crd::CustomResource {
