@@ -674,6 +674,7 @@ async fn metadata_only_answers_to_writes() {
     let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
     assert!(contains(b"meta.k8s.io/v1") && contains(b"PartialObjectMetadata"));
     assert!(contains(b"applied") && !contains(b"not sent"));
+}
 
 #[tokio::test]
 async fn the_kubernetes_service_always_exists() {

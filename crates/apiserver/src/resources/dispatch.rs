@@ -378,7 +378,10 @@ fn delete_one(r: Request<'_>) -> Reply<'_> {
         opts.dry_run |= dry_run(r.query);
         let store = r.state.store.as_ref();
         let obj = delete(store, &r.path.info, r.ns(), r.name(), &opts).await?;
-        answer(StatusCode::OK, negotiate::answer(&r.path.info, obj, &shape)?)
+        answer(
+            StatusCode::OK,
+            negotiate::answer(&r.path.info, obj, &shape)?,
+        )
     })
 }
 

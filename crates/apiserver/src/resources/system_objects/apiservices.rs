@@ -16,11 +16,11 @@ use rkube_apimachinery::registry::group_priority;
 use rkube_apimachinery::{ApiError, Registry};
 use serde_json::{json, Value};
 
-use super::super::state::ApiState;
-use super::super::object;
 use super::super::delete::delete;
 use super::super::get::list;
+use super::super::object;
 use super::super::options::{DeleteOptions, ListOptions, WriteOptions};
+use super::super::state::ApiState;
 use super::super::store_access::read;
 use super::super::update::update;
 use super::ensure::{ensure, info, SystemObjectsConfig, MANAGER};
