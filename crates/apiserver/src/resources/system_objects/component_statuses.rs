@@ -3,8 +3,8 @@
 //! `kube-system` is held and renewed in time (kube-apiserver probes their
 //! `/healthz` ports instead; here they may run in other processes on
 //! other machines, and their Lease says the same), and `etcd-0`, healthy
-//! while the store answers. Written by the API server at start and every
-//! interval; clients can only get and list them.
+//! while the store answers. Written by the API server at start and when a
+//! health changes (looked at every second); clients can only get and list them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,9 @@ const LEASED: [(&str, &str); 2] = [
     ("scheduler", "kube-scheduler"),
     ("controller-manager", "kube-controller-manager"),
 ];
+
+/// How often the health is looked at.
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Health: `Ok(message)` or `Err(error)`.
 type Health = Result<String, String>;
@@ -104,13 +107,16 @@ async fn reconcile(state: &ApiState) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reconcile now and then every interval, forever.
-pub(super) async fn run(state: &ApiState, config: &SystemObjectsConfig) {
+/// Reconcile now and then every second, forever. kube-apiserver probes
+/// on every read; a pass here reads two Leases and writes only a health
+/// that changed, so `kubectl get cs` right after `rkube up` already sees
+/// the components that took their Lease a moment after the server started.
+pub(super) async fn run(state: &ApiState, _config: &SystemObjectsConfig) {
     loop {
         if let Err(e) = reconcile(state).await {
             tracing::warn!(error = %e, "cannot write the component statuses");
         }
-        tokio::time::sleep(config.interval).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
