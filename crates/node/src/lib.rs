@@ -1,30 +1,17 @@
 //! The node agent: what a kubelet does for the control plane, through the
 //! API only (kube-rs), never through the API server's or the store's code.
 //!
-//! Today one runtime: `sim`, simulated nodes in the manner of kwok. One
-//! agent carries many nodes:
-//! - `sim.rs`: the entry point, `run`; `config.rs`: [`SimConfig`];
-//!   `error.rs`: [`SimError`]; `addresses.rs`: each node's IP and pod
-//!   range; `clock.rs`: the time written into statuses;
-//! - `register.rs`: the Node objects (capacity, labels, conditions, addresses);
-//! - `lease.rs`: their heartbeats, `coordination.k8s.io/v1` Leases in
-//!   `kube-node-lease`;
-//! - `pods.rs`: the pod lifecycle — bound pods become Running and Ready
-//!   after a delay, pods of Jobs finish after the time their annotation
-//!   asks for, deleted pods are stopped and removed.
+//! Nodes differ only in their runtime:
+//! - `sim/`: simulated nodes, kwok-style, many per agent (for scale);
+//! - `kubelet/`: a real node — pod workers that drive containers through
+//!   the CRI-like interfaces of `rkube-cri`, implemented by `runc/` (pods on
+//!   runc), `rkube-image` (images) and `rkube-net` (the pod network).
 //!
 //! What it must not do: touch the store, or decide where pods go (the
 //! scheduler binds them).
 
-mod addresses;
-mod clock;
-mod config;
-mod error;
-mod lease;
-mod pods;
-mod register;
-mod sim;
+pub mod kubelet;
+pub mod runc;
+pub mod sim;
 
-pub use config::SimConfig;
-pub use error::SimError;
-pub use sim::run;
+pub use sim::{run, SimConfig, SimError};

@@ -27,10 +27,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::addresses::{node_ip, pod_cidr_base};
-use crate::clock::now;
-use crate::config::SimConfig;
-use crate::error::SimError;
+use crate::sim::addresses::{node_ip, pod_cidr_base};
+use crate::sim::clock::now;
+use crate::sim::config::SimConfig;
+use crate::sim::error::SimError;
 
 /// How long a pod that does not restart runs (annotation on the pod, as a
 /// duration: `500ms`, `2s`, `1m`).

@@ -15,8 +15,8 @@ use kube::Client;
 use serde_json::{json, Value};
 use tracing::warn;
 
-use crate::config::SimConfig;
-use crate::register;
+use crate::sim::config::SimConfig;
+use crate::sim::register;
 
 /// The namespace of node Leases.
 pub(crate) const NAMESPACE: &str = "kube-node-lease";

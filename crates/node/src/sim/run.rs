@@ -6,9 +6,9 @@ use std::sync::Arc;
 use kube::Client;
 use tracing::info;
 
-use crate::config::SimConfig;
-use crate::error::SimError;
-use crate::{lease, pods, register};
+use crate::sim::config::SimConfig;
+use crate::sim::error::SimError;
+use crate::sim::{lease, pods, register};
 
 /// Register the nodes, then keep their Leases renewed and run their pods
 /// until the task is dropped or a fatal API error.

@@ -10,10 +10,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 
-use crate::addresses::{node_ip, pod_cidr_base};
-use crate::clock::now;
-use crate::config::SimConfig;
-use crate::error::{api_error, SimError};
+use crate::sim::addresses::{node_ip, pod_cidr_base};
+use crate::sim::clock::now;
+use crate::sim::config::SimConfig;
+use crate::sim::error::{api_error, SimError};
 
 /// Node writes in flight at once while registering.
 const CONCURRENCY: usize = 32;

@@ -1,0 +1,44 @@
+//! The Node object of a real node: registered at start with what the host
+//! has (capacity, allocatable, nodeInfo, addresses), kept current (Lease
+//! heartbeats, conditions from measurements, `status.images`), and
+//! node-pressure eviction at the kubelet's hard thresholds.
+
+use std::sync::Arc;
+
+use kube::Client;
+use rkube_cri::{ImageService, RuntimeService};
+
+use crate::kubelet::config::KubeletConfig;
+use crate::kubelet::error::KubeletError;
+
+/// Create the Node (or update the one left by an earlier run) with its
+/// labels, addresses, capacity, allocatable, nodeInfo (naming the runtime:
+/// `runtime_version`) and conditions.
+pub async fn register(
+    client: &Client,
+    config: &KubeletConfig,
+    runtime_version: &str,
+) -> Result<(), KubeletError> {
+    let _ = (client, config, runtime_version);
+    unimplemented!("kubelet::node::register")
+}
+
+/// Wait until the node-IPAM controller has given the Node its
+/// `spec.podCIDR`, and return it (`10.244.0.0/24`).
+pub async fn wait_for_pod_cidr(client: &Client, node_name: &str) -> Result<String, KubeletError> {
+    let _ = (client, node_name);
+    unimplemented!("kubelet::node::wait_for_pod_cidr")
+}
+
+/// Renew the Lease, write the Node's status when it changes (and every
+/// `node_status_report`), and evict pods under node pressure, until the
+/// future is dropped.
+pub async fn run_status(
+    client: Client,
+    config: Arc<KubeletConfig>,
+    runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
+) -> Result<(), KubeletError> {
+    let _ = (client, config, runtime, images);
+    unimplemented!("kubelet::node::run_status")
+}

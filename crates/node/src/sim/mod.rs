@@ -1,0 +1,26 @@
+//! The `sim` runtime: simulated nodes in the manner of kwok. One agent
+//! carries many nodes:
+//! - `run.rs`: the entry point, [`run`]; `config.rs`: [`SimConfig`];
+//!   `error.rs`: [`SimError`]; `addresses.rs`: each node's IP and pod
+//!   range; `clock.rs`: the time written into statuses;
+//! - `register.rs`: the Node objects (capacity, labels, conditions, addresses);
+//! - `lease.rs`: their heartbeats, `coordination.k8s.io/v1` Leases in
+//!   `kube-node-lease`;
+//! - `pods.rs`: the pod lifecycle — bound pods become Running and Ready
+//!   after a delay, pods of Jobs finish after the time their annotation
+//!   asks for, deleted pods are stopped and removed.
+//!
+//! Simulated addresses are made up; nothing here ever connects to them.
+
+mod addresses;
+mod clock;
+mod config;
+mod error;
+mod lease;
+mod pods;
+mod register;
+mod run;
+
+pub use config::SimConfig;
+pub use error::SimError;
+pub use run::run;
