@@ -50,18 +50,22 @@ pub fn sandbox_config(pod: &Pod, config: &KubeletConfig, attempt: u32) -> PodSan
     unimplemented!("kubelet::container::sandbox_config")
 }
 
-/// What the runtime needs to create `container` of `pod` for its
-/// `attempt`-th run, the pod's sandbox having address `pod_ip`.
-pub fn container_config(
-    pod: &Pod,
-    container: &Container,
-    image: &ImageInfo,
-    attempt: u32,
-    env: &EnvSources,
-    volumes: &PodVolumes,
-    pod_ip: Option<IpAddr>,
-    config: &KubeletConfig,
-) -> Result<ContainerConfig, ConfigError> {
-    let _ = (pod, container, image, attempt, env, volumes, pod_ip, config);
+/// Everything one container's configuration is made from.
+pub struct ContainerInputs<'a> {
+    pub pod: &'a Pod,
+    pub container: &'a Container,
+    pub image: &'a ImageInfo,
+    /// The container's restart count: 0 for its first run.
+    pub attempt: u32,
+    pub env: &'a EnvSources,
+    pub volumes: &'a PodVolumes,
+    /// The sandbox's address (none with `hostNetwork`).
+    pub pod_ip: Option<IpAddr>,
+    pub config: &'a KubeletConfig,
+}
+
+/// What the runtime needs to create the container.
+pub fn container_config(inputs: &ContainerInputs<'_>) -> Result<ContainerConfig, ConfigError> {
+    let _ = inputs;
     unimplemented!("kubelet::container::container_config")
 }
