@@ -29,6 +29,14 @@ sudo_if_needed() {
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+# The real node and its tests: runc, images built from busybox-static, a
+# loopback registry (docker-registry, filled by skopeo), the pod network.
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -37,6 +45,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 command -v etcd >/dev/null 2>&1 || fail "etcd" "etcd is not on PATH after installing etcd-server"
 command -v protoc >/dev/null 2>&1 || fail "protoc" "protoc is not on PATH after installing protobuf-compiler"
+command -v runc >/dev/null 2>&1 || fail "runc" "runc is not on PATH after installing runc"
+[ -x /bin/busybox ] || fail "busybox" "/bin/busybox is missing after installing busybox-static"
+command -v nft >/dev/null 2>&1 || fail "nft" "nft is not on PATH after installing nftables"
+command -v ip >/dev/null 2>&1 || fail "ip" "ip is not on PATH after installing iproute2"
+[ -x /usr/bin/docker-registry ] || fail "docker-registry" "/usr/bin/docker-registry is missing after installing docker-registry"
+command -v skopeo >/dev/null 2>&1 || fail "skopeo" "skopeo is not on PATH after installing skopeo"
 
 # --- kubectl 1.37 -----------------------------------------------------------
 kubectl_is_137() {
