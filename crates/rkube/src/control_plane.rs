@@ -34,6 +34,8 @@ pub struct ControlPlaneOptions {
     /// The IP the `default/kubernetes` Service's endpoints point at (with
     /// the bound port); never a wildcard address.
     pub advertise_address: std::net::IpAddr,
+    /// Where Services' cluster IPs come from.
+    pub service_ip_range: resources::ServiceIpRange,
     /// The data directory: cluster PKI in `pki/`, the admin `kubeconfig`.
     pub data_dir: PathBuf,
     pub backend: BackendConfig,
@@ -47,6 +49,11 @@ pub struct ControlPlaneOptions {
 /// bound, the store cannot be opened, or the server fails.
 pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
     let started = Instant::now();
+    anyhow::ensure!(
+        resources::set_service_ip_range(opts.service_ip_range),
+        "the service range is already {} in this process",
+        resources::service_ip_range()
+    );
     let mut signals = ShutdownSignals::install()?;
 
     let listener = TcpListener::bind(opts.listen)

@@ -90,6 +90,49 @@ fn cluster_ips_and_node_ports_are_allocated_once_and_released() {
 }
 
 #[test]
+fn the_service_range_is_the_one_given_on_the_command_line() {
+    let c = Cluster::up_with(&["--service-cluster-ip-range", "10.201.7.0/24"]);
+    let f = c.file("s.yaml", &service("s", ""));
+    c.ok(&["create", "-f", f.to_str().expect("path")]);
+    let ip = c.ok(&["get", "svc", "s", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(ip.starts_with("10.201.7.") && ip != "10.201.7.1", "{ip}");
+    c.wait_until(
+        "the kubernetes Service exists",
+        Duration::from_secs(20),
+        || {
+            c.kubectl(&[
+                "get",
+                "svc",
+                "kubernetes",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ])
+            .stdout
+                == b"10.201.7.1"
+        },
+    );
+    let f = c.file(
+        "outside.yaml",
+        &service("outside", "  clusterIP: 10.96.0.20\n"),
+    );
+    let err = c.fails(&["create", "-f", f.to_str().expect("path")]);
+    assert!(
+        err.contains("The range of valid IPs is 10.201.7.0/24"),
+        "{err}"
+    );
+    let bad = std::process::Command::new(rkube_e2e::rkube_bin())
+        .args(["up", "--service-cluster-ip-range", "10.201.7.1/24"])
+        .output()
+        .expect("run rkube up");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("did you mean 10.201.7.0/24"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn endpoints_and_endpoint_slices_follow_the_pods_of_a_service() {
     let c = Cluster::up_with(&["--sim-nodes", "3"]);
     c.ok(&[

@@ -5,19 +5,115 @@
 //! two Services can never get the same one, and the keys go when the
 //! Service goes.
 //!
-//! Ranges: kube-apiserver's defaults, `10.96.0.0/12` for cluster IPs
-//! (`10.96.0.1` is kept for the `kubernetes` Service) and `30000-32767` for
-//! node ports.
+//! Ranges: cluster IPs from the service range (kube-apiserver's
+//! `--service-cluster-ip-range`, default `10.96.0.0/12`; its first address
+//! is kept for the `kubernetes` Service), set once per process with
+//! [`set_service_ip_range`] before serving; node ports `30000-32767`.
 
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use rand::Rng;
 use rkube_apimachinery::{ApiError, Cause};
 use serde_json::Value;
 
-const IP_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
-const IP_PREFIX_LEN: u32 = 12;
+/// An IPv4 service range (`10.96.0.0/12`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceIpRange {
+    base: u32,
+    prefix_len: u32,
+}
+
+impl ServiceIpRange {
+    /// kube-apiserver's default, `10.96.0.0/12`.
+    pub const DEFAULT: ServiceIpRange = ServiceIpRange {
+        base: u32::from_be_bytes([10, 96, 0, 0]),
+        prefix_len: 12,
+    };
+
+    fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - self.prefix_len).unwrap_or(0)
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == self.base
+    }
+
+    /// The first address: the `kubernetes` Service's.
+    pub fn first(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + 1)
+    }
+
+    /// The tenth address: where kubeadm puts cluster DNS.
+    pub fn tenth(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + 10)
+    }
+
+    fn random(&self) -> Ipv4Addr {
+        let size = 1u64 << (32 - self.prefix_len);
+        // Skip the network address, the first (the kubernetes Service)
+        // and the broadcast address.
+        let offset = rand::thread_rng().gen_range(2..size - 1) as u32;
+        Ipv4Addr::from(self.base + offset)
+    }
+}
+
+impl fmt::Display for ServiceIpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix_len)
+    }
+}
+
+impl FromStr for ServiceIpRange {
+    type Err = String;
+
+    /// `a.b.c.d/n` with 8 <= n <= 28 (room for the kubernetes Service and
+    /// some more), the address being the network's.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (a.b.c.d/n)"))?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| {
+            format!("{ip:?} is not an IPv4 address (IPv6 service ranges are not supported yet)")
+        })?;
+        let prefix_len: u32 = len
+            .parse()
+            .ok()
+            .filter(|n| (8..=28).contains(n))
+            .ok_or_else(|| format!("the prefix length of {s:?} must be between 8 and 28"))?;
+        let range = ServiceIpRange {
+            base: u32::from(ip),
+            prefix_len,
+        };
+        if u32::from(ip) & range.mask() != u32::from(ip) {
+            return Err(format!(
+                "{s:?} is not a network address (did you mean {}/{prefix_len}?)",
+                Ipv4Addr::from(u32::from(ip) & range.mask())
+            ));
+        }
+        Ok(range)
+    }
+}
+
+static SERVICE_IP_RANGE: OnceLock<ServiceIpRange> = OnceLock::new();
+
+/// Set this process's service range, once, before serving. Returns false
+/// (and changes nothing) if it was already set to another range.
+pub fn set_service_ip_range(range: ServiceIpRange) -> bool {
+    *SERVICE_IP_RANGE.get_or_init(|| range) == range
+}
+
+/// This process's service range.
+pub fn service_ip_range() -> ServiceIpRange {
+    SERVICE_IP_RANGE
+        .get()
+        .copied()
+        .unwrap_or(ServiceIpRange::DEFAULT)
+}
+
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
 /// One allocation: its key, and whether the client asked for exactly it.
@@ -40,15 +136,11 @@ fn port_key(port: u16) -> Bytes {
 }
 
 fn in_range(ip: Ipv4Addr) -> bool {
-    let mask = u32::MAX << (32 - IP_PREFIX_LEN);
-    u32::from(ip) & mask == IP_BASE
+    service_ip_range().contains(ip)
 }
 
 fn random_ip() -> Ipv4Addr {
-    let size = 1u32 << (32 - IP_PREFIX_LEN);
-    // Skip the network address, .1 (the kubernetes Service) and broadcast.
-    let offset = rand::thread_rng().gen_range(2..size - 1);
-    Ipv4Addr::from(IP_BASE + offset)
+    service_ip_range().random()
 }
 
 /// Fill in and collect the allocations a new Service needs; errors for
@@ -102,7 +194,7 @@ pub fn for_new_service(obj: &mut Value) -> Result<Vec<Allocation>, Vec<Cause>> {
             Ok(ip) => causes.push(Cause::invalid(
                 "spec.clusterIPs",
                 Value::from(vec![ip.to_string()]),
-                &format!("failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is 10.96.0.0/12"),
+                &format!("failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}", service_ip_range()),
             )),
             Err(_) => causes.push(Cause::invalid(
                 "spec.clusterIPs[0]",
@@ -239,6 +331,32 @@ mod tests {
             svc["spec"]["ports"][1]["nodePort"]
         );
         assert_eq!(held_by(&svc).len(), 3);
+    }
+
+    #[test]
+    fn service_ranges_parse_as_cidrs() {
+        let r: ServiceIpRange = "10.201.3.0/24".parse().expect("parses");
+        assert_eq!(r.to_string(), "10.201.3.0/24");
+        assert_eq!(r.first(), Ipv4Addr::new(10, 201, 3, 1));
+        assert_eq!(r.tenth(), Ipv4Addr::new(10, 201, 3, 10));
+        assert!(r.contains(Ipv4Addr::new(10, 201, 3, 254)));
+        assert!(!r.contains(Ipv4Addr::new(10, 201, 4, 1)));
+        for _ in 0..100 {
+            let ip = r.random();
+            assert!(
+                r.contains(ip) && ip != r.first() && ip.octets()[3] != 255 && ip.octets()[3] != 0
+            );
+        }
+        assert_eq!(ServiceIpRange::DEFAULT.to_string(), "10.96.0.0/12");
+        for bad in [
+            "10.96.0.1/12",
+            "10.96.0.0",
+            "10.96.0.0/30",
+            "fd00::/108",
+            "x/12",
+        ] {
+            assert!(bad.parse::<ServiceIpRange>().is_err(), "{bad}");
+        }
     }
 
     #[test]

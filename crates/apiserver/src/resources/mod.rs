@@ -64,6 +64,7 @@ mod system_objects;
 mod update;
 mod watch;
 
+pub use allocator::{service_ip_range, set_service_ip_range, ServiceIpRange};
 pub use crds::spawn as spawn_crd_controller;
 pub use create::ensure_namespaces;
 pub use handlers::router;

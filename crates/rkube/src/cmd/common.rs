@@ -28,6 +28,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP")]
     pub advertise_address: Option<IpAddr>,
 
+    /// The range Services' cluster IPs come from (as kube-apiserver's
+    /// --service-cluster-ip-range); its first address is the `kubernetes`
+    /// Service's. A real node routes the whole range to rkube's own
+    /// interface.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: rkube_apiserver::resources::ServiceIpRange,
+
     /// How often the embedded store compacts history older than one
     /// interval (as kube-apiserver's --etcd-compaction-interval; 0 turns it
     /// off). Watches and paged lists from compacted revisions get 410 Gone.

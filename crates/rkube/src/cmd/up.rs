@@ -50,6 +50,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
         advertise_address: args.serve.advertise_ip(),
+        service_ip_range: args.serve.service_cluster_ip_range,
         data_dir: args.serve.data_dir.clone(),
         watch_bookmark_interval: args.serve.watch_bookmark_interval,
         backend: BackendConfig::Embedded {

@@ -19,9 +19,6 @@ use super::ensure::{ensure, info, Ensured, SystemObjectsConfig};
 /// The Service's namespace and name.
 const NAMESPACE: &str = "default";
 const NAME: &str = "kubernetes";
-/// The first address of the service range (`10.96.0.0/12`), which the
-/// allocator keeps for this Service.
-pub const CLUSTER_IP: &str = "10.96.0.1";
 
 /// The Service as kube-apiserver creates it.
 pub fn service(advertise: SocketAddr) -> Value {
@@ -35,7 +32,9 @@ pub fn service(advertise: SocketAddr) -> Value {
         },
         "spec": {
             "type": "ClusterIP",
-            "clusterIP": CLUSTER_IP,
+            // The first address of the service range, which the allocator
+            // keeps for this Service.
+            "clusterIP": super::super::allocator::service_ip_range().first().to_string(),
             "sessionAffinity": "None",
             "ports": [{
                 "name": "https",
