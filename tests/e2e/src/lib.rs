@@ -5,6 +5,10 @@
 //! The `rkube` binary is the one `cargo test --workspace` built beside this
 //! test executable (`target/<profile>/rkube`).
 
+pub mod image;
+pub mod real_node;
+pub mod registry;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -151,6 +155,24 @@ impl Cluster {
         };
         c.wait_ready();
         c
+    }
+
+    /// Stop the server (SIGKILL, by pid).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Start `rkube up` again on the same address, data directory and
+    /// arguments, after [`Cluster::kill`].
+    pub fn start_again(&mut self) {
+        self.child = spawn_up(self.dir.path(), self.addr, &self.extra);
+        self.wait_ready();
     }
 
     /// Stop the server (SIGKILL, by pid) and start it again on the same
