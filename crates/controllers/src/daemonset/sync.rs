@@ -61,25 +61,16 @@ impl Controller {
         // Revisions: the current one (created, or found and renumbered).
         let revs = history::owned(&self.ctx, &key.namespace, &uid);
         let status = ds.status.clone().unwrap_or_default();
-        let mut collision_count = status.collision_count.unwrap_or(0);
-        let current = history::current_for(
+        let ds_api: Api<DaemonSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let (current, collision_count) = history::current_recording_collisions(
             &revs_api,
+            &ds_api,
             ds.as_ref(),
             &spec.template,
             &revs,
-            &mut collision_count,
+            status.collision_count,
         )
-        .await;
-        let current = match current {
-            Ok(r) => r,
-            Err(e) => {
-                if collision_count != status.collision_count.unwrap_or(0) {
-                    self.patch_status(&key, json!({"collisionCount": collision_count}))
-                        .await?;
-                }
-                return Err(e);
-            }
-        };
+        .await?;
         let hash = history::hash_of(&current);
 
         // Pods: owned, plus adopted orphans that match.

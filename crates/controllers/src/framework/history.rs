@@ -266,6 +266,41 @@ pub async fn current_for<K: Resource<DynamicType = ()>>(
     create(api, &parent.name_any(), &candidate, collision_count).await
 }
 
+/// [`current_for`] with the collision count the parent's status holds
+/// (`stored`). When it fails after counting new hash collisions, the new
+/// count is written to the parent's `status.collisionCount` first, so the
+/// next sync starts from it (as the DaemonSet and StatefulSet controllers
+/// of Kubernetes do). Returns the revision and the count to report.
+pub async fn current_recording_collisions<K>(
+    api: &Api<ControllerRevision>,
+    parent_api: &Api<K>,
+    parent: &K,
+    template: &PodTemplateSpec,
+    revs: &[Arc<ControllerRevision>],
+    stored: Option<i32>,
+) -> Result<(ControllerRevision, i32), ControllerError>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let stored = stored.unwrap_or(0);
+    let mut collision_count = stored;
+    match current_for(api, parent, template, revs, &mut collision_count).await {
+        Ok(rev) => Ok((rev, collision_count)),
+        Err(e) => {
+            if collision_count != stored {
+                parent_api
+                    .patch_status(
+                        &parent.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"collisionCount": collision_count}})),
+                    )
+                    .await?;
+            }
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,25 +76,16 @@ impl Controller {
         // Revisions.
         let revs = history::owned(&self.ctx, &key.namespace, &uid);
         let status = set.status.clone().unwrap_or_default();
-        let mut collision_count = status.collision_count.unwrap_or(0);
-        let update_rev = history::current_for(
+        let set_api: Api<StatefulSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let (update_rev, collision_count) = history::current_recording_collisions(
             &revs_api,
+            &set_api,
             set.as_ref(),
             &spec.template,
             &revs,
-            &mut collision_count,
+            status.collision_count,
         )
-        .await;
-        let update_rev = match update_rev {
-            Ok(r) => r,
-            Err(e) => {
-                if collision_count != status.collision_count.unwrap_or(0) {
-                    self.patch_status(&key, json!({"collisionCount": collision_count}))
-                        .await?;
-                }
-                return Err(e);
-            }
-        };
+        .await?;
         let update_name = update_rev.name_any();
         let current_rev = status
             .current_revision
