@@ -43,6 +43,12 @@
 //!   policy is DROP — traffic from the bridge, and replies to it — and
 //!   removes exactly those at teardown; it changes no rule it did not
 //!   create. A daemon started after rkube: [`BridgeNetwork::resync`].
+//!   `tests/host_firewall.rs` proves it in a scratch namespace whose
+//!   `FORWARD` policy is DROP: pods reach each other with rkube's rules,
+//!   not without them, and teardown leaves the policy as it was.
+//! - This host's kernel has no `dummy` driver (`CONFIG_DUMMY` unset, no
+//!   modules): the dummy interface is then an `ifb`, which is as silent
+//!   (no ARP) and drops what is sent to it ([`host::create_dummy`]).
 //!
 //! Files: [`config`] (the names and ranges), [`cidr`], [`ipam`] (address
 //! records), [`host`] (bridge, dummy, routes, `ip_forward`), [`nft_table`]
