@@ -8,7 +8,7 @@
 //! process per pod, inside its namespace (through `nsenter`), makes the
 //! pair with its host end in the host's namespace and sets up the pod's
 //! side; the host-side lines of all pods being attached at the same time go
-//! to one `ip -batch` ([`LinkBatcher`]).
+//! to one `ip -batch` (`LinkBatcher`).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -156,27 +156,40 @@ impl BridgeNetwork {
 
     async fn collect(&self, live: &[String]) -> Result<(), NetError> {
         let live: HashSet<&str> = live.iter().map(String::as_str).collect();
-        let mut released = 0;
-        for (sandbox, _) in self.ipam.allocations() {
-            if !live.contains(sandbox.as_str()) {
-                self.detach(&sandbox).await?;
-                released += 1;
-            }
-        }
-        // Ports whose sandbox is gone but whose record was lost.
+        let dead: Vec<String> = self
+            .ipam
+            .allocations()
+            .into_iter()
+            .map(|(sandbox, _)| sandbox)
+            .filter(|s| !live.contains(s.as_str()))
+            .collect();
+        // The veths of sandboxes that are gone, and ports whose record was
+        // lost: one `ip` for all of them.
         let live_veths: HashSet<String> = live.iter().map(|s| veth_name(s)).collect();
-        let mut batch = String::new();
-        for port in host::bridge_ports(&self.config.bridge) {
-            if port.starts_with(VETH_PREFIX) && !live_veths.contains(&port) {
-                batch.push_str(&format!("link del {port}\n"));
+        let mut doomed: HashSet<String> = dead
+            .iter()
+            .map(|s| veth_name(s))
+            .filter(|v| host::link_exists(v))
+            .collect();
+        doomed.extend(
+            host::bridge_ports(&self.config.bridge)
+                .into_iter()
+                .filter(|p| p.starts_with(VETH_PREFIX) && !live_veths.contains(p)),
+        );
+        let batch: String = doomed.iter().map(|v| format!("link del {v}\n")).collect();
+        if !batch.is_empty() {
+            // -force: one already gone does not stop the others.
+            if let Err(e) = cmd::run(cmd::IP, &["-force", "-batch", "-"], Some(&batch)).await {
+                warn!(error = %e, "removing the veths of sandboxes that are gone");
             }
         }
-        if !batch.is_empty() {
-            cmd::run(cmd::IP, &["-force", "-batch", "-"], Some(&batch)).await?;
+        for sandbox in &dead {
+            self.ipam.release(sandbox)?;
         }
-        if released > 0 {
+        if !dead.is_empty() || !doomed.is_empty() {
             info!(
-                released,
+                released = dead.len(),
+                veths_removed = doomed.len(),
                 "released the addresses of sandboxes that are gone"
             );
         }
