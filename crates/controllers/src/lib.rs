@@ -14,7 +14,8 @@
 //! `replicationcontroller.rs`), `deployment/`, `statefulset/`, `daemonset/`,
 //! `job/`, `cronjob/`, `garbage_collector/`, `namespace.rs`,
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
-//! `node_lifecycle.rs`, `disruption.rs` (PodDisruptionBudget status),
+//! `node_lifecycle.rs`, `nodeipam.rs` (nodes' `spec.podCIDR`),
+//! `disruption.rs` (PodDisruptionBudget status),
 //! `resourcequota.rs`.
 
 mod cronjob;
@@ -28,6 +29,7 @@ mod garbage_collector;
 mod job;
 mod namespace;
 mod node_lifecycle;
+mod nodeipam;
 mod pods;
 mod replicaset;
 mod replicationcontroller;
@@ -42,13 +44,14 @@ use tracing::info;
 pub use framework::context::{Context, Options};
 pub use framework::error::ControllerError;
 pub use framework::leader;
+pub use nodeipam::{CidrAllocator, DEFAULT_CLUSTER_CIDR};
 
 /// Runs every controller until one of them stops (which only a dropped
 /// client makes happen).
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 15] = [
+    let controllers: [(&str, Start); 16] = [
         (replicaset::NAME, replicaset::start),
         (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
@@ -62,6 +65,7 @@ pub async fn run(client: Client, options: Options) -> Result<(), ControllerError
         (endpoints::NAME, endpoints::start),
         (endpointslice::NAME, endpointslice::start),
         (node_lifecycle::NAME, node_lifecycle::start),
+        (nodeipam::NAME, nodeipam::start),
         (disruption::NAME, disruption::start),
         (resourcequota::NAME, resourcequota::start),
     ];

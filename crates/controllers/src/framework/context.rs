@@ -111,12 +111,17 @@ pub struct Options {
     /// How long a node may go without a heartbeat before it is marked
     /// Unknown (`--node-monitor-grace-period`).
     pub node_monitor_grace_period: std::time::Duration,
+    /// The range nodes' pod ranges are allocated from, a /24 each
+    /// (`--cluster-cidr`); `None` or empty: nodes get no podCIDR from the
+    /// controller manager (`--allocate-node-cidrs=false`).
+    pub cluster_cidr: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             node_monitor_grace_period: std::time::Duration::from_secs(50),
+            cluster_cidr: Some(crate::nodeipam::DEFAULT_CLUSTER_CIDR.to_string()),
         }
     }
 }

@@ -31,6 +31,11 @@ pub struct ControllerManagerArgs {
     /// Unknown and tainted.
     #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = crate::bench::duration::parse_duration)]
     pub node_monitor_grace_period: std::time::Duration,
+
+    /// The range each node's pod range (`spec.podCIDR`, a /24) is
+    /// allocated from; empty: nodes get none from the controllers.
+    #[arg(long, value_name = "CIDR", default_value = rkube_controllers::DEFAULT_CLUSTER_CIDR)]
+    pub cluster_cidr: String,
 }
 
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
@@ -44,6 +49,7 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     tokio::select! {
         _ = components::controller_manager(client, rkube_controllers::Options {
             node_monitor_grace_period: args.node_monitor_grace_period,
+                cluster_cidr: Some(args.cluster_cidr.clone()),
         }) => anyhow::bail!("the controllers stopped"),
         signal = signals.recv() => {
             tracing::info!(signal, "stopping");

@@ -29,6 +29,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = crate::bench::duration::parse_duration)]
     pub node_monitor_grace_period: std::time::Duration,
 
+    /// The range each node's pod range (`spec.podCIDR`, a /24) is
+    /// allocated from; empty: nodes get none from the controllers.
+    #[arg(long, value_name = "CIDR", default_value = rkube_controllers::DEFAULT_CLUSTER_CIDR)]
+    pub cluster_cidr: String,
+
     /// Do not run the controllers in this process (run `rkube
     /// controller-manager` elsewhere, as many copies as you like).
     #[arg(long)]
@@ -62,6 +67,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             run_scheduler: !args.disable_scheduler,
             controllers: rkube_controllers::Options {
                 node_monitor_grace_period: args.node_monitor_grace_period,
+                cluster_cidr: Some(args.cluster_cidr.clone()),
             },
             sim,
         }),
