@@ -37,6 +37,7 @@ command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -51,6 +52,7 @@ command -v nft >/dev/null 2>&1 || fail "nft" "nft is not on PATH after installin
 command -v ip >/dev/null 2>&1 || fail "ip" "ip is not on PATH after installing iproute2"
 [ -x /usr/bin/docker-registry ] || fail "docker-registry" "/usr/bin/docker-registry is missing after installing docker-registry"
 command -v skopeo >/dev/null 2>&1 || fail "skopeo" "skopeo is not on PATH after installing skopeo"
+command -v iptables >/dev/null 2>&1 || fail "iptables" "iptables is not on PATH after installing iptables"
 
 # --- kubectl 1.37 -----------------------------------------------------------
 kubectl_is_137() {

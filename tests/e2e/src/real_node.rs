@@ -81,8 +81,6 @@ impl RealCluster {
             &bridge,
             "--cluster-cidr",
             &cluster_cidr,
-            "--node-cidr-mask-size",
-            "24",
             "--service-cluster-ip-range",
             &service_range,
         ];
