@@ -61,3 +61,68 @@ where
     let obj: K = serde_json::from_value(obj).expect("object");
     api.create(&Default::default(), &obj).await.expect("create")
 }
+
+/// A runtime with nothing in it, for the node's status loop (which does
+/// not use it).
+pub struct NoRuntime;
+
+#[async_trait::async_trait]
+impl rkube_cri::RuntimeService for NoRuntime {
+    async fn version(&self) -> Result<String, rkube_cri::CriError> {
+        Ok("none://0".into())
+    }
+    async fn run_pod_sandbox(
+        &self,
+        _: &rkube_cri::PodSandboxConfig,
+    ) -> Result<rkube_cri::SandboxInfo, rkube_cri::CriError> {
+        Err(rkube_cri::CriError::Runtime("no runtime".into()))
+    }
+    async fn stop_pod_sandbox(&self, _: &str) -> Result<(), rkube_cri::CriError> {
+        Ok(())
+    }
+    async fn remove_pod_sandbox(&self, _: &str) -> Result<(), rkube_cri::CriError> {
+        Ok(())
+    }
+    async fn list_pod_sandboxes(&self) -> Result<Vec<rkube_cri::SandboxInfo>, rkube_cri::CriError> {
+        Ok(Vec::new())
+    }
+    async fn create_container(
+        &self,
+        _: &str,
+        _: &rkube_cri::ContainerConfig,
+    ) -> Result<String, rkube_cri::CriError> {
+        Err(rkube_cri::CriError::Runtime("no runtime".into()))
+    }
+    async fn start_container(&self, _: &str) -> Result<(), rkube_cri::CriError> {
+        Ok(())
+    }
+    async fn stop_container(
+        &self,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<(), rkube_cri::CriError> {
+        Ok(())
+    }
+    async fn remove_container(&self, _: &str) -> Result<(), rkube_cri::CriError> {
+        Ok(())
+    }
+    async fn list_containers(
+        &self,
+    ) -> Result<Vec<rkube_cri::ContainerStatus>, rkube_cri::CriError> {
+        Ok(Vec::new())
+    }
+    async fn container_status(
+        &self,
+        id: &str,
+    ) -> Result<rkube_cri::ContainerStatus, rkube_cri::CriError> {
+        Err(rkube_cri::CriError::NotFound(id.to_string()))
+    }
+    async fn exec_sync(
+        &self,
+        _: &str,
+        _: &[String],
+        _: std::time::Duration,
+    ) -> Result<rkube_cri::ExecResult, rkube_cri::CriError> {
+        Err(rkube_cri::CriError::Runtime("no runtime".into()))
+    }
+}
