@@ -175,12 +175,16 @@ impl VolumeManager {
             let dir = volume_dir(&self.config, uid, EMPTY_DIR, name);
             fs::create_dir_all(&dir).map_err(|e| failed(name, e))?;
             if e.medium.as_deref() == Some("Memory") {
+                // As the kubelet: sizeLimit, else the pod's memory limit,
+                // else the node's allocatable memory.
                 let size = e
                     .size_limit
                     .as_ref()
                     .and_then(value)
                     .filter(|s| *s > 0)
-                    .unwrap_or(node.memory);
+                    .or_else(|| pod_memory_limit(pod))
+                    .unwrap_or(node.memory)
+                    .min(node.memory.max(1));
                 tmpfs::ensure_tmpfs(&dir, size.max(0) as u64).map_err(|e| failed(name, e))?;
             }
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
@@ -317,6 +321,20 @@ impl VolumeManager {
             Err(e) => Err(format!("cannot read secret \"{name}\": {e}")),
         }
     }
+}
+
+/// The sum of the containers' memory limits, if every container has one.
+fn pod_memory_limit(pod: &Pod) -> Option<i128> {
+    let spec = pod.spec.as_ref()?;
+    let mut sum = 0;
+    for c in &spec.containers {
+        sum += crate::kubelet::container::quantity::container_value(
+            c,
+            crate::kubelet::container::quantity::Limit::Limit,
+            "memory",
+        )?;
+    }
+    Some(sum)
 }
 
 /// The emptyDir volumes of a pod with their directory and `sizeLimit` in

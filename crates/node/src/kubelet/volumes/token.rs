@@ -3,7 +3,7 @@
 //! their lifetime has passed, as the kubelet renews them.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount, ServiceAccountTokenProjection};
@@ -14,13 +14,40 @@ use serde_json::json;
 /// `expirationSeconds` when the spec gives none.
 const DEFAULT_EXPIRATION: i64 = 3600;
 
-/// The token already in the volume at `existing`, if young enough to keep.
+/// A JWT's `iat` and `exp` claims (seconds since the epoch).
+fn claims(token: &[u8]) -> Option<(u64, u64)> {
+    use base64::Engine;
+    let text = std::str::from_utf8(token).ok()?;
+    let payload = text.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    Some((v.get("iat")?.as_u64()?, v.get("exp")?.as_u64()?))
+}
+
+/// Whether a token issued at `iat` expiring at `exp` is still young
+/// enough to keep at `now` (less than 80 % of its life gone).
+fn young(iat: u64, exp: u64, now: u64) -> bool {
+    exp > iat && now < iat + (exp - iat) * 8 / 10
+}
+
+/// The token already in the volume at `existing`, if young enough to keep
+/// (its claims say; for a token that is not a JWT, the file's age).
 fn fresh(existing: &Path, expiration: i64) -> Option<Vec<u8>> {
+    let token = std::fs::read(existing).ok()?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if let Some((iat, exp)) = claims(&token) {
+        return young(iat, exp, now).then_some(token);
+    }
     let age = SystemTime::now()
         .duration_since(std::fs::metadata(existing).ok()?.modified().ok()?)
         .unwrap_or(Duration::ZERO);
     let keep = Duration::from_secs((expiration.max(600) as u64) * 8 / 10);
-    (age < keep).then(|| std::fs::read(existing).ok()).flatten()
+    (age < keep).then_some(token)
 }
 
 /// A token for the pod's service account per `t`; None when the API server
@@ -75,5 +102,22 @@ pub async fn token(
             Ok(None)
         }
         Err(e) => Err(format!("failed to fetch token: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn renews_after_eighty_percent_of_the_life() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"iat":1000,"exp":2000}"#);
+        let jwt = format!("e30.{payload}.sig");
+        assert_eq!(claims(jwt.as_bytes()), Some((1000, 2000)));
+        assert!(young(1000, 2000, 1799));
+        assert!(!young(1000, 2000, 1800));
+        assert_eq!(claims(b"not a jwt"), None);
     }
 }
