@@ -230,3 +230,51 @@ fn a_100_mib_image_loads_in_at_most_two_seconds() {
     eprintln!("loaded {} MiB in {elapsed:?}", size >> 20);
     assert!(elapsed <= Duration::from_secs(2), "{elapsed:?}");
 }
+
+#[test]
+fn loads_from_several_processes_at_once_lose_nothing() {
+    let fx = Fixture::new();
+    let mut paths = Vec::new();
+    for i in 0..4u32 {
+        let path = fx.path(&format!("{i}.tar"));
+        write_archive(
+            &[noise_image(&format!("p{i}:1"), 1, i + 100)],
+            Format::DockerLegacy,
+            Compress::None,
+            Compress::None,
+            &path,
+        )
+        .unwrap();
+        paths.push(path);
+    }
+    // Each thread opens the store on its own, as another process would:
+    // only the index lock and renames keep them apart.
+    let dir = fx.store.dir().to_path_buf();
+    let threads: Vec<_> = paths
+        .into_iter()
+        .map(|path| {
+            let dir = dir.clone();
+            std::thread::spawn(move || ImageStore::open(dir).unwrap().load_file(&path).unwrap())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut names: Vec<_> = fx
+        .store
+        .list()
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "docker.io/library/p0:1",
+            "docker.io/library/p1:1",
+            "docker.io/library/p2:1",
+            "docker.io/library/p3:1"
+        ]
+    );
+}
