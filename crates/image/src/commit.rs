@@ -6,7 +6,7 @@
 use crate::blobs::write_bytes;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
-use crate::index::{now, ImageRecord, Index, IndexLock, LayerRecord};
+use crate::index::{now, ImageRecord, Index, IndexLock, LayerRecord, StagingLock};
 use crate::ingest::{remove_dir, StagedLayer};
 use crate::layout::Layout;
 use crate::load::Leftovers;
@@ -25,9 +25,11 @@ pub struct Pending {
     pub loaded: bool,
 }
 
-/// Put `pending` into the store; the records as stored.
+/// Put `pending` into the store; the records as stored. `staging` is the
+/// lock the load or pull took before it wrote anything.
 pub fn commit(
     layout: &Layout,
+    staging: &StagingLock,
     pending: Vec<Pending>,
     leftovers: Leftovers,
 ) -> Result<Vec<ImageRecord>> {
@@ -42,8 +44,11 @@ pub fn commit(
         remove_dir(dir);
     }
     // Blobs this load wrote that no image uses (a failed load's, or files
-    // of the archive that were no part of an image).
-    if let Ok(index) = Index::read(layout) {
+    // of the archive that were no part of an image), unless another load
+    // or pull is staging: it may be about to use the same blob.
+    if !staging.alone() {
+        tracing::debug!("another load is staging; unused blobs are kept");
+    } else if let Ok(index) = Index::read(layout) {
         for blob in &leftovers.blobs {
             if !index.uses_blob(blob.as_str()) {
                 let _ = std::fs::remove_file(layout.blob(blob));

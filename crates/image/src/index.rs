@@ -131,6 +131,35 @@ impl IndexLock {
     }
 }
 
+/// Held (shared) by every load and pull while it stages blobs, so that
+/// a failed one deletes the blobs it wrote only when no other is staging
+/// (the other may be about to use the same blob).
+pub struct StagingLock {
+    lock: Flock<File>,
+}
+
+impl StagingLock {
+    /// Take the shared lock.
+    pub fn acquire(layout: &Layout) -> Result<StagingLock> {
+        let path = layout.staging_lock();
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ImageError::io("open", &path))?;
+        let lock = Flock::lock(file, FlockArg::LockShared)
+            .map_err(|(_, errno)| ImageError::io("flock", &path)(std::io::Error::from(errno)))?;
+        Ok(StagingLock { lock })
+    }
+
+    /// Whether no other load or pull is staging: the lock becomes
+    /// exclusive when it is so.
+    pub fn alone(&self) -> bool {
+        self.lock.relock(FlockArg::LockExclusiveNonblock).is_ok()
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/index.json              names → images (replaced by rename)
 //! DIR/lock                    flock'ed by every writer of the index
+//! DIR/staging.lock            flock'ed (shared) by loads and pulls
 //! DIR/blobs/sha256/<hex>      manifests, configs, layers as stored
 //! DIR/layers/<diff hex>/      a layer unpacked (overlay whiteout format)
 //! DIR/snapshots/<key>/        rootfs, upper, work, snapshot.json
@@ -38,6 +39,11 @@ impl Layout {
 
     pub fn lock(&self) -> PathBuf {
         self.root.join("lock")
+    }
+
+    /// Shared by loads and pulls while they stage blobs.
+    pub fn staging_lock(&self) -> PathBuf {
+        self.root.join("staging.lock")
     }
 
     pub fn blobs(&self) -> PathBuf {

@@ -8,7 +8,7 @@ use rkube_cri::ImageInfo;
 
 use crate::commit::commit;
 use crate::error::{ImageError, Result};
-use crate::index::{ImageRecord, Index, IndexLock};
+use crate::index::{ImageRecord, Index, IndexLock, StagingLock};
 use crate::layout::Layout;
 use crate::load::{read_images, Leftovers};
 use crate::reference::normalize;
@@ -71,16 +71,17 @@ impl ImageStore {
     /// marked `loaded`.
     pub fn load_file(&self, path: &Path) -> Result<Vec<ImageInfo>> {
         let started = std::time::Instant::now();
+        let staging = StagingLock::acquire(&self.layout)?;
         let mut leftovers = Leftovers::default();
         let pending = match read_images(&self.layout, path, &mut leftovers) {
             Ok(p) => p,
             Err(err) => {
                 // Nothing of a refused archive stays.
-                let _ = commit(&self.layout, Vec::new(), leftovers);
+                let _ = commit(&self.layout, &staging, Vec::new(), leftovers);
                 return Err(err);
             }
         };
-        let records = commit(&self.layout, pending, leftovers)?;
+        let records = commit(&self.layout, &staging, pending, leftovers)?;
         tracing::info!(
             path = %path.display(),
             images = records.len(),

@@ -11,6 +11,7 @@ use crate::blobs::BlobWriter;
 use crate::commit::{commit, Pending};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
+use crate::index::StagingLock;
 use crate::ingest::{unpack_blob, StagedLayer};
 use crate::load::Leftovers;
 use crate::manifest::{self, choose_platform, ImageConfig, ManifestOrIndex};
@@ -91,6 +92,7 @@ impl ImageStore {
             ));
         }
 
+        let staging = StagingLock::acquire(&self.layout)?;
         let mut leftovers = Leftovers::default();
         let mut blobs = Vec::new();
         for layer in &doc.layers {
@@ -98,7 +100,7 @@ impl ImageStore {
             if !self.layout.blob(&digest).exists() {
                 let result = self.download(&mut client, repo, &digest, layer.size).await;
                 if let Err(err) = result {
-                    let _ = commit(&self.layout, Vec::new(), leftovers);
+                    let _ = commit(&self.layout, &staging, Vec::new(), leftovers);
                     return Err(match err {
                         ImageError::Format(m) => fail(m),
                         other => other,
@@ -135,7 +137,7 @@ impl ImageStore {
                         layers.push(staged);
                     }
                     Err(err) => {
-                        let _ = commit(&store.layout, Vec::new(), leftovers);
+                        let _ = commit(&store.layout, &staging, Vec::new(), leftovers);
                         return Err(err);
                     }
                 }
@@ -148,7 +150,7 @@ impl ImageStore {
                 layers,
                 loaded: false,
             };
-            commit(&store.layout, vec![pending], leftovers)
+            commit(&store.layout, &staging, vec![pending], leftovers)
         })
         .await
         .map_err(|e| ImageError::format(format!("pull task failed: {e}")))??;
