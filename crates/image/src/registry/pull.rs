@@ -180,25 +180,48 @@ impl ImageStore {
                 response.status()
             )));
         }
-        let mut writer = BlobWriter::create(&self.layout, Some(size))?;
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    writer.abort();
-                    return Err(ImageError::Format(format!("blob {digest}: {e}")));
-                }
-            };
-            if let Some(data) = frame.data_ref() {
-                if let Err(err) = writer.put(data) {
+        // The network side stays async; hashing and writing run on the
+        // blocking pool, fed through a small channel.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+        let layout = self.layout.clone();
+        let expected = digest.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut writer = BlobWriter::create(&layout, Some(size))?;
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Err(err) = writer.put(&chunk) {
                     writer.abort();
                     return Err(err);
                 }
             }
+            writer.commit(&layout, Some(&expected)).map(drop)
+        });
+        let mut body = response.into_body();
+        let mut failed = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        if tx.send(data).await.is_err() {
+                            break; // the writer failed: its error is below
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed = Some(ImageError::Format(format!("blob {digest}: {e}")));
+                    break;
+                }
+            }
         }
-        writer.commit(&self.layout, Some(digest))?;
-        Ok(())
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| ImageError::format(format!("blob writer failed: {e}")));
+        if let Some(err) = failed {
+            // A cut-off download: the partial blob fails its digest check
+            // and is not kept.
+            return Err(err);
+        }
+        written?
     }
 }
 
