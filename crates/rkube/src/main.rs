@@ -5,7 +5,7 @@
 //! Where a newcomer starts:
 //! - this file: the top-level CLI, logging and the async runtime;
 //! - `cmd/`: one file per subcommand (`up`, `server`, `controller-manager`,
-//!   `scheduler`, `node`, `bench`), each holding its clap arguments and its
+//!   `scheduler`, `node`, `bench`, `image`), each holding its clap arguments and its
 //!   `run` function;
 //! - `control_plane.rs`: the API-server part that `up` and `server` share
 //!   (listen, open the store, serve, stop cleanly);
@@ -73,6 +73,9 @@ enum Command {
     Scheduler(cmd::scheduler::SchedulerArgs),
     /// Run a benchmark and print a table.
     Bench(cmd::bench::BenchArgs),
+    /// Load, list and remove images (DATA_DIR/images), while a cluster
+    /// runs or not.
+    Image(cmd::image::ImageArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             Command::ControllerManager(args) => cmd::controller_manager::run(args).await,
             Command::Scheduler(args) => cmd::scheduler::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,
+            Command::Image(args) => cmd::image::run(args).await,
         }
     });
     // Do not wait for detached blocking tasks (e.g. a stuck benchmark phase).

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod common;
 pub mod controller_manager;
+pub mod image;
 pub mod node;
 pub mod scheduler;
 pub mod server;
