@@ -4,6 +4,14 @@
 //! order, sidecars, main containers, probes, hooks, restarts with back-off,
 //! graceful termination — then writes the status through `pods/status`.
 
+pub mod backoff;
+pub mod plan;
+pub mod spec;
+pub mod view;
+
+#[cfg(test)]
+mod testutil;
+
 use std::sync::Arc;
 
 use kube::Client;
