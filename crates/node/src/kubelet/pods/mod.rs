@@ -6,7 +6,9 @@
 
 pub mod backoff;
 pub mod plan;
+pub mod qos;
 pub mod spec;
+pub mod status;
 pub mod view;
 
 #[cfg(test)]

@@ -227,10 +227,8 @@ impl Planner<'_> {
                 }
                 Some(r) if is_running(&r) => {
                     self.check_probes(&r);
-                    if !sidecar || !started(c, &r, self.input.probes) {
-                        if !initialized {
-                            return false;
-                        }
+                    if (!sidecar || !started(c, &r, self.input.probes)) && !initialized {
+                        return false;
                     }
                 }
                 Some(r) => {

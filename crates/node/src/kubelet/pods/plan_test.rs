@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use serde_json::json;

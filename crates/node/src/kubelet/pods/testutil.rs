@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 //! Builders for the pure tests of `plan` and `status`: pods from JSON,
 //! sandboxes and container runs at fixed times.
 
