@@ -152,15 +152,15 @@ impl Builder<'_> {
                 }
             }
             Some(r) => {
-                if let Some(w) = input.waiting.get(&c.name) {
-                    last_state = Some(terminated(r, input.log_messages));
-                    waiting(&w.reason, Some(w.message.clone()))
-                } else if let Some(delay) = input.backing_off.get(&c.name) {
+                if let Some(delay) = input.backing_off.get(&c.name) {
                     last_state = Some(terminated(r, input.log_messages));
                     waiting(
                         "CrashLoopBackOff",
                         Some(backoff_message(*delay, &c.name, input.pod)),
                     )
+                } else if let Some(w) = input.waiting.get(&c.name) {
+                    last_state = Some(terminated(r, input.log_messages));
+                    waiting(&w.reason, Some(w.message.clone()))
                 } else {
                     terminated(r, input.log_messages)
                 }
