@@ -6,6 +6,39 @@
 //! `KUBERNETES_SERVICE_*` variables, `workingDir`, `securityContext`,
 //! requests and limits, volume mounts, `/etc/hosts`,
 //! `/dev/termination-log`).
+//!
+//! Pure functions apart from [`fetch_env_sources`] (the API reads),
+//! [`prepare_container_files`] (the files the kubelet writes before a
+//! container is created) and the host's resolv.conf and allocatable
+//! amounts read by the two wrappers here:
+//! - `sandbox.rs` (hostname, ports, cgroup, labels), `dns.rs`, `qos.rs`;
+//! - `build.rs` (argv and the whole [`ContainerConfig`]), `env.rs`
+//!   (service links, envFrom, env), `expand.rs` (`$(VAR)`), `fieldref.rs`
+//!   (downward API values, shared with downwardAPI volumes),
+//!   `security.rs`, `resources.rs`, `quantity.rs`, `mounts.rs`;
+//! - `files.rs` (etc-hosts, termination-log files), `fetch.rs`.
+
+mod build;
+pub mod dns;
+mod env;
+pub mod expand;
+mod fetch;
+pub mod fieldref;
+mod files;
+pub mod mounts;
+pub mod qos;
+pub mod quantity;
+mod resources;
+pub mod sandbox;
+mod security;
+
+pub use build::{argv, container_config_with};
+pub use dns::{missing_cluster_dns, missing_cluster_dns_message};
+pub use env::EnvList;
+pub use fieldref::NodeAllocatable;
+pub use files::prepare_container_files;
+pub use qos::{qos_class, QosClass};
+pub use sandbox::sandbox_config_with;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -37,17 +70,26 @@ pub struct EnvSources {
     pub services: Vec<Service>,
 }
 
-/// Read what the pod's `env` and `envFrom` refer to. A missing ConfigMap,
-/// Secret or key that is not `optional` is a [`ConfigError`].
+/// Read what the pod's `env` and `envFrom` refer to (one GET each), the
+/// namespace's Services (service links) and `default/kubernetes`. A
+/// ConfigMap or Secret that does not exist is left out: the container
+/// that needs it gets its [`ConfigError`] from [`container_config`]; other
+/// API failures are a [`ConfigError`] here.
 pub async fn fetch_env_sources(client: &Client, pod: &Pod) -> Result<EnvSources, ConfigError> {
-    let _ = (client, pod);
-    unimplemented!("kubelet::container::fetch_env_sources")
+    fetch::fetch_env_sources(client, pod).await
 }
 
-/// The sandbox for the pod's `attempt`-th sandbox.
+/// The sandbox for the pod's `attempt`-th sandbox (reads the host's
+/// resolv.conf, `config.resolv_conf`, for `Default` pods and `ClusterFirst`
+/// ones without cluster DNS).
 pub fn sandbox_config(pod: &Pod, config: &KubeletConfig, attempt: u32) -> PodSandboxConfig {
-    let _ = (pod, config, attempt);
-    unimplemented!("kubelet::container::sandbox_config")
+    let host = std::fs::read_to_string(&config.resolv_conf)
+        .map(|t| dns::parse_resolv_conf(&t))
+        .unwrap_or_else(|e| {
+            tracing::warn!(path = %config.resolv_conf.display(), error = %e, "cannot read the host's resolv.conf");
+            dns::ResolvConf::default()
+        });
+    sandbox_config_with(pod, config, attempt, &host)
 }
 
 /// Everything one container's configuration is made from.
@@ -65,7 +107,10 @@ pub struct ContainerInputs<'a> {
 }
 
 /// What the runtime needs to create the container.
+/// Pure but for the node's allocatable amounts, measured once per process
+/// ([`crate::kubelet::node::host::allocatable`]). The files it mounts are
+/// made by [`prepare_container_files`].
 pub fn container_config(inputs: &ContainerInputs<'_>) -> Result<ContainerConfig, ConfigError> {
-    let _ = inputs;
-    unimplemented!("kubelet::container::container_config")
+    let node = crate::kubelet::node::host::allocatable(&inputs.config.root_dir);
+    container_config_with(inputs, &node)
 }

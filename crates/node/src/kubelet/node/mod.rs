@@ -3,6 +3,8 @@
 //! heartbeats, conditions from measurements, `status.images`), and
 //! node-pressure eviction at the kubelet's hard thresholds.
 
+pub mod host;
+
 use std::sync::Arc;
 
 use kube::Client;

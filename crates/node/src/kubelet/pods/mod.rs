@@ -21,7 +21,6 @@ pub mod logs;
 pub mod plan;
 pub mod pleg;
 pub mod probes;
-pub mod qos;
 pub mod setup;
 pub mod spec;
 pub mod status;

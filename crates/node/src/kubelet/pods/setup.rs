@@ -27,6 +27,10 @@ pub trait PodSetup: Send + Sync {
         &self,
         inputs: &ContainerInputs<'_>,
     ) -> Result<ContainerConfig, ConfigError>;
+    /// Write the files the container's configuration mounts (`/etc/hosts`,
+    /// the termination-message file, the log directory), before it is
+    /// created.
+    fn prepare_container_files(&self, inputs: &ContainerInputs<'_>) -> Result<(), ConfigError>;
     /// Make the pod's volumes (the same paths again for the same pod).
     async fn setup_volumes(&self, pod: &Pod) -> Result<PodVolumes, VolumeError>;
     /// Rewrite the volumes whose sources changed.
@@ -67,6 +71,10 @@ impl PodSetup for KubeletSetup {
         inputs: &ContainerInputs<'_>,
     ) -> Result<ContainerConfig, ConfigError> {
         container::container_config(inputs)
+    }
+
+    fn prepare_container_files(&self, inputs: &ContainerInputs<'_>) -> Result<(), ConfigError> {
+        container::prepare_container_files(inputs)
     }
 
     async fn setup_volumes(&self, pod: &Pod) -> Result<PodVolumes, VolumeError> {

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use rkube_cri::{ContainerState, ContainerStatus};
 
-use crate::kubelet::pods::qos::qos_class;
+use crate::kubelet::container::qos_class;
 use crate::kubelet::pods::spec::{self, RestartPolicy};
 use crate::kubelet::pods::view::{is_running, PodRuntime, ProbeResults};
 
@@ -466,7 +466,7 @@ pub fn pod_status(input: &StatusInput<'_>) -> PodStatus {
         host_ips: Some(vec![HostIP { ip: host }]),
         pod_ips: pod_ip.clone().map(|ip| vec![PodIP { ip }]),
         pod_ip,
-        qos_class: Some(qos_class(pod).to_string()),
+        qos_class: Some(qos_class(pod).as_str().to_string()),
         start_time,
         init_container_statuses: (!init.is_empty()).then_some(init),
         container_statuses: Some(main),

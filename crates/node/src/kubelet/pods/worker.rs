@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::kubelet::container::ContainerInputs;
+use crate::kubelet::container::{self, ContainerInputs};
 use crate::kubelet::pods::backoff::Backoff;
 use crate::kubelet::pods::context::Context;
 use crate::kubelet::pods::hooks::{self, Hook};
@@ -401,24 +401,12 @@ impl Worker {
 
     async fn create_sandbox(&mut self, attempt: u32) -> Option<Sandbox> {
         self.ensure_volumes().await?;
-        let spec = self.pod.spec.as_ref();
-        let policy = spec
-            .and_then(|s| s.dns_policy.as_deref())
-            .unwrap_or("ClusterFirst");
-        let cluster_first = match policy {
-            "ClusterFirst" => !spec::host_network(&self.pod),
-            "ClusterFirstWithHostNet" => true,
-            _ => false,
-        };
-        if cluster_first && self.ctx.config.cluster_dns.is_empty() && !self.dns_reported {
+        if !self.dns_reported && container::missing_cluster_dns(&self.pod, &self.ctx.config) {
             self.dns_reported = true;
             self.ctx.warning(
                 &self.pod,
                 "MissingClusterDNS",
-                &format!(
-                    "pod: \"{}\". kubelet does not have ClusterDNS IP configured and cannot create Pod using \"ClusterFirst\" policy. Falling back to \"Default\" policy.",
-                    spec::pod_desc(&self.pod)
-                ),
+                &container::missing_cluster_dns_message(&self.pod),
             );
         }
         let config = self.ctx.setup.sandbox_config(&self.pod, attempt);
@@ -486,7 +474,7 @@ impl Worker {
         let Some(volumes) = self.ensure_volumes().await else {
             return false;
         };
-        let config = self.ctx.setup.container_config(&ContainerInputs {
+        let inputs = ContainerInputs {
             pod: &pod,
             container: &c,
             image: &image,
@@ -495,7 +483,12 @@ impl Worker {
             volumes: &volumes,
             pod_ip: sb.ip,
             config: &self.ctx.config,
-        });
+        };
+        let config = self
+            .ctx
+            .setup
+            .prepare_container_files(&inputs)
+            .and_then(|()| self.ctx.setup.container_config(&inputs));
         let config = match config {
             Ok(cfg) => cfg,
             Err(e) => {
