@@ -11,6 +11,19 @@ use rkube_cri::DnsConfig;
 
 use crate::kubelet::config::KubeletConfig;
 
+/// The upstream servers of systemd-resolved.
+pub const SYSTEMD_RESOLVED_UPSTREAM: &str = "/run/systemd/resolve/resolv.conf";
+
+/// Whether every name server is a loopback address (a local stub
+/// resolver a pod cannot reach).
+pub fn only_loopback(r: &ResolvConf) -> bool {
+    !r.nameservers.is_empty()
+        && r.nameservers.iter().all(|n| {
+            n.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        })
+}
+
 /// Name servers a resolv.conf may hold (glibc's MAXNS).
 const MAX_NAMESERVERS: usize = 3;
 /// Search domains the kubelet passes on.
@@ -229,6 +242,13 @@ mod tests {
         assert_eq!(h.nameservers, ["192.0.2.1", "192.0.2.2"]);
         assert_eq!(h.searches, ["corp.example", "lab"]);
         assert_eq!(h.options, ["edns0", "ndots:2"]);
+    }
+
+    #[test]
+    fn loopback_stub_resolvers_are_recognised() {
+        assert!(only_loopback(&parse_resolv_conf("nameserver 127.0.0.53\n")));
+        assert!(!only_loopback(&host()));
+        assert!(!only_loopback(&ResolvConf::default()));
     }
 
     #[test]

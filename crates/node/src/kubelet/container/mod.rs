@@ -83,12 +83,19 @@ pub async fn fetch_env_sources(client: &Client, pod: &Pod) -> Result<EnvSources,
 /// resolv.conf, `config.resolv_conf`, for `Default` pods and `ClusterFirst`
 /// ones without cluster DNS).
 pub fn sandbox_config(pod: &Pod, config: &KubeletConfig, attempt: u32) -> PodSandboxConfig {
-    let host = std::fs::read_to_string(&config.resolv_conf)
+    let mut host = std::fs::read_to_string(&config.resolv_conf)
         .map(|t| dns::parse_resolv_conf(&t))
         .unwrap_or_else(|e| {
             tracing::warn!(path = %config.resolv_conf.display(), error = %e, "cannot read the host's resolv.conf");
             dns::ResolvConf::default()
         });
+    // systemd-resolved's stub (127.0.0.53) cannot be reached from a pod's
+    // network namespace: use the servers it forwards to, as k3s does.
+    if dns::only_loopback(&host) {
+        if let Ok(t) = std::fs::read_to_string(dns::SYSTEMD_RESOLVED_UPSTREAM) {
+            host = dns::parse_resolv_conf(&t);
+        }
+    }
     sandbox_config_with(pod, config, attempt, &host)
 }
 

@@ -2,8 +2,25 @@
 //! has (capacity, allocatable, nodeInfo, addresses), kept current (Lease
 //! heartbeats, conditions from measurements, `status.images`), and
 //! node-pressure eviction at the kubelet's hard thresholds.
+//!
+//! - `host.rs`: what the host has (CPUs, memory, file systems, pids,
+//!   nodeInfo); `object.rs`: the Node as JSON (pure);
+//! - `register.rs`: [`register`], [`wait_for_pod_cidr`];
+//! - `conditions.rs`: thresholds and conditions from [`Measurements`]
+//!   (pure); `eviction.rs`: whom to evict and why (pure);
+//! - `status.rs`: the loop of [`run_status`] (measure, write, evict);
+//!   `lease.rs`: the Lease; `clock.rs`: API times.
 
+mod clock;
+pub mod conditions;
+pub mod eviction;
 pub mod host;
+mod lease;
+pub mod object;
+mod register;
+pub mod status;
+
+pub use conditions::Measurements;
 
 use std::sync::Arc;
 
@@ -21,15 +38,13 @@ pub async fn register(
     config: &KubeletConfig,
     runtime_version: &str,
 ) -> Result<(), KubeletError> {
-    let _ = (client, config, runtime_version);
-    unimplemented!("kubelet::node::register")
+    register::register(client, config, runtime_version).await
 }
 
 /// Wait until the node-IPAM controller has given the Node its
 /// `spec.podCIDR`, and return it (`10.244.0.0/24`).
 pub async fn wait_for_pod_cidr(client: &Client, node_name: &str) -> Result<String, KubeletError> {
-    let _ = (client, node_name);
-    unimplemented!("kubelet::node::wait_for_pod_cidr")
+    register::wait_for_pod_cidr(client, node_name).await
 }
 
 /// Renew the Lease, write the Node's status when it changes (and every
@@ -41,6 +56,5 @@ pub async fn run_status(
     runtime: Arc<dyn RuntimeService>,
     images: Arc<dyn ImageService>,
 ) -> Result<(), KubeletError> {
-    let _ = (client, config, runtime, images);
-    unimplemented!("kubelet::node::run_status")
+    status::run(client, config, runtime, images).await
 }
