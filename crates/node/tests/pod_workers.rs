@@ -327,7 +327,9 @@ impl RuntimeService for FakeRuntime {
     }
 }
 
-/// Every image is on the node.
+/// Images as their names say: `missing…` is neither on the node nor
+/// pullable; `offline…` is loaded on the node but its registry is
+/// unreachable; every other is on the node and pullable.
 struct FakeImages;
 
 fn image(name: &str) -> ImageInfo {
@@ -341,9 +343,19 @@ fn image(name: &str) -> ImageInfo {
 #[async_trait]
 impl ImageService for FakeImages {
     async fn image_status(&self, name: &str) -> Result<Option<ImageInfo>, CriError> {
-        Ok(Some(image(name)))
+        if name.starts_with("missing") {
+            return Ok(None);
+        }
+        let mut info = image(name);
+        info.loaded = name.starts_with("offline");
+        Ok(Some(info))
     }
     async fn pull_image(&self, name: &str, _auth: &[RegistryAuth]) -> Result<ImageInfo, CriError> {
+        if name.starts_with("missing") || name.starts_with("offline") {
+            return Err(CriError::ImagePull(format!(
+                "cannot reach the registry of {name}"
+            )));
+        }
         Ok(image(name))
     }
     async fn list_images(&self) -> Result<Vec<ImageInfo>, CriError> {
@@ -839,4 +851,213 @@ async fn after_a_restart_running_containers_are_adopted_and_orphans_removed() {
         .lock()
         .unwrap()
         .contains(&"not-here".to_string()));
+}
+
+fn waiting_reason(p: &Pod) -> Option<String> {
+    main_status(p)
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.clone())
+}
+
+#[tokio::test]
+async fn a_liveness_failure_restarts_the_container() {
+    let n = node().await;
+    create(
+        &n.client,
+        "sick",
+        json!({"containers": [{"name": "app", "image": "sleep",
+            "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                "failureThreshold": 2}}]}),
+    )
+    .await;
+    let pod = wait_for(&n.client, "sick", 15, "restarted", |p| {
+        main_status(p).is_some_and(|s| s.restart_count >= 1)
+    })
+    .await;
+    let last = main_status(&pod)
+        .unwrap()
+        .last_state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(last.exit_code, 143);
+    eventually(5, "Unhealthy and Killing events", || async {
+        let reasons = event_reasons(&n.client, "sick").await;
+        reasons.iter().any(|r| r == "Unhealthy") && reasons.iter().any(|r| r == "Killing")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn image_pull_failures_show_err_image_pull_then_image_pull_back_off() {
+    let n = node().await;
+    create(
+        &n.client,
+        "nopull",
+        json!({"containers": [{"name": "app", "image": "missing:v1"}]}),
+    )
+    .await;
+    create(
+        &n.client,
+        "never",
+        json!({"containers": [{"name": "app", "image": "missing:v2",
+            "imagePullPolicy": "Never"}]}),
+    )
+    .await;
+    let pod = wait_for(&n.client, "nopull", 10, "ImagePullBackOff", |p| {
+        waiting_reason(p).as_deref() == Some("ImagePullBackOff")
+    })
+    .await;
+    assert_eq!(phase(&pod), "Pending");
+    let never = wait_for(&n.client, "never", 10, "ErrImageNeverPull", |p| {
+        waiting_reason(p).as_deref() == Some("ErrImageNeverPull")
+    })
+    .await;
+    let message = main_status(&never)
+        .unwrap()
+        .state
+        .clone()
+        .unwrap()
+        .waiting
+        .unwrap()
+        .message
+        .unwrap();
+    assert_eq!(
+        message,
+        "Container image \"missing:v2\" is not present with pull policy of Never"
+    );
+    // The failed pull itself: ErrImagePull, in the kubelet's events.
+    eventually(5, "ErrImagePull events", || async {
+        let events = Api::<Event>::namespaced(n.client.clone(), "default")
+            .list(&Default::default())
+            .await
+            .unwrap();
+        let messages: Vec<String> = events
+            .items
+            .iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some("nopull"))
+            .filter_map(|e| e.message.clone())
+            .collect();
+        messages.iter().any(|m| m == "Error: ErrImagePull")
+            && messages
+                .iter()
+                .any(|m| m.starts_with("Failed to pull image \"missing:v1\""))
+            && messages
+                .iter()
+                .any(|m| m == "Back-off pulling image \"missing:v1\"")
+    })
+    .await;
+    assert_eq!(n.runtime.state.lock().unwrap().created, 0);
+}
+
+#[tokio::test]
+async fn a_loaded_image_whose_pull_fails_is_used_with_a_warning() {
+    let n = node().await;
+    // `:latest` means imagePullPolicy Always.
+    create(
+        &n.client,
+        "local",
+        json!({"containers": [{"name": "app", "image": "offline-app:latest"}]}),
+    )
+    .await;
+    wait_for(&n.client, "local", 10, "Running", |p| phase(p) == "Running").await;
+    eventually(5, "a Warning naming the loaded image", || async {
+        let events = Api::<Event>::namespaced(n.client.clone(), "default")
+            .list(&Default::default())
+            .await
+            .unwrap();
+        events.items.iter().any(|e| {
+            e.involved_object.name.as_deref() == Some("local")
+                && e.type_.as_deref() == Some("Warning")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("using the image loaded on the node"))
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_active_deadline_fails_the_pod() {
+    let n = node().await;
+    create(
+        &n.client,
+        "late",
+        json!({"activeDeadlineSeconds": 1,
+            "containers": [{"name": "app", "image": "sleep"}]}),
+    )
+    .await;
+    let pod = wait_for(&n.client, "late", 10, "Failed", |p| phase(p) == "Failed").await;
+    assert_eq!(
+        pod.status.as_ref().unwrap().reason.as_deref(),
+        Some("DeadlineExceeded")
+    );
+    let s = n.runtime.state.lock().unwrap();
+    assert!(s
+        .containers
+        .values()
+        .all(|c| c.status.state == ContainerState::Exited));
+}
+
+#[tokio::test]
+async fn a_force_deleted_pod_is_killed_at_once_and_cleaned_up() {
+    let n = node().await;
+    let pod = create(
+        &n.client,
+        "forced",
+        json!({"containers": [{"name": "app", "image": "sleep"}]}),
+    )
+    .await;
+    wait_for(&n.client, "forced", 10, "Running", |p| {
+        phase(p) == "Running"
+    })
+    .await;
+    Api::<Pod>::namespaced(n.client.clone(), "default")
+        .delete(
+            "forced",
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    eventually(5, "the sandbox removed", || async {
+        n.runtime.sandbox_count() == 0
+    })
+    .await;
+    let stops = n.runtime.state.lock().unwrap().stops.clone();
+    assert!(stops.iter().all(|(_, t)| t.is_zero()), "{stops:?}");
+    let uid = pod.metadata.uid.unwrap();
+    assert!(n.setup.torn_down.lock().unwrap().contains(&uid));
+}
+
+#[tokio::test]
+async fn a_failed_post_start_hook_kills_the_container() {
+    let n = node().await;
+    create(
+        &n.client,
+        "hooked",
+        json!({"restartPolicy": "Never", "containers": [{"name": "app", "image": "sleep",
+            "lifecycle": {"postStart": {"exec": {"command": ["false"]}}}}]}),
+    )
+    .await;
+    let pod = wait_for(&n.client, "hooked", 10, "Failed", |p| phase(p) == "Failed").await;
+    let term = main_status(&pod)
+        .unwrap()
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_ne!(term.exit_code, 0);
+    eventually(5, "a FailedPostStartHook event", || async {
+        event_reasons(&n.client, "hooked")
+            .await
+            .iter()
+            .any(|r| r == "FailedPostStartHook")
+    })
+    .await;
 }

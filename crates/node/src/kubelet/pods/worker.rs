@@ -533,13 +533,8 @@ impl Worker {
                 if let Err(error) = self.ctx.runtime.stop_container(&id, grace).await {
                     warn!(pod = %self.key(), %error, "cannot stop the container");
                 }
-                self.waiting.insert(
-                    name.to_string(),
-                    Waiting {
-                        reason: "PostStartHookError".into(),
-                        message,
-                    },
-                );
+                // The container exited: it shows terminated, and restarts
+                // as the pod's restartPolicy says.
                 return false;
             }
         }
