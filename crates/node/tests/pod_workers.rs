@@ -77,6 +77,8 @@ struct State {
     /// `stop_container` calls: (name, timeout).
     stops: Vec<(String, Duration)>,
     created: usize,
+    /// The names of the containers started, in order.
+    started: Vec<String>,
 }
 
 /// The runtime, in memory.
@@ -262,9 +264,11 @@ impl RuntimeService for FakeRuntime {
         let now = SystemTime::now();
         c.status.state = ContainerState::Running;
         c.status.started_at = Some(now);
+        let name = c.status.name.clone();
         if let Some(code) = c.status.image.strip_prefix("exit-") {
             c.exits = Some((now + Duration::from_millis(300), code.parse().unwrap()));
         }
+        s.started.push(name);
         Ok(())
     }
 
@@ -1060,4 +1064,52 @@ async fn a_failed_post_start_hook_kills_the_container() {
             .any(|r| r == "FailedPostStartHook")
     })
     .await;
+}
+
+#[tokio::test]
+async fn init_containers_and_sidecars_run_in_order() {
+    let n = node().await;
+    create(
+        &n.client,
+        "ordered",
+        json!({
+            "initContainers": [
+                {"name": "setup", "image": "exit-0"},
+                {"name": "proxy", "image": "sleep", "restartPolicy": "Always",
+                 "startupProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}},
+                {"name": "migrate", "image": "exit-0"}],
+            "containers": [{"name": "app", "image": "sleep"}]}),
+    )
+    .await;
+    let pod = wait_for(&n.client, "ordered", 15, "Running and Ready", |p| {
+        phase(p) == "Running" && condition(p, "Ready") == "True"
+    })
+    .await;
+    assert_eq!(
+        n.runtime.state.lock().unwrap().started,
+        vec!["setup", "proxy", "migrate", "app"]
+    );
+    let init = pod
+        .status
+        .as_ref()
+        .unwrap()
+        .init_container_statuses
+        .clone()
+        .unwrap();
+    let reason = |i: usize| {
+        init[i]
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .and_then(|t| t.reason.clone())
+    };
+    assert_eq!(reason(0).as_deref(), Some("Completed"));
+    assert_eq!(reason(2).as_deref(), Some("Completed"));
+    // The sidecar keeps running, started and ready.
+    assert!(init[1].state.as_ref().unwrap().running.is_some());
+    assert_eq!(init[1].started, Some(true));
+    assert!(init[1].ready);
+    assert_eq!(condition(&pod, "Initialized"), "True");
 }

@@ -153,7 +153,71 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<u32> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::convert::Infallible;
+
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A gRPC health server on loopback answering every check with
+    /// `status`, the grpc-status in the trailers.
+    async fn health_server(status: u8) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let service = hyper::service::service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| async move {
+                        assert_eq!(req.uri().path(), "/grpc.health.v1.Health/Check");
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let frames = vec![
+                            Ok::<_, Infallible>(Frame::data(Bytes::from(vec![
+                                0, 0, 0, 0, 2, 0x08, status,
+                            ]))),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let body = StreamBody::new(futures::stream::iter(frames));
+                        Ok::<_, Infallible>(
+                            http::Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(body)
+                                .unwrap(),
+                        )
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn serving_passes_and_not_serving_fails() {
+        let ok = health_server(1).await;
+        assert_eq!(
+            check("127.0.0.1", ok, "", Duration::from_secs(2)).await,
+            Ok(())
+        );
+        let bad = health_server(2).await;
+        assert_eq!(
+            check("127.0.0.1", bad, "svc", Duration::from_secs(2)).await,
+            Err("service unhealthy (responded with \"NOT_SERVING\")".to_string())
+        );
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert!(check("127.0.0.1", port, "", Duration::from_secs(2))
+            .await
+            .unwrap_err()
+            .starts_with("failed to connect service"));
+    }
 
     #[test]
     fn requests_and_responses_in_protobuf() {
