@@ -1113,3 +1113,63 @@ async fn init_containers_and_sidecars_run_in_order() {
     assert!(init[1].ready);
     assert_eq!(condition(&pod, "Initialized"), "True");
 }
+
+#[tokio::test]
+async fn a_container_created_but_not_started_before_a_restart_is_started_not_duplicated() {
+    let client = api_server().await;
+    let runtime = FakeRuntime::default();
+    let setup = Arc::new(FakeSetup {
+        torn_down: Mutex::new(Vec::new()),
+    });
+    let pod = create(
+        &client,
+        "half",
+        json!({"containers": [{"name": "app", "image": "sleep"}]}),
+    )
+    .await;
+    let uid = pod.metadata.uid.clone().unwrap();
+    let sb = runtime.add_sandbox(&uid, "half");
+    let id = runtime
+        .create_container(
+            &sb,
+            &ContainerConfig {
+                name: "app".into(),
+                image: "sleep".into(),
+                ..ContainerConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+    let task = start_kubelet(&client, &runtime, &setup);
+    let _node = Node {
+        client: client.clone(),
+        runtime: runtime.clone(),
+        setup: setup.clone(),
+        task,
+    };
+    let pod = wait_for(&client, "half", 10, "Running", |p| phase(p) == "Running").await;
+    assert_eq!(
+        main_status(&pod).unwrap().container_id.as_deref(),
+        Some(format!("runc://{id}").as_str())
+    );
+    assert_eq!(runtime.state.lock().unwrap().created, 1);
+}
+
+#[tokio::test]
+async fn stop_all_stops_every_running_container_with_the_grace_period() {
+    let runtime = FakeRuntime::default();
+    let sb = runtime.add_sandbox("u", "p");
+    runtime.add_running(&sb, "a");
+    runtime.add_running(&sb, "b");
+    rkube_node::kubelet::pods::stop_all(&runtime, Duration::from_secs(9))
+        .await
+        .unwrap();
+    let s = runtime.state.lock().unwrap();
+    assert_eq!(s.stops.len(), 2);
+    assert!(s.stops.iter().all(|(_, t)| *t == Duration::from_secs(9)));
+    assert!(s
+        .containers
+        .values()
+        .all(|c| c.status.state == ContainerState::Exited));
+    assert_eq!(s.sandboxes.len(), 1);
+}

@@ -217,6 +217,29 @@ impl Dispatcher {
     }
 }
 
+/// Stop every running container of the node, each with `grace` between
+/// SIGTERM and SIGKILL, all at once (when the node agent stops: Ctrl-C).
+/// Sandboxes stay, so that the next start adopts them.
+pub async fn stop_all(runtime: &dyn RuntimeService, grace: Duration) -> Result<(), KubeletError> {
+    let containers = runtime
+        .list_containers()
+        .await
+        .map_err(|source| KubeletError::Runtime {
+            what: "cannot list the containers to stop them".into(),
+            source,
+        })?;
+    let stops = containers
+        .iter()
+        .filter(|c| c.state == rkube_cri::ContainerState::Running)
+        .map(|c| async move {
+            if let Err(error) = runtime.stop_container(&c.id, grace).await {
+                warn!(container = %c.id, %error, "cannot stop a container");
+            }
+        });
+    futures::future::join_all(stops).await;
+    Ok(())
+}
+
 /// Stop and remove an orphan pod's containers, sandboxes and volumes.
 async fn remove_orphan(ctx: &Context, uid: &str, rt: &PodRuntime) {
     info!(pod_uid = %uid, "removing the containers of a pod no longer bound here");

@@ -180,9 +180,44 @@ impl Worker {
         spec::pod_key(&self.pod)
     }
 
+    /// Start containers left created but not started (by a kubelet that
+    /// stopped between the two calls): adopted, not made again. True if
+    /// there was any.
+    async fn adopt_created(&mut self, rt: &PodRuntime) -> bool {
+        let created: Vec<&ContainerStatus> = rt
+            .containers
+            .iter()
+            .filter(|c| c.state == rkube_cri::ContainerState::Created)
+            .collect();
+        for run in &created {
+            if rt.ready_sandbox().is_some_and(|s| s.id == run.sandbox_id)
+                && !spec::is_deleting(&self.pod)
+            {
+                info!(pod = %self.key(), container = %run.name, "starting an adopted container");
+                if self.ctx.runtime.start_container(&run.id).await.is_ok() {
+                    continue;
+                }
+            }
+            if let Err(error) = self
+                .ctx
+                .runtime
+                .stop_container(&run.id, Duration::ZERO)
+                .await
+            {
+                debug!(pod = %self.key(), %error, "cannot stop a created container");
+            }
+        }
+        !created.is_empty()
+    }
+
     /// One round; true when the pod is finalized.
     async fn sync(&mut self, relist: &Relist) -> bool {
         let rt = relist.pod(&self.uid);
+        if self.adopt_created(&rt).await {
+            self.acted = Some(Instant::now());
+            self.ctx.relist_now.notify_one();
+            return false;
+        }
         let now = SystemTime::now();
         self.update_probers(&rt);
         let probes = self.probes.lock().map(|p| p.clone()).unwrap_or_default();
