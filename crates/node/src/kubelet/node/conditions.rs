@@ -181,6 +181,27 @@ impl PressureState {
     }
 }
 
+/// The Ready condition when the runtime does not answer: NotReady, as the
+/// kubelet reports a runtime that is down.
+pub fn not_ready() -> Condition {
+    Condition {
+        type_: "Ready",
+        status: "False",
+        reason: "KubeletNotReady",
+        message: "container runtime is down",
+    }
+}
+
+/// `conds` with Ready replaced by [`not_ready`] when `runtime_up` is false.
+pub fn with_runtime(mut conds: Vec<Condition>, runtime_up: bool) -> Vec<Condition> {
+    if !runtime_up {
+        for c in conds.iter_mut().filter(|c| c.type_ == "Ready") {
+            *c = not_ready();
+        }
+    }
+    conds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +274,9 @@ mod tests {
         assert_eq!(c[2].status, "False");
         let c = s.observe(&[], t0 + Duration::from_secs(299));
         assert_eq!(c[0].status, "True");
+        let down = with_runtime(s.observe(&[], t0), false);
+        assert_eq!(down[3].status, "False");
+        assert_eq!(down[3].reason, "KubeletNotReady");
         let c = s.observe(&[], t0 + Duration::from_secs(301));
         assert_eq!(c[0].status, "False");
         assert_eq!(c[1].status, "False");

@@ -19,7 +19,9 @@ use crate::kubelet::container::qos::cgroup_parent;
 use crate::kubelet::container::sandbox::pod_log_dir;
 use crate::kubelet::error::KubeletError;
 use crate::kubelet::node::clock::now;
-use crate::kubelet::node::conditions::{crossed, Condition, Measurements, PressureState, Signal};
+use crate::kubelet::node::conditions::{
+    crossed, with_runtime, Condition, Measurements, PressureState, Signal,
+};
 use crate::kubelet::node::eviction::{
     local_storage_evictions, pick_victim, EmptyDirUse, Eviction, PodStats,
 };
@@ -197,7 +199,7 @@ pub fn decide(m: &Measurements, stats: &[PodStats]) -> Vec<Eviction> {
 pub async fn run(
     client: Client,
     config: Arc<KubeletConfig>,
-    _runtime: Arc<dyn RuntimeService>,
+    runtime: Arc<dyn RuntimeService>,
     images: Arc<dyn ImageService>,
 ) -> Result<(), KubeletError> {
     let name = config.node_name.clone();
@@ -232,7 +234,14 @@ pub async fn run(
             .unwrap_or_default();
         let signals = crossed(&m);
         let kinds: Vec<Signal> = signals.iter().map(|s| s.0).collect();
-        let conds = pressure.observe(&kinds, Instant::now());
+        let runtime_up = match runtime.version().await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, "the container runtime does not answer");
+                false
+            }
+        };
+        let conds = with_runtime(pressure.observe(&kinds, Instant::now()), runtime_up);
         let imgs = match images.list_images().await {
             Ok(list) => object::images(&list),
             Err(error) => {
