@@ -219,6 +219,11 @@ impl Worker {
             return false;
         }
         let now = SystemTime::now();
+        // Also after a restart of the kubelet between the kill and the
+        // status write.
+        if !spec::is_api_terminal(&self.pod) && spec::deadline_exceeded(&self.pod, now) {
+            self.deadline_exceeded = true;
+        }
         self.update_probers(&rt);
         let probes = self.probes.lock().map(|p| p.clone()).unwrap_or_default();
         let plan = plan::plan(&PlanInput {
