@@ -6,5 +6,6 @@ pub mod controller_manager;
 pub mod node;
 pub mod scheduler;
 pub mod server;
+pub mod shim;
 pub mod sim;
 pub mod up;
