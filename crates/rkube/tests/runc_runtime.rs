@@ -639,7 +639,7 @@ grep Seccomp: /proc/self/status; echo "host=$(hostname)"; cat /etc/resolv.conf; 
         "env=bar",
         "args=first second",
         "pwd=/home/app",
-        "ids=1000 1000 1000 2000 1234",
+        "ids=1000 1000 1000 1234 2000",
         "rootfs=ro",
         "CapBnd:\t0000000000000400",
         "Seccomp:\t2",
@@ -807,7 +807,7 @@ async fn a_host_network_pod_uses_the_host_namespaces() {
     let out = stdout_lines(&config.log_path);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("test");
     assert_eq!(out[0], host.trim());
-    let host_net = std::fs::read_link("/proc/1/ns/net").expect("test");
+    let host_net = std::fs::read_link("/proc/self/ns/net").expect("test");
     assert_eq!(out[1], host_net.to_string_lossy());
     assert!(
         h.network.calls.lock().expect("test").is_empty(),

@@ -68,6 +68,26 @@ const ALL: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// The capabilities this process may hand on (its bounding set): `ALL`
+/// and privileged mean these, as containerd's "all current capabilities"
+/// (asking runc for more fails).
+fn current() -> Vec<&'static str> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("CapBnd:")
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            })
+        })
+        .unwrap_or(u64::MAX);
+    ALL.iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 /// Parse `NET_ADMIN` or `CAP_NET_ADMIN` (any case).
 fn parse(name: &str) -> Result<Capability, CriError> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
@@ -81,7 +101,8 @@ fn is_all(name: &str) -> bool {
 /// The effective, bounding and permitted set of the container.
 pub(crate) fn capabilities(security: &SecurityConfig) -> Result<Capabilities, CriError> {
     let mut set = Capabilities::new();
-    let base: &[&str] = if security.privileged { &ALL } else { &DEFAULTS };
+    let all = current();
+    let base: &[&str] = if security.privileged { &all } else { &DEFAULTS };
     for name in base {
         set.insert(parse(name)?);
     }
@@ -91,7 +112,7 @@ pub(crate) fn capabilities(security: &SecurityConfig) -> Result<Capabilities, Cr
     let add = &security.capabilities.add;
     let drop = &security.capabilities.drop;
     if add.iter().any(|c| is_all(c)) {
-        for name in ALL {
+        for name in &all {
             set.insert(parse(name)?);
         }
     }
@@ -142,16 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn add_all_and_privileged_give_everything() {
-        assert_eq!(
-            capabilities(&with(&["ALL"], &[])).expect("test").len(),
-            ALL.len()
-        );
+    fn add_all_and_privileged_give_every_current_capability() {
+        let all = current().len();
+        assert!(all > 14);
+        assert_eq!(capabilities(&with(&["ALL"], &[])).expect("test").len(), all);
         let privileged = SecurityConfig {
             privileged: true,
             ..Default::default()
         };
-        assert_eq!(capabilities(&privileged).expect("test").len(), ALL.len());
+        assert_eq!(capabilities(&privileged).expect("test").len(), all);
     }
 
     #[test]

@@ -76,12 +76,17 @@ pub(crate) fn build(inputs: &SpecInputs<'_>) -> Result<Spec, CriError> {
         ));
     }
     let caps = caps::capabilities(security)?;
-    let capabilities = LinuxCapabilitiesBuilder::default()
+    // oci-spec's builders start from its `Default`s (a youki hostname,
+    // ambient capabilities, default masked paths …): every field that
+    // matters is set here, unwanted ones cleared.
+    let mut capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
         .permitted(caps.clone())
         .build()
         .map_err(oci_err)?;
+    capabilities.set_inheritable(None);
+    capabilities.set_ambient(None);
     let user = UserBuilder::default()
         .uid(inputs.user.uid)
         .gid(inputs.user.gid)
@@ -143,16 +148,25 @@ pub(crate) fn build(inputs: &SpecInputs<'_>) -> Result<Spec, CriError> {
             linux = linux.seccomp(seccomp::runtime_default(&caps)?);
         }
     }
-    let linux = linux.build().map_err(oci_err)?;
+    let mut linux = linux.build().map_err(oci_err)?;
+    if security.privileged {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
 
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .process(process)
         .root(root)
         .mounts(mounts(inputs)?)
         .linux(linux)
         .build()
-        .map_err(oci_err)
+        .map_err(oci_err)?;
+    // The sandbox's UTS namespace already has the pod's hostname.
+    spec.set_hostname(None);
+    spec.set_domainname(None);
+    spec.set_annotations(None);
+    Ok(spec)
 }
 
 /// The container's environment: `PATH` if missing, `HOSTNAME`, then the
@@ -406,6 +420,105 @@ fn collect_devices(dir: &Path, depth: usize, out: &mut Vec<LinuxDevice>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runc::user::ResolvedUser;
+
+    fn sandbox() -> SandboxRecord {
+        SandboxRecord {
+            id: "s".into(),
+            pod_uid: "u".into(),
+            pod_name: "p".into(),
+            pod_namespace: "n".into(),
+            attempt: 0,
+            hostname: "p".into(),
+            host_network: false,
+            netns_path: Some("/var/run/netns/x".into()),
+            ipc_ns: "/ns/ipc".into(),
+            uts_ns: Some("/ns/uts".into()),
+            ip: None,
+            ready: true,
+            created_at: 0,
+            cgroup_parent: "kubepods".into(),
+            log_directory: "/logs".into(),
+            labels: Default::default(),
+        }
+    }
+
+    fn spec_json(config: &ContainerConfig) -> serde_json::Value {
+        let sandbox = sandbox();
+        let user = ResolvedUser {
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![],
+        };
+        let spec = build(&SpecInputs {
+            config,
+            sandbox: &sandbox,
+            sandbox_dir: Path::new("/sandbox"),
+            rootfs: Path::new("/rootfs"),
+            user: &user,
+            cgroups_path: "/kubepods/c",
+            termination_log: Some(Path::new("/state/termination-log")),
+        })
+        .expect("spec");
+        serde_json::to_value(&spec).expect("json")
+    }
+
+    #[test]
+    fn no_defaults_of_the_oci_crate_leak_in() {
+        let config = ContainerConfig {
+            argv: vec!["sh".into()],
+            termination_message_path: "/dev/termination-log".into(),
+            ..Default::default()
+        };
+        let spec = spec_json(&config);
+        assert!(spec.get("hostname").is_none(), "{spec}");
+        let caps = &spec["process"]["capabilities"];
+        assert!(
+            caps.get("ambient").is_none() && caps.get("inheritable").is_none(),
+            "{caps}"
+        );
+        assert_eq!(caps["bounding"].as_array().map(Vec::len), Some(14));
+        assert_eq!(spec["root"]["readonly"], false);
+        assert_eq!(
+            spec["linux"]["maskedPaths"].as_array().map(Vec::len),
+            Some(MASKED_PATHS.len())
+        );
+        let destinations: Vec<&str> = spec["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .filter_map(|m| m["destination"].as_str())
+            .collect();
+        for d in [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/dev/mqueue",
+            "/sys",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+            "/dev/termination-log",
+        ] {
+            assert!(destinations.contains(&d), "{d} in {destinations:?}");
+        }
+        let namespaces = spec["linux"]["namespaces"].to_string();
+        assert!(namespaces.contains("/var/run/netns/x") && namespaces.contains("/ns/uts"));
+        assert_eq!(spec["linux"]["cgroupsPath"], "/kubepods/c");
+    }
+
+    #[test]
+    fn privileged_has_no_masked_paths_and_every_device_allowed() {
+        let mut config = ContainerConfig {
+            argv: vec!["sh".into()],
+            ..Default::default()
+        };
+        config.security.privileged = true;
+        let spec = spec_json(&config);
+        assert!(spec["linux"].get("maskedPaths").is_none());
+        assert!(spec["linux"].get("readonlyPaths").is_none());
+        assert_eq!(spec["linux"]["resources"]["devices"][0]["allow"], true);
+    }
 
     #[test]
     fn env_gets_path_and_hostname_and_later_entries_win() {
