@@ -14,13 +14,11 @@ use std::time::{Duration, Instant, SystemTime};
 use rkube_cri::{ContainerConfig, ContainerState, ContainerStatus, CriError, ExecResult};
 use tokio::io::AsyncBufReadExt;
 
-use super::cgroups;
+use super::bundle::BundleJob;
 use super::fsutil::{new_id, read_json, to_nanos, write_atomic, write_json};
 use super::records::{ContainerRecord, ExitRecord, ShimRecord};
 use super::runtime::{lock, write, RuncRuntime};
-use super::spec::{self, SpecInputs};
 use super::status;
-use super::user;
 
 /// How long the shim may take to answer after `runc create`.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -205,59 +203,22 @@ impl RuncRuntime {
         sandbox_dir: &Path,
         config: &ContainerConfig,
     ) -> Result<ContainerEntry, CriError> {
-        let bundle = dir.join("bundle");
-        std::fs::create_dir_all(&bundle)
-            .map_err(CriError::io(format!("creating {}", bundle.display())))?;
         let rootfs = self.snapshotter.prepare(id, &config.image_id).await?;
-        let user = user::resolve(&rootfs.path, &config.image_user, &config.security)?;
-        let termination_log = if config.termination_message_path.is_empty() {
-            None
-        } else {
-            let path = dir.join("termination-log");
-            std::fs::File::create(&path)
-                .map_err(CriError::io("creating the termination-log file"))?;
-            // Writable whatever user the container runs as (as the kubelet).
-            std::fs::set_permissions(
-                &path,
-                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o666),
-            )
-            .map_err(CriError::io("making the termination-log file writable"))?;
-            Some(path)
-        };
-        if let Some(parent) = config.log_path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(CriError::io(format!("creating {}", parent.display())))?;
-        }
-        let cgroups_path =
-            cgroups::container_cgroup_path(&self.config.cgroup_root, &sandbox.cgroup_parent, id);
-        let spec = spec::build(&SpecInputs {
-            config,
-            sandbox,
-            sandbox_dir,
-            rootfs: &rootfs.path,
-            user: &user,
-            cgroups_path: &cgroups_path,
-            termination_log: termination_log.as_deref(),
-        })?;
-        let spec_json = serde_json::to_vec(&spec)
-            .map_err(|e| CriError::Runtime(format!("encoding the OCI spec: {e}")))?;
-        write_atomic(&bundle.join("config.json"), &spec_json)
-            .map_err(CriError::io("writing config.json"))?;
-        let record = ContainerRecord {
+        let job = BundleJob {
             id: id.to_string(),
-            sandbox_id: sandbox.id.clone(),
-            name: config.name.clone(),
-            attempt: config.attempt,
-            image: config.image.clone(),
-            image_id: config.image_id.clone(),
-            log_path: config.log_path.clone(),
-            labels: config.labels.clone(),
-            created_at: to_nanos(SystemTime::now()),
-            termination_log,
-            cgroups_path,
+            dir: dir.to_path_buf(),
+            sandbox: sandbox.clone(),
+            sandbox_dir: sandbox_dir.to_path_buf(),
+            config: config.clone(),
+            rootfs: rootfs.path,
+            cgroup_root: self.config.cgroup_root.clone(),
         };
-        write_json(&dir.join("container.json"), &record)
-            .map_err(CriError::io("writing container.json"))?;
+        // File work off the async threads: a hundred creations at once
+        // must not queue behind each other's writes.
+        let record = tokio::task::spawn_blocking(move || job.write())
+            .await
+            .map_err(|e| CriError::Runtime(format!("writing the bundle: {e}")))??;
+        let bundle = dir.join("bundle");
         let shim = self.spawn_shim(&record, dir, &bundle).await?;
         Ok(ContainerEntry {
             dir: dir.to_path_buf(),

@@ -9,8 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Write `bytes` to `path` atomically: a temporary file in the same
-/// directory, fsynced, then renamed over `path`.
+/// directory renamed over `path`. Readers see the old or the new content,
+/// whoever is killed when; not flushed to disk (see [`write_json_durable`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_file(path, bytes, false)
+}
+
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -20,7 +25,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)
 }
@@ -29,6 +36,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     write_atomic(path, &bytes)
+}
+
+/// [`write_json`], flushed to disk before the rename: for the exit
+/// records, the one thing a power loss must not take (a Job's result).
+pub(crate) fn write_json_durable<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    write_file(path, &bytes, true)
 }
 
 /// Read a JSON record; `Ok(None)` if the file does not exist.

@@ -12,9 +12,10 @@
 //!
 //! Where to start: `runtime.rs` (the service and its in-memory tables),
 //! then `sandbox.rs` and `container.rs` (one file per half of the CRI
-//! calls), `spec.rs` (the OCI spec, built from the small pure pieces in
-//! `user.rs`, `caps.rs`, `seccomp.rs`, `cgroups.rs`), `records.rs` (what
-//! is on disk) and `shim/` (the process that runs beside each container).
+//! calls), `bundle.rs` (what is written before a shim starts), `spec.rs`
+//! (the OCI spec, built from the small pure pieces in `user.rs`,
+//! `caps.rs`, `seccomp.rs`, `cgroups.rs`), `records.rs` (what is on disk)
+//! and `shim/` (the process that runs beside each container).
 //!
 //! On disk, under [`RuncConfig::state_dir`]:
 //! ```text
@@ -28,6 +29,7 @@
 //!                 termination-log    bind-mounted at terminationMessagePath
 //! ```
 
+mod bundle;
 mod caps;
 mod cgroups;
 mod config;

@@ -27,6 +27,10 @@ pub(crate) struct SandboxRecord {
     /// True from `run_pod_sandbox` until `stop_pod_sandbox`.
     pub ready: bool,
     pub created_at: u64,
+    /// The boot the namespaces were made in: after a reboot they are gone
+    /// and the sandbox is NotReady.
+    #[serde(default)]
+    pub boot_id: String,
     pub cgroup_parent: String,
     pub log_directory: PathBuf,
     pub labels: BTreeMap<String, String>,

@@ -87,7 +87,13 @@ impl RuncRuntime {
             load::<SandboxRecord>(&self.config.state_dir.join("sandboxes"), "sandbox.json")?
         {
             let id = record.id.clone();
-            sandboxes.insert(id, Arc::new(SandboxEntry::new(dir, record)));
+            let ready = record.ready;
+            let entry = SandboxEntry::new(dir, record);
+            if ready && !entry.namespaces_present(&self.boot_id) {
+                tracing::warn!(sandbox = %id, "sandbox namespaces are gone (host reboot?): NotReady");
+                entry.mark_not_ready()?;
+            }
+            sandboxes.insert(id, Arc::new(entry));
         }
         let mut containers = HashMap::new();
         for (dir, record) in
@@ -104,6 +110,21 @@ impl RuncRuntime {
         *write(&self.sandboxes) = sandboxes;
         *write(&self.containers) = containers;
         Ok(())
+    }
+
+    /// Tell the network plugin which sandboxes are still Ready, so it
+    /// releases the addresses of the others (call once after [`new`],
+    /// before the first sandbox is made).
+    ///
+    /// [`new`]: RuncRuntime::new
+    pub async fn gc_network(&self) -> Result<(), CriError> {
+        let live: Vec<String> = read(&self.sandboxes)
+            .values()
+            .map(|e| e.info())
+            .filter(|i| i.state == rkube_cri::SandboxState::Ready)
+            .map(|i| i.id)
+            .collect();
+        self.network.gc(&live).await
     }
 
     pub(crate) fn sandbox(&self, id: &str) -> Result<Arc<SandboxEntry>, CriError> {

@@ -49,6 +49,25 @@ impl SandboxEntry {
         }
     }
 
+    /// Whether the namespaces of a Ready sandbox are still there (not
+    /// after a reboot, or if someone deleted the network namespace).
+    pub fn namespaces_present(&self, boot_id: &str) -> bool {
+        let r = lock(&self.record);
+        r.boot_id == boot_id
+            && r.netns_path.as_ref().is_none_or(|p| p.exists())
+            && r.ipc_ns.exists()
+    }
+
+    /// Mark the sandbox NotReady (its namespaces are gone).
+    pub fn mark_not_ready(&self) -> Result<(), CriError> {
+        let record = {
+            let mut r = lock(&self.record);
+            r.ready = false;
+            r.clone()
+        };
+        self.save(&record)
+    }
+
     fn save(&self, record: &SandboxRecord) -> Result<(), CriError> {
         write_json(&self.dir.join("sandbox.json"), record)
             .map_err(CriError::io("writing sandbox.json"))
@@ -137,6 +156,7 @@ impl RuncRuntime {
             ip: None,
             ready: false,
             created_at: to_nanos(SystemTime::now()),
+            boot_id: self.boot_id.clone(),
             cgroup_parent: config.cgroup_parent.clone(),
             log_directory: config.log_directory.clone(),
             labels: config.labels.clone(),

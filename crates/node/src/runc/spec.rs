@@ -437,6 +437,7 @@ mod tests {
             ip: None,
             ready: true,
             created_at: 0,
+            boot_id: String::new(),
             cgroup_parent: "kubepods".into(),
             log_directory: "/logs".into(),
             labels: Default::default(),

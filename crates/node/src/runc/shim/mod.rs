@@ -31,7 +31,7 @@ pub use cri_log::{rotated_files, CriLog, Rotation, Stream, MAX_LINE};
 pub use timefmt::rfc3339_nano;
 
 use super::cgroups;
-use super::fsutil::{boot_id, to_nanos, write_json};
+use super::fsutil::{boot_id, to_nanos, write_json, write_json_durable};
 use super::records::{ExitRecord, ShimRecord};
 
 /// What the shim is told on its command line.
@@ -161,7 +161,7 @@ pub fn run_shim(opts: &ShimOptions) -> i32 {
         oom_killed: cgroups::oom_kills(&opts.cgroups_path) > 0,
         lost: None,
     };
-    match write_json(&opts.state_dir.join("exit.json"), &exit) {
+    match write_json_durable(&opts.state_dir.join("exit.json"), &exit) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rkube shim {}: writing exit.json: {e}", opts.id);
