@@ -172,6 +172,11 @@ impl RuncRuntime {
                 "sandbox {sandbox_id} is not ready"
             )));
         }
+        if config.tty || config.stdin {
+            // Not supported yet: the container runs without a terminal and
+            // with stdin from /dev/null; its output is logged as usual.
+            tracing::warn!(name = %config.name, "tty and stdin are not supported by the runc runtime; ignored");
+        }
         let id = new_id();
         let dir = self.container_dir(&id);
         match self
