@@ -5,8 +5,8 @@
 //! Where a newcomer starts:
 //! - this file: the top-level CLI, logging and the async runtime;
 //! - `cmd/`: one file per subcommand (`up`, `server`, `controller-manager`,
-//!   `scheduler`, `node`, `bench`, `image`), each holding its clap arguments and its
-//!   `run` function;
+//!   `scheduler`, `node`, `bench`, `image`, and the hidden `shim`), each
+//!   holding its clap arguments and its `run` function;
 //! - `control_plane.rs`: the API-server part that `up` and `server` share
 //!   (listen, open the store, serve, stop cleanly);
 //! - `health.rs`: the HTTP endpoints served today (`/readyz`, `/livez`,
@@ -76,10 +76,20 @@ enum Command {
     /// Load, list and remove images (DATA_DIR/images), while a cluster
     /// runs or not.
     Image(cmd::image::ImageArgs),
+    /// The process beside one container of a real node (started by the
+    /// runtime, not by people).
+    #[command(hide = true)]
+    Shim(cmd::shim::ShimArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The shim is synchronous and keeps stdout for its answer: no async
+    // runtime, no logging.
+    let command = match cli.command {
+        Command::Shim(args) => return cmd::shim::run(args),
+        command => command,
+    };
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,7 +102,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
+            Command::Shim(_) => Ok(()),
             Command::Up(args) => cmd::up::run(args).await,
             Command::Server(args) => cmd::server::run(args).await,
             Command::Node(args) => cmd::node::run(args).await,

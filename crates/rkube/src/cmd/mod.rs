@@ -7,5 +7,6 @@ pub mod image;
 pub mod node;
 pub mod scheduler;
 pub mod server;
+pub mod shim;
 pub mod sim;
 pub mod up;
