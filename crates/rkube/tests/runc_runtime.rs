@@ -979,7 +979,9 @@ async fn hundred_containers_at_once_against_bare_runc() {
         bare[N / 2],
         bare[N * 99 / 100]
     );
+    let t0 = Instant::now();
     let running = h.rt().list_containers().await.expect("test");
+    println!("list_containers of {N}: {:?}", t0.elapsed());
     assert_eq!(
         running
             .iter()
