@@ -102,12 +102,14 @@ pub struct ComponentOptions {
     pub controllers: rkube_controllers::Options,
     /// Simulated nodes, if any.
     pub sim: Option<SimConfig>,
+    /// A real node, if one runs.
+    pub real_node: Option<crate::real_node::RealNodeOptions>,
 }
 
 /// The components `rkube up` runs, as tasks aborted when dropped. Stop
 /// them with [`Running::stop`] before the store closes: a component still
 /// running then would see its requests fail and log it.
-pub struct Running(Vec<JoinHandle<()>>);
+pub struct Running(Vec<JoinHandle<()>>, Option<crate::real_node::RealNode>);
 
 impl Running {
     /// Starts each component with its own in-process client (and
@@ -126,7 +128,14 @@ impl Running {
             let c = crate::loopback::client(router.clone(), Agent::Kubelet)?;
             tasks.push(tokio::spawn(sim_nodes(c, sim)));
         }
-        Ok(Running(tasks))
+        let real = match options.real_node {
+            Some(real) => {
+                let c = crate::loopback::client(router.clone(), Agent::Kubelet)?;
+                Some(crate::real_node::RealNode::start(c, real))
+            }
+            None => None,
+        };
+        Ok(Running(tasks, real))
     }
 
     /// Stops every component and waits until each has ended. A component
@@ -134,6 +143,11 @@ impl Running {
     /// flight) and aborts them when it is dropped, so none of them runs
     /// on once this returns.
     pub async fn stop(mut self) {
+        // The real node's containers stop first, gracefully, while the API
+        // still answers.
+        if let Some(real) = self.1.take() {
+            real.stop().await;
+        }
         let tasks = std::mem::take(&mut self.0);
         for t in &tasks {
             t.abort();

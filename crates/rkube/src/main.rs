@@ -34,6 +34,7 @@ mod components;
 mod control_plane;
 mod health;
 mod loopback;
+mod real_node;
 mod signals;
 
 use std::io::IsTerminal;
@@ -76,6 +77,9 @@ enum Command {
     /// Load, list and remove images (DATA_DIR/images), while a cluster
     /// runs or not.
     Image(cmd::image::ImageArgs),
+    /// Remove what a real node left on this host (containers, mounts,
+    /// network namespaces, the pod network); images and data stay.
+    Reset(cmd::reset::ResetArgs),
     /// The process beside one container of a real node (started by the
     /// runtime, not by people).
     #[command(hide = true)]
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             Command::ControllerManager(args) => cmd::controller_manager::run(args).await,
             Command::Scheduler(args) => cmd::scheduler::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,
+            Command::Reset(args) => cmd::reset::run(args).await,
             Command::Image(args) => cmd::image::run(args).await,
         }
     });

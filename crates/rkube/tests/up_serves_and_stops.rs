@@ -16,7 +16,7 @@ fn up_is_ready_serves_metrics_and_stops_on_sigterm() {
     let data_dir = tmp.path().join("data");
     let addr = free_addr();
     let mut cmd = rkube();
-    cmd.arg("up")
+    cmd.args(["up", "--no-real-node"])
         .arg("--data-dir")
         .arg(&data_dir)
         .arg("--listen")

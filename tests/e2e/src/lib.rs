@@ -70,6 +70,9 @@ fn spawn_up(dir: &Path, addr: SocketAddr, extra: &[String]) -> Child {
         .args(["up", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.join("data"))
         .args(extra)
+        // Run as root with runc installed, `rkube up` runs a real node;
+        // only the real-node tests (`real_node.rs`) ask for one.
+        .args((!extra.iter().any(|a| a == "--real-node")).then_some("--no-real-node"))
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -35,8 +35,20 @@ impl BundleJob {
         std::fs::create_dir_all(&bundle)
             .map_err(CriError::io(format!("creating {}", bundle.display())))?;
         let user = user::resolve(&self.rootfs, &config.image_user, &config.security)?;
+        // The kubelet may bring the file itself, as a mount at the path (as
+        // the real kubelet does): then the message is read from there.
+        let given = config
+            .mounts
+            .iter()
+            .find(|m| {
+                !config.termination_message_path.is_empty()
+                    && m.container_path == config.termination_message_path
+            })
+            .map(|m| m.host_path.clone());
         let termination_log = if config.termination_message_path.is_empty() {
             None
+        } else if given.is_some() {
+            given
         } else {
             let path = self.dir.join("termination-log");
             std::fs::File::create(&path)

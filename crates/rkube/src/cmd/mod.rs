@@ -5,6 +5,8 @@ pub mod common;
 pub mod controller_manager;
 pub mod image;
 pub mod node;
+pub mod real_node;
+pub mod reset;
 pub mod scheduler;
 pub mod server;
 pub mod shim;

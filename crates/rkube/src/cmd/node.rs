@@ -1,21 +1,44 @@
-//! `rkube node`: the node agent against any API server. Today it runs
-//! simulated nodes (`--sim-nodes N`); real containers come with the `oci`
-//! runtime.
+//! `rkube node`: the node agent against any API server: one real node
+//! (containers through runc), or `--sim-nodes N` simulated ones.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::agent::Agent;
+use crate::cmd::real_node::RealNodeArgs;
 use crate::cmd::sim::SimArgs;
 use crate::components;
 use crate::signals::ShutdownSignals;
 
-/// Run simulated nodes against an API server.
+/// Run a real node (or --sim-nodes N simulated ones) against an API server.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     #[command(flatten)]
     pub sim: SimArgs,
+
+    #[command(flatten)]
+    pub real: RealNodeArgs,
+
+    /// Directory for the real node's data (images, containers, volumes,
+    /// logs).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RKUBE_DATA_DIR",
+        default_value = "./.rkube"
+    )]
+    pub data_dir: PathBuf,
+
+    /// The cluster's pod range (as the controller manager's
+    /// --cluster-cidr): traffic leaving it is masqueraded.
+    #[arg(long, value_name = "CIDR", default_value = rkube_controllers::DEFAULT_CLUSTER_CIDR)]
+    pub cluster_cidr: String,
+
+    /// The cluster's service range (as the API server's
+    /// --service-cluster-ip-range), routed to the node's own interface.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
 
     /// Credentials and server (the admin kubeconfig `rkube up` writes).
     #[arg(
@@ -32,18 +55,41 @@ pub struct NodeArgs {
 }
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.sim.sim_nodes > 0,
-        "only simulated nodes are supported today: give --sim-nodes N (N > 0)"
-    );
     let mut signals = ShutdownSignals::install()?;
     let client =
         components::client(&args.kubeconfig, args.server.as_deref(), Agent::Kubelet).await?;
-    tokio::select! {
-        _ = components::sim_nodes(client, args.sim.config()) => anyhow::bail!("the simulated nodes stopped"),
-        signal = signals.recv() => {
+    let real = args.real.options(
+        args.sim.sim_nodes,
+        &args.data_dir,
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        &args.cluster_cidr,
+        &args.service_cluster_ip_range,
+    )?;
+    anyhow::ensure!(
+        args.sim.sim_nodes > 0 || real.is_some(),
+        "nothing to run: this host cannot run a real node, and no --sim-nodes N was given"
+    );
+    let real = real.map(|options| crate::real_node::RealNode::start(client.clone(), options));
+    let sim = async {
+        if args.sim.sim_nodes > 0 {
+            components::sim_nodes(client.clone(), args.sim.config()).await;
+            tracing::error!("the simulated nodes stopped");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let signal = tokio::select! {
+        _ = sim => None,
+        signal = signals.recv() => Some(signal),
+    };
+    if let Some(real) = real {
+        real.stop().await;
+    }
+    match signal {
+        Some(signal) => {
             tracing::info!(signal, "stopping");
             Ok(())
         }
+        None => anyhow::bail!("the simulated nodes stopped"),
     }
 }

@@ -10,8 +10,12 @@ use clap::Args;
 pub struct RealNodeArgs {
     /// Run a real node (containers through runc) beside simulated nodes;
     /// without --sim-nodes one runs whenever this host can run it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_real_node")]
     pub real_node: bool,
+
+    /// Never run a real node (only the control plane, and --sim-nodes).
+    #[arg(long)]
+    pub no_real_node: bool,
 
     /// The real node's name. Default: the host name, lower-cased to a
     /// valid node name.
@@ -28,6 +32,46 @@ pub struct RealNodeArgs {
     /// live in the nftables table `rkube-<NAME>`.
     #[arg(long, value_name = "NAME", default_value = "rkube0", value_parser = parse_bridge)]
     pub pod_bridge: String,
+}
+
+impl RealNodeArgs {
+    /// The real node's options, if one should run: asked for with
+    /// --real-node (an error if this host cannot run one), or by default
+    /// without --sim-nodes when this host can (otherwise one line says why
+    /// not and what to do).
+    pub fn options(
+        &self,
+        sim_nodes: u32,
+        data_dir: &Path,
+        advertise: IpAddr,
+        cluster_cidr: &str,
+        service_range: &str,
+    ) -> anyhow::Result<Option<crate::real_node::RealNodeOptions>> {
+        if self.no_real_node || (sim_nodes > 0 && !self.real_node) {
+            return Ok(None);
+        }
+        if let Some(why) = cannot_run_real_node() {
+            if self.real_node {
+                anyhow::bail!("--real-node: {why}");
+            }
+            eprintln!("rkube: {why}");
+            return Ok(None);
+        }
+        if cluster_cidr.is_empty() {
+            anyhow::bail!("a real node needs a pod range: give --cluster-cidr");
+        }
+        Ok(Some(crate::real_node::RealNodeOptions {
+            data_dir: data_dir.to_path_buf(),
+            node_name: self
+                .node_name
+                .clone()
+                .unwrap_or_else(|| node_name_from_host(&host_name())),
+            node_ip: self.node_ip.unwrap_or(advertise),
+            bridge: self.pod_bridge.clone(),
+            cluster_cidr: cluster_cidr.to_string(),
+            service_range: service_range.to_string(),
+        }))
+    }
 }
 
 fn parse_bridge(s: &str) -> Result<String, String> {
@@ -131,7 +175,10 @@ mod tests {
 
     #[test]
     fn node_names_come_from_host_names() {
-        assert_eq!(node_name_from_host("MyHost.Example.COM\n"), "myhost.example.com");
+        assert_eq!(
+            node_name_from_host("MyHost.Example.COM\n"),
+            "myhost.example.com"
+        );
         assert_eq!(node_name_from_host("_weird_Host_"), "weird-host");
         assert_eq!(node_name_from_host("***"), "rkube-node");
         assert_eq!(node_name_from_host(&"a".repeat(80)).len(), 63);

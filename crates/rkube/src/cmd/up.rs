@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::backend::BackendConfig;
 use crate::cmd::common::ServeArgs;
+use crate::cmd::real_node::RealNodeArgs;
 use crate::cmd::sim::SimArgs;
 use crate::components::ComponentOptions;
 use crate::control_plane::{self, ControlPlaneOptions};
@@ -23,6 +24,9 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub sim: SimArgs,
+
+    #[command(flatten)]
+    pub real: RealNodeArgs,
 
     /// How long a node may go without a heartbeat before the node
     /// lifecycle controller marks it Unknown and taints it.
@@ -52,6 +56,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "starting rkube up"
     );
     let sim = (args.sim.sim_nodes > 0).then(|| args.sim.config());
+    let real_node = args.real.options(
+        args.sim.sim_nodes,
+        &args.serve.data_dir,
+        args.serve.advertise_ip(),
+        &args.cluster_cidr,
+        &args.serve.service_cluster_ip_range.to_string(),
+    )?;
     control_plane::run(ControlPlaneOptions {
         listen: args.serve.listen,
         advertise_address: args.serve.advertise_ip(),
@@ -70,6 +81,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 cluster_cidr: Some(args.cluster_cidr.clone()),
             },
             sim,
+            real_node,
         }),
     })
     .await

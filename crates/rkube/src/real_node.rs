@@ -1,0 +1,343 @@
+//! The real node in this process (`rkube up`, `rkube node`): the image
+//! store, the pod network, pods on runc and the kubelet, wired together;
+//! and [`reset`], which removes everything a real node left on the host
+//! (`rkube reset`).
+//!
+//! Start-up order, as a kubelet with a CNI plugin: register the Node, wait
+//! for the node-IPAM controller to give it a pod range, bring up the pod
+//! network for that range, adopt what the runtime left (containers kept
+//! running across a `kill -9`), release the addresses of sandboxes that are
+//! gone, then run the kubelet. On stop, every container is stopped
+//! gracefully (SIGTERM, then SIGKILL after the grace period) before the
+//! control plane stops.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use kube::Client;
+use rkube_cri::{CriError, NetworkAttachment, NetworkPlugin, PodAddress, RuntimeService};
+use rkube_image::ImageStore;
+use rkube_net::{BridgeNetwork, NetConfig};
+use rkube_node::kubelet::{self, KubeletConfig};
+use rkube_node::runc::{RuncConfig, RuncRuntime};
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// How long a container gets between SIGTERM and SIGKILL when the node
+/// stops.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How the real node is set up.
+#[derive(Clone, Debug)]
+pub struct RealNodeOptions {
+    pub data_dir: PathBuf,
+    pub node_name: String,
+    pub node_ip: IpAddr,
+    /// The pod bridge; the service range goes to `<bridge>-svc`.
+    pub bridge: String,
+    /// The cluster's pod range (`--cluster-cidr`).
+    pub cluster_cidr: String,
+    /// The service range (`--service-cluster-ip-range`).
+    pub service_range: String,
+}
+
+impl RealNodeOptions {
+    fn net_config(&self, pod_cidr: &str) -> anyhow::Result<NetConfig> {
+        let mut config = NetConfig::new(pod_cidr, &self.data_dir)
+            .with_context(|| format!("the pod range {pod_cidr:?}"))?;
+        config.bridge = self.bridge.clone();
+        config.dummy = format!("{}-svc", self.bridge);
+        config.nft_table = if self.bridge == "rkube0" {
+            "rkube-podnet".to_string()
+        } else {
+            format!("rkube-podnet-{}", self.bridge)
+        };
+        config.cluster_cidr = self
+            .cluster_cidr
+            .parse()
+            .with_context(|| format!("--cluster-cidr {:?}", self.cluster_cidr))?;
+        config.service_cidr = self
+            .service_range
+            .parse()
+            .with_context(|| format!("--service-cluster-ip-range {:?}", self.service_range))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn runc_config(&self) -> RuncConfig {
+        RuncConfig::new(&self.data_dir)
+    }
+
+    fn images(&self) -> anyhow::Result<ImageStore> {
+        ImageStore::open(self.data_dir.join("images")).context("cannot open the image store")
+    }
+}
+
+/// A running real node.
+pub struct RealNode {
+    task: AbortOnDrop,
+    runtime: Arc<OnceCell<Arc<RuncRuntime>>>,
+}
+
+impl RealNode {
+    /// Start the node's work in the background.
+    pub fn start(client: Client, options: RealNodeOptions) -> RealNode {
+        let runtime = Arc::new(OnceCell::new());
+        let task = AbortOnDrop(tokio::spawn(run(client, options, runtime.clone())));
+        RealNode { task, runtime }
+    }
+
+    /// Stop the kubelet, then every container gracefully.
+    pub async fn stop(mut self) {
+        self.task.0.abort();
+        let _ = (&mut self.task.0).await;
+        if let Some(runtime) = self.runtime.get() {
+            if let Err(e) = kubelet::pods::stop_all(runtime.as_ref(), STOP_GRACE).await {
+                warn!(error = %e, "cannot stop the real node's containers");
+            }
+        }
+    }
+}
+
+async fn run(client: Client, options: RealNodeOptions, slot: Arc<OnceCell<Arc<RuncRuntime>>>) {
+    if let Err(e) = try_run(client, options, slot).await {
+        error!(error = format!("{e:#}"), "the real node stopped");
+    }
+}
+
+async fn try_run(
+    client: Client,
+    options: RealNodeOptions,
+    slot: Arc<OnceCell<Arc<RuncRuntime>>>,
+) -> anyhow::Result<()> {
+    let images = options.images()?;
+    let mut config = KubeletConfig::new(
+        options.node_name.clone(),
+        options.node_ip,
+        &options.data_dir,
+    );
+    // The cluster DNS is the networking issue's; until then pods get the
+    // host's resolv.conf and a MissingClusterDNS event.
+    config.cluster_dns = Vec::new();
+    let config = Arc::new(config);
+    let version = runc_version().await;
+    kubelet::node::register(&client, &config, &version)
+        .await
+        .context("cannot register the node")?;
+    info!(node = %config.node_name, "real node registered; waiting for its pod range");
+    let pod_cidr = kubelet::node::wait_for_pod_cidr(&client, &config.node_name)
+        .await
+        .context("no pod range for the node")?;
+    let network = Arc::new(
+        BridgeNetwork::start(options.net_config(&pod_cidr)?)
+            .await
+            .context("cannot set up the pod network")?,
+    );
+    let runtime = Arc::new(
+        RuncRuntime::new(
+            options.runc_config(),
+            Arc::new(images.clone()),
+            network.clone(),
+        )
+        .context("cannot start the runc runtime")?,
+    );
+    let _ = slot.set(runtime.clone());
+    runtime
+        .gc_network()
+        .await
+        .context("cannot release the addresses of gone sandboxes")?;
+    info!(node = %config.node_name, %pod_cidr, "real node ready");
+    let image_gc = AbortOnDrop(tokio::spawn(collect_images(
+        images.clone(),
+        runtime.clone(),
+    )));
+    let import = config.image_import_dir.clone().map(|dir| {
+        AbortOnDrop(tokio::spawn(rkube_image::watch_import_dir(
+            images.clone(),
+            dir,
+            Duration::from_secs(5),
+        )))
+    });
+    let result = kubelet::run(client, config, runtime, Arc::new(images)).await;
+    drop(import);
+    drop(image_gc);
+    result.context("the kubelet stopped")
+}
+
+async fn runc_version() -> String {
+    match tokio::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .await
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let v = text
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(2))
+                .unwrap_or("unknown");
+            format!("runc://{v}")
+        }
+        Err(_) => "runc://unknown".to_string(),
+    }
+}
+
+/// Image garbage collection at the kubelet's thresholds (85 % / 80 % of the
+/// image store's disk), every five minutes as the kubelet does, never
+/// removing an image a container uses.
+async fn collect_images(images: ImageStore, runtime: Arc<RuncRuntime>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let in_use: Vec<String> = match runtime.list_containers().await {
+            Ok(c) => c.into_iter().map(|c| c.image_id).collect(),
+            Err(e) => {
+                warn!(error = %e, "image GC: cannot list the containers");
+                continue;
+            }
+        };
+        let store = images.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            store.gc(
+                rkube_image::DEFAULT_HIGH_PERCENT,
+                rkube_image::DEFAULT_LOW_PERCENT,
+                &in_use,
+            )
+        })
+        .await;
+        match removed {
+            Ok(Ok(ids)) if !ids.is_empty() => {
+                info!(images = ids.len(), "image GC removed unused images")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "image GC failed"),
+            Err(e) => warn!(error = %e, "image GC task failed"),
+        }
+    }
+}
+
+/// Kill every running container and stop every sandbox, all at once.
+async fn kill_all(runtime: &RuncRuntime) {
+    let grace = Duration::ZERO;
+    let containers = match runtime.list_containers().await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "cannot list the containers to stop them");
+            return;
+        }
+    };
+    let running: Vec<_> = containers
+        .into_iter()
+        .filter(|c| c.state == rkube_cri::ContainerState::Running)
+        .collect();
+    info!(
+        containers = running.len(),
+        "stopping the real node's containers"
+    );
+    futures::future::join_all(running.iter().map(|c| async move {
+        if let Err(e) = runtime.stop_container(&c.id, grace).await {
+            warn!(container = %c.id, error = %e, "cannot stop a container");
+        }
+    }))
+    .await;
+    if let Ok(sandboxes) = runtime.list_pod_sandboxes().await {
+        futures::future::join_all(sandboxes.iter().map(|s| async move {
+            if let Err(e) = runtime.stop_pod_sandbox(&s.id).await {
+                warn!(sandbox = %s.id, error = %e, "cannot stop a sandbox");
+            }
+        }))
+        .await;
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A network plugin that attaches nothing: `rkube reset` removes sandboxes
+/// whose interfaces go with their namespaces, then the whole network.
+struct Detached;
+
+#[async_trait]
+impl NetworkPlugin for Detached {
+    async fn add(&self, _: &NetworkAttachment) -> Result<PodAddress, CriError> {
+        Err(CriError::Network("rkube reset attaches no pod".to_string()))
+    }
+    async fn del(&self, _: &str) -> Result<(), CriError> {
+        Ok(())
+    }
+    async fn gc(&self, _: &[String]) -> Result<(), CriError> {
+        Ok(())
+    }
+}
+
+/// Remove everything a real node on `options.data_dir` left on the host:
+/// its containers (killed), sandboxes and their network namespaces, every
+/// mount under the data directory (root filesystems, tmpfs volumes), and
+/// the pod network (bridge, service interface, routes, nftables table,
+/// firewall exceptions). Images and the cluster's data stay.
+pub async fn reset(options: &RealNodeOptions) -> anyhow::Result<()> {
+    let images = options.images()?;
+    let runtime = RuncRuntime::new(options.runc_config(), Arc::new(images), Arc::new(Detached))
+        .context("cannot open the runc runtime's records")?;
+    kill_all(&runtime).await;
+    for c in runtime.list_containers().await.unwrap_or_default() {
+        if let Err(e) = runtime.remove_container(&c.id).await {
+            warn!(container = %c.id, error = %e, "cannot remove a container");
+        }
+    }
+    for s in runtime.list_pod_sandboxes().await.unwrap_or_default() {
+        if let Err(e) = runtime.remove_pod_sandbox(&s.id).await {
+            warn!(sandbox = %s.id, error = %e, "cannot remove a sandbox");
+        }
+    }
+    unmount_all_under(&options.data_dir)?;
+    let net = options.net_config(&first_range(&options.cluster_cidr))?;
+    rkube_net::teardown(&net)
+        .await
+        .context("cannot remove the pod network")?;
+    Ok(())
+}
+
+/// A /24 inside `cluster_cidr` (the pod range does not matter to a
+/// teardown, which removes the interfaces and their routes by name).
+fn first_range(cluster_cidr: &str) -> String {
+    let ip = cluster_cidr.split('/').next().unwrap_or("10.244.0.0");
+    format!("{ip}/24")
+}
+
+/// Unmount every mount point under `dir`, deepest first.
+fn unmount_all_under(dir: &Path) -> anyhow::Result<()> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let prefix = dir.to_string_lossy().to_string();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
+        .map(|m| m.replace("\\040", " "))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.dedup();
+    for p in points {
+        let status = std::process::Command::new("umount")
+            .arg("--lazy")
+            .arg(&p)
+            .status()
+            .with_context(|| format!("cannot run umount {p}"))?;
+        if !status.success() {
+            warn!(mount = %p, "umount failed");
+        }
+    }
+    Ok(())
+}
