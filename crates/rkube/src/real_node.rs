@@ -44,6 +44,8 @@ pub struct RealNodeOptions {
     pub cluster_cidr: String,
     /// The service range (`--service-cluster-ip-range`).
     pub service_range: String,
+    /// The kubelet's `--eviction-hard`.
+    pub eviction_hard: rkube_node::kubelet::node::thresholds::EvictionThresholds,
 }
 
 impl RealNodeOptions {
@@ -124,6 +126,7 @@ async fn try_run(
     // The cluster DNS is the networking issue's; until then pods get the
     // host's resolv.conf and a MissingClusterDNS event.
     config.cluster_dns = Vec::new();
+    config.eviction_hard = options.eviction_hard;
     let config = Arc::new(config);
     let version = runc_version().await;
     kubelet::node::register(&client, &config, &version)

@@ -83,6 +83,10 @@ impl RealCluster {
             &cluster_cidr,
             "--service-cluster-ip-range",
             &service_range,
+            // This machine's disk is shared and often fuller than the
+            // kubelet's defaults allow: only the tests of eviction want it.
+            "--eviction-hard",
+            "nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%",
         ];
         args.extend_from_slice(extra);
         let cluster = Cluster::up_with(&args);
@@ -135,16 +139,21 @@ impl RealCluster {
         let mut args = vec!["get"];
         args.extend_from_slice(what);
         args.extend_from_slice(&["-o", &jsonpath]);
-        let mut last = String::new();
-        self.cluster.wait_until(
-            &format!("{what:?} {path} is {want:?} (last: {last:?})"),
-            timeout,
-            || {
-                let out = self.cluster.kubectl(&args);
-                last = String::from_utf8_lossy(&out.stdout).to_string();
-                last == want
-            },
-        );
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let out = self.cluster.kubectl(&args);
+            let last = String::from_utf8_lossy(&out.stdout).to_string();
+            if last == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting until {what:?} {path} is {want:?} (last: {last:?}, {})\nserver log:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.cluster.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// `kubectl apply -f` of `yaml`.

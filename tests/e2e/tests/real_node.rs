@@ -499,15 +499,17 @@ fn images_come_from_a_loopback_registry_and_bad_input_shows_on_the_pod() {
         "CreateContainerConfigError",
         T,
     );
-    // runc fails to start it: the kubelet shows RunContainerError while it
-    // retries (a pod that never restarts ends with StartError, code 128).
+    // runc refuses to create it: the kubelet shows why while it retries
+    // (with back-off).
+    let mut state = Value::Null;
     c.cluster
         .wait_until("nocmd shows that it cannot start", T, || {
-            let s = json(&c, &["get", "pod", "nocmd"])["status"]["containerStatuses"][0]["state"]
+            state = json(&c, &["get", "pod", "nocmd"])["status"]["containerStatuses"][0]["state"]
                 .clone();
-            s["waiting"]["reason"] == "RunContainerError"
-                || (s["terminated"]["exitCode"].as_i64().unwrap_or(0) != 0)
+            state["waiting"]["reason"] == "CreateContainerError"
         });
+    let message = state["waiting"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("/no/such/program"), "{state}");
     // The node goes on serving other pods.
     c.apply(
         "fine",

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::kubelet::node::thresholds::EvictionThresholds;
+
 /// How the real node is set up.
 #[derive(Clone, Debug)]
 pub struct KubeletConfig {
@@ -33,6 +35,8 @@ pub struct KubeletConfig {
     pub node_status_report: Duration,
     /// Files dropped here are imported as images (`DATA_DIR/images/import`).
     pub image_import_dir: Option<PathBuf>,
+    /// The hard eviction thresholds (`--eviction-hard`).
+    pub eviction_hard: EvictionThresholds,
 }
 
 impl KubeletConfig {
@@ -51,6 +55,7 @@ impl KubeletConfig {
             lease_renew: Duration::from_secs(10),
             node_status_report: Duration::from_secs(60),
             image_import_dir: Some(data_dir.join("images").join("import")),
+            eviction_hard: EvictionThresholds::default(),
         }
     }
 }

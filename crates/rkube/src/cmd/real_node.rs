@@ -32,6 +32,15 @@ pub struct RealNodeArgs {
     /// live in the nftables table `rkube-<NAME>`.
     #[arg(long, value_name = "NAME", default_value = "rkube0", value_parser = parse_bridge)]
     pub pod_bridge: String,
+
+    /// The real node's hard eviction thresholds, as the kubelet's
+    /// --eviction-hard; signals not named keep their defaults.
+    #[arg(
+        long,
+        value_name = "SIGNAL<VALUE,...",
+        default_value = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%"
+    )]
+    pub eviction_hard: rkube_node::kubelet::node::thresholds::EvictionThresholds,
 }
 
 impl RealNodeArgs {
@@ -70,6 +79,7 @@ impl RealNodeArgs {
             bridge: self.pod_bridge.clone(),
             cluster_cidr: cluster_cidr.to_string(),
             service_range: service_range.to_string(),
+            eviction_hard: self.eviction_hard,
         }))
     }
 }

@@ -43,6 +43,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<()> {
         bridge: args.pod_bridge,
         cluster_cidr: args.cluster_cidr,
         service_range: args.service_cluster_ip_range,
+        eviction_hard: Default::default(),
     })
     .await?;
     println!("reset: containers, mounts and the pod network removed");

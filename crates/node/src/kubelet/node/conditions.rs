@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::kubelet::node::host::EVICTION_MEMORY_AVAILABLE;
+use crate::kubelet::node::thresholds::EvictionThresholds;
 
 /// `evictionPressureTransitionPeriod`.
 pub const PRESSURE_TRANSITION: Duration = Duration::from_secs(300);
@@ -55,33 +55,45 @@ fn below_percent(available: u64, capacity: u64, percent: u64) -> bool {
 
 /// The thresholds crossed now, with the threshold's quantity and what is
 /// available (in the signal's unit).
-pub fn crossed(m: &Measurements) -> Vec<(Signal, u64, u64)> {
+pub fn crossed(m: &Measurements, t: &EvictionThresholds) -> Vec<(Signal, u64, u64)> {
     let mut out = Vec::new();
-    if m.memory_capacity > 0 && (m.memory_available as i128) < EVICTION_MEMORY_AVAILABLE {
+    if m.memory_capacity > 0 && m.memory_available < t.memory_available {
         out.push((
             Signal::MemoryAvailable,
-            EVICTION_MEMORY_AVAILABLE as u64,
+            t.memory_available,
             m.memory_available,
         ));
     }
-    if below_percent(m.nodefs_available, m.nodefs_capacity, 10) {
+    if below_percent(
+        m.nodefs_available,
+        m.nodefs_capacity,
+        t.nodefs_available_percent,
+    ) {
         out.push((
             Signal::NodeFsAvailable,
-            m.nodefs_capacity / 10,
+            m.nodefs_capacity * t.nodefs_available_percent / 100,
             m.nodefs_available,
         ));
     }
-    if below_percent(m.nodefs_inodes_free, m.nodefs_inodes, 5) {
+    if below_percent(
+        m.nodefs_inodes_free,
+        m.nodefs_inodes,
+        t.nodefs_inodes_free_percent,
+    ) {
         out.push((
             Signal::NodeFsInodesFree,
-            m.nodefs_inodes / 20,
+            m.nodefs_inodes * t.nodefs_inodes_free_percent / 100,
             m.nodefs_inodes_free,
         ));
     }
-    if below_percent(m.imagefs_available, m.imagefs_capacity, 15) {
+    if below_percent(
+        m.imagefs_available,
+        m.imagefs_capacity,
+        t.imagefs_available_percent,
+    ) {
         out.push((
             Signal::ImageFsAvailable,
-            m.imagefs_capacity * 15 / 100,
+            m.imagefs_capacity * t.imagefs_available_percent / 100,
             m.imagefs_available,
         ));
     }
@@ -223,40 +235,52 @@ mod tests {
 
     #[test]
     fn thresholds() {
-        assert!(crossed(&healthy()).is_empty());
+        assert!(crossed(&healthy(), &EvictionThresholds::default()).is_empty());
         let m = Measurements {
             memory_available: 50 << 20,
             ..healthy()
         };
         assert_eq!(
-            crossed(&m),
+            crossed(&m, &EvictionThresholds::default()),
             vec![(Signal::MemoryAvailable, 100 << 20, 50 << 20)]
         );
         let m = Measurements {
             nodefs_available: 9,
             ..healthy()
         };
-        assert_eq!(crossed(&m)[0].0, Signal::NodeFsAvailable);
+        assert_eq!(
+            crossed(&m, &EvictionThresholds::default())[0].0,
+            Signal::NodeFsAvailable
+        );
         let m = Measurements {
             nodefs_available: 10,
             ..healthy()
         };
-        assert!(crossed(&m).is_empty());
+        assert!(crossed(&m, &EvictionThresholds::default()).is_empty());
         let m = Measurements {
             nodefs_inodes_free: 49,
             ..healthy()
         };
-        assert_eq!(crossed(&m)[0].0, Signal::NodeFsInodesFree);
+        assert_eq!(
+            crossed(&m, &EvictionThresholds::default())[0].0,
+            Signal::NodeFsInodesFree
+        );
         let m = Measurements {
             imagefs_available: 14,
             ..healthy()
         };
-        assert_eq!(crossed(&m)[0].0, Signal::ImageFsAvailable);
+        assert_eq!(
+            crossed(&m, &EvictionThresholds::default())[0].0,
+            Signal::ImageFsAvailable
+        );
         let m = Measurements {
             pids_running: 32000,
             ..healthy()
         };
-        assert_eq!(crossed(&m)[0].0, Signal::PidAvailable);
+        assert_eq!(
+            crossed(&m, &EvictionThresholds::default())[0].0,
+            Signal::PidAvailable
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod lease;
 pub mod object;
 mod register;
 pub mod status;
+pub mod thresholds;
 
 pub use conditions::Measurements;
 

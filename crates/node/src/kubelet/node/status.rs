@@ -27,6 +27,7 @@ use crate::kubelet::node::eviction::{
 };
 use crate::kubelet::node::host::{fs_stats, meminfo, pids};
 use crate::kubelet::node::object;
+use crate::kubelet::node::thresholds::EvictionThresholds;
 use crate::kubelet::volumes::empty_dirs;
 use crate::kubelet::volumes::usage::disk_usage;
 
@@ -179,10 +180,10 @@ pub async fn evict(client: &Client, node_name: &str, e: &Eviction) -> Result<(),
 
 /// The pods to evict this round: those over their local-storage limits,
 /// then one victim per crossed pressure threshold.
-pub fn decide(m: &Measurements, stats: &[PodStats]) -> Vec<Eviction> {
+pub fn decide(m: &Measurements, stats: &[PodStats], t: &EvictionThresholds) -> Vec<Eviction> {
     let mut out = local_storage_evictions(stats);
     if out.is_empty() {
-        for (signal, threshold, available) in crossed(m) {
+        for (signal, threshold, available) in crossed(m, t) {
             if let Some(v) = pick_victim(signal, threshold, available, stats) {
                 if !out.iter().any(|e| e.uid == v.uid) {
                     out.push(v);
@@ -232,7 +233,7 @@ pub async fn run(
         let m = tokio::task::spawn_blocking(move || measure(&cfg))
             .await
             .unwrap_or_default();
-        let signals = crossed(&m);
+        let signals = crossed(&m, &config.eviction_hard);
         let kinds: Vec<Signal> = signals.iter().map(|s| s.0).collect();
         let runtime_up = match runtime.version().await {
             Ok(_) => true,
@@ -301,7 +302,7 @@ async fn eviction_round(
     let m = *m;
     let decisions = tokio::task::spawn_blocking(move || {
         let stats = pod_stats(&cfg, &candidates, with_memory);
-        decide(&m, &stats)
+        decide(&m, &stats, &cfg.eviction_hard)
     })
     .await
     .unwrap_or_default();
@@ -367,7 +368,7 @@ mod tests {
                 empty_dirs: vec![],
             },
         ];
-        let d = decide(&m, &stats);
+        let d = decide(&m, &stats, &EvictionThresholds::default());
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "b");
         assert!(d[0]
@@ -379,9 +380,14 @@ mod tests {
             used: 10,
             limit: Some((5, "5".into())),
         });
-        let d = decide(&m, &over);
+        let d = decide(&m, &over, &EvictionThresholds::default());
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "a");
-        assert!(decide(&Measurements::default(), &stats).is_empty());
+        assert!(decide(
+            &Measurements::default(),
+            &stats,
+            &EvictionThresholds::default()
+        )
+        .is_empty());
     }
 }

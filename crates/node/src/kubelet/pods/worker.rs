@@ -89,6 +89,10 @@ pub struct Worker {
     relists: watch::Receiver<Arc<Relist>>,
     wake: Arc<Notify>,
     backoff: Backoff,
+    /// Containers whose creation failed (bad command, runtime error) wait
+    /// before the next try, 10 s doubling to 5 min, as the kubelet's pod
+    /// worker backs off a failed sync.
+    create_backoff: Backoff,
     puller: Puller,
     waiting: BTreeMap<String, Waiting>,
     probes: Arc<Mutex<ProbeResults>>,
@@ -122,6 +126,7 @@ impl Worker {
             relists,
             wake: Arc::new(Notify::new()),
             backoff: Backoff::default(),
+            create_backoff: Backoff::default(),
             puller: Puller::default(),
             waiting: BTreeMap::new(),
             probes: Arc::new(Mutex::new(ProbeResults::new())),
@@ -495,6 +500,12 @@ impl Worker {
         let Some((c, _)) = spec::find_container(&self.pod, name) else {
             return false;
         };
+        let now = SystemTime::now();
+        if let Some(e) = self.create_backoff.get(name) {
+            if now.duration_since(e.updated).unwrap_or_default() < e.delay {
+                return false;
+            }
+        }
         let c: Container = c.clone();
         let pod = self.pod.clone();
         let image = match self.puller.ensure(&self.ctx, &pod, &c).await {
@@ -544,9 +555,11 @@ impl Worker {
                     _ => "CreateContainerError",
                 };
                 self.fail_start(name, reason, e.to_string());
+                self.create_backoff.record(name, now, now);
                 return false;
             }
         };
+        self.create_backoff.forget(name);
         self.ctx
             .normal(&pod, "Created", &format!("Created container: {name}"));
         if let Some(exit) = restart {
