@@ -50,10 +50,14 @@ pub fn setup_batch(config: &NetConfig, bridge_exists: bool) -> String {
     // More specific than the cluster range, the pod range stays on the
     // bridge; the rest of the cluster range and the service range end on
     // the dummy (dropped there unless kube-proxy's DNAT rewrote them).
-    b.push_str(&format!(
-        "route replace {} dev {dummy}\n",
-        config.cluster_cidr
-    ));
+    // (A cluster range that is the node's own pod range has no rest: a
+    // route of it to the dummy would take the bridge's place.)
+    if config.cluster_cidr != config.pod_cidr {
+        b.push_str(&format!(
+            "route replace {} dev {dummy}\n",
+            config.cluster_cidr
+        ));
+    }
     b.push_str(&format!(
         "route replace {} dev {dummy}\n",
         config.service_cidr
@@ -112,10 +116,12 @@ pub async fn teardown(config: &NetConfig) -> Result<(), NetError> {
             "route del {} dev {}\n",
             config.service_cidr, config.dummy
         ));
-        batch.push_str(&format!(
-            "route del {} dev {}\n",
-            config.cluster_cidr, config.dummy
-        ));
+        if config.cluster_cidr != config.pod_cidr {
+            batch.push_str(&format!(
+                "route del {} dev {}\n",
+                config.cluster_cidr, config.dummy
+            ));
+        }
         batch.push_str(&format!("link del {}\n", config.dummy));
     }
     if link_exists(&config.bridge) {
