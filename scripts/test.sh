@@ -33,7 +33,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "no import circles (scripts/import-circles.py)"
 python3 scripts/import-circles.py crates/apimachinery/src crates/apiserver/src crates/controllers/src \
-  crates/scheduler/src crates/events/src crates/node/src crates/rkube/src
+  crates/scheduler/src crates/events/src crates/node/src crates/rkube/src \
+  crates/cri/src crates/image/src crates/net/src
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -32,9 +32,9 @@ use crate::framework::informer::Change;
 use crate::framework::queue::{Key, Queue};
 use crate::framework::runner::{spawn_workers, Outcome};
 
+pub use crate::framework::context::DEFAULT_CLUSTER_CIDR;
+
 pub const NAME: &str = "node-ipam-controller";
-/// rkube's cluster range when none is given (kind's).
-pub const DEFAULT_CLUSTER_CIDR: &str = "10.244.0.0/16";
 /// The size of each node's range (`--node-cidr-mask-size`, IPv4 default).
 pub const NODE_MASK: u8 = 24;
 /// When a node that found no free range is tried again.

@@ -3,14 +3,23 @@
 //! record them in the index, move names from images that had them, and
 //! drop what the load wrote but no image uses.
 
+use std::path::PathBuf;
+
 use crate::blobs::write_bytes;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::index::{now, ImageRecord, Index, IndexLock, LayerRecord, StagingLock};
 use crate::ingest::{remove_dir, StagedLayer};
 use crate::layout::Layout;
-use crate::load::Leftovers;
 use crate::manifest::{self, ImageConfig};
+
+/// Everything a load wrote that may be left over: staging directories and
+/// blobs (removed unless an image uses them).
+#[derive(Default)]
+pub struct Leftovers {
+    pub dirs: Vec<PathBuf>,
+    pub blobs: Vec<Digest>,
+}
 
 /// An image read and staged, not yet in the index.
 #[derive(Debug)]

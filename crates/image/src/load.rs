@@ -41,13 +41,7 @@ trait Source {
     fn layer(&mut self, layout: &Layout, path: &str) -> Result<StagedLayer>;
 }
 
-/// Everything a load wrote that may be left over: staging directories and
-/// blobs (removed unless an image uses them).
-#[derive(Default)]
-pub struct Leftovers {
-    pub dirs: Vec<PathBuf>,
-    pub blobs: Vec<Digest>,
-}
+pub use crate::commit::Leftovers;
 
 /// Read the images of `path` (a file or an OCI layout directory) into
 /// staging; [`crate::commit`] makes them part of the store.

@@ -105,6 +105,9 @@ impl Informers {
     }
 }
 
+/// rkube's cluster range when none is given (kind's).
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.244.0.0/16";
+
 /// Settings of the controllers (kube-controller-manager's flags).
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -121,7 +124,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             node_monitor_grace_period: std::time::Duration::from_secs(50),
-            cluster_cidr: Some(crate::nodeipam::DEFAULT_CLUSTER_CIDR.to_string()),
+            cluster_cidr: Some(DEFAULT_CLUSTER_CIDR.to_string()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! file is read once it exists, otherwise the shim's liveness is checked
 //! with `kill(pid, 0)`; runc is never asked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,9 +15,11 @@ use rkube_cri::{ContainerConfig, ContainerState, ContainerStatus, CriError, Exec
 use tokio::io::AsyncBufReadExt;
 
 use super::bundle::BundleJob;
+use super::container_entry::{ContainerEntry, Live};
 use super::fsutil::{new_id, read_json, to_nanos, write_atomic, write_json};
+use super::locks::{lock, write};
 use super::records::{ContainerRecord, ExitRecord, ShimRecord};
-use super::runtime::{lock, write, RuncRuntime};
+use super::runtime::RuncRuntime;
 use super::status;
 
 /// How long the shim may take to answer after `runc create`.
@@ -26,57 +28,6 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(20);
 /// How long to wait for the exit after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(30);
-
-/// What is known of a container beyond its record.
-#[derive(Default)]
-pub(crate) struct Live {
-    pub shim: Option<ShimRecord>,
-    pub started_at: Option<u64>,
-    pub exit: Option<ExitRecord>,
-    pub message: String,
-}
-
-/// One container: its directory, its record, what was observed.
-pub(crate) struct ContainerEntry {
-    pub dir: PathBuf,
-    pub record: ContainerRecord,
-    pub live: Mutex<Live>,
-}
-
-impl ContainerEntry {
-    /// An entry for a container a previous agent made.
-    pub fn adopt(dir: PathBuf, record: ContainerRecord) -> ContainerEntry {
-        let shim: Option<ShimRecord> = read_json(&dir.join("shim.json")).ok().flatten();
-        let mut started_at = read_started(&dir);
-        if started_at.is_none() {
-            // `runc start` may have succeeded just before the agent died:
-            // a started init is no longer `runc init`.
-            if let Some(shim) = &shim {
-                let comm = std::fs::read_to_string(format!("/proc/{}/comm", shim.init_pid))
-                    .unwrap_or_default();
-                if !comm.is_empty() && !comm.starts_with("runc") {
-                    started_at = Some(to_nanos(SystemTime::now()));
-                }
-            }
-        }
-        ContainerEntry {
-            dir,
-            record,
-            live: Mutex::new(Live {
-                shim,
-                started_at,
-                exit: None,
-                message: String::new(),
-            }),
-        }
-    }
-}
-
-fn read_started(dir: &Path) -> Option<u64> {
-    std::fs::read_to_string(dir.join("started"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-}
 
 /// Whether a process of this boot still exists.
 fn alive(shim: &ShimRecord, boot_id: &str) -> bool {

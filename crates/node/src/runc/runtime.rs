@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,11 +18,12 @@ use rkube_cri::{
 use tokio::sync::OnceCell;
 
 use super::config::RuncConfig;
-use super::container::ContainerEntry;
+use super::container_entry::ContainerEntry;
 use super::fsutil::{boot_id, read_json};
+use super::locks::{read, write};
 use super::records::{ContainerRecord, SandboxRecord};
 use super::runc_cli::Runc;
-use super::sandbox::SandboxEntry;
+use super::sandbox_entry::SandboxEntry;
 
 /// Pods on runc (see the module docs).
 pub struct RuncRuntime {
@@ -163,21 +164,6 @@ fn load<T: serde::de::DeserializeOwned>(
         }
     }
     Ok(out)
-}
-
-/// Read-lock a table (a poisoned lock still holds a usable map).
-pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Write-lock a table.
-pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Lock an entry.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]

@@ -2,77 +2,19 @@
 //! `stop_pod_sandbox`, `remove_pod_sandbox`, and [`SandboxEntry`], one
 //! sandbox in the runtime's table.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use rkube_cri::{
-    CriError, DnsConfig, NetworkAttachment, PodSandboxConfig, SandboxInfo, SandboxState,
-};
+use rkube_cri::{CriError, DnsConfig, NetworkAttachment, PodSandboxConfig, SandboxInfo};
 
 use super::cgroups;
-use super::fsutil::{from_nanos, new_id, to_nanos, write_atomic, write_json};
+use super::fsutil::{new_id, to_nanos, write_atomic};
+use super::locks::{lock, read, write};
 use super::netns;
 use super::records::SandboxRecord;
-use super::runtime::{lock, read, write, RuncRuntime};
-
-/// One sandbox: its directory and its record (written back on change).
-pub(crate) struct SandboxEntry {
-    pub dir: PathBuf,
-    pub record: Mutex<SandboxRecord>,
-}
-
-impl SandboxEntry {
-    pub fn new(dir: PathBuf, record: SandboxRecord) -> SandboxEntry {
-        SandboxEntry {
-            dir,
-            record: Mutex::new(record),
-        }
-    }
-
-    /// What `list_pod_sandboxes` says of it.
-    pub fn info(&self) -> SandboxInfo {
-        let r = lock(&self.record);
-        SandboxInfo {
-            id: r.id.clone(),
-            pod_uid: r.pod_uid.clone(),
-            pod_name: r.pod_name.clone(),
-            pod_namespace: r.pod_namespace.clone(),
-            attempt: r.attempt,
-            state: if r.ready {
-                SandboxState::Ready
-            } else {
-                SandboxState::NotReady
-            },
-            ip: r.ip,
-            created_at: from_nanos(r.created_at),
-        }
-    }
-
-    /// Whether the namespaces of a Ready sandbox are still there (not
-    /// after a reboot, or if someone deleted the network namespace).
-    pub fn namespaces_present(&self, boot_id: &str) -> bool {
-        let r = lock(&self.record);
-        r.boot_id == boot_id
-            && r.netns_path.as_ref().is_none_or(|p| p.exists())
-            && r.ipc_ns.exists()
-    }
-
-    /// Mark the sandbox NotReady (its namespaces are gone).
-    pub fn mark_not_ready(&self) -> Result<(), CriError> {
-        let record = {
-            let mut r = lock(&self.record);
-            r.ready = false;
-            r.clone()
-        };
-        self.save(&record)
-    }
-
-    fn save(&self, record: &SandboxRecord) -> Result<(), CriError> {
-        write_json(&self.dir.join("sandbox.json"), record)
-            .map_err(CriError::io("writing sandbox.json"))
-    }
-}
+use super::runtime::RuncRuntime;
+use super::sandbox_entry::SandboxEntry;
 
 /// `/etc/resolv.conf` for the pod; the host's when the config is empty.
 fn resolv_conf(dns: &DnsConfig) -> String {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::kubelet::container::NodeAllocatable;
+use crate::kubelet::container::fieldref::NodeAllocatable;
 
 /// `memory.available<100Mi`: subtracted from allocatable memory.
 pub const EVICTION_MEMORY_AVAILABLE: i128 = 100 << 20;
