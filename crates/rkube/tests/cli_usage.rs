@@ -80,20 +80,30 @@ fn bench_store_help_shows_its_flags() {
 }
 
 #[test]
-fn node_has_help_and_asks_for_simulated_nodes() {
+fn node_has_help_and_needs_a_kubeconfig() {
     let text = help(&["node", "--help"]);
     for flag in [
         "--sim-nodes",
         "--kubeconfig",
         "--server",
         "--sim-pod-start-delay",
+        "--real-node",
+        "--node-name",
+        "--pod-bridge",
+        "--cluster-cidr",
+        "--eviction-hard",
     ] {
         assert!(text.contains(flag), "no {flag} in:\n{text}");
     }
-    let out = run(&["node"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-kubeconfig");
+    let out = run(&["node", "--kubeconfig", missing.to_str().expect("utf-8")]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--sim-nodes"), "unclear error:\n{stderr}");
+    assert!(
+        stderr.contains("cannot read the kubeconfig") && stderr.contains("no-such-kubeconfig"),
+        "unclear error:\n{stderr}"
+    );
 }
 
 #[test]
