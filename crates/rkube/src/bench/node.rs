@@ -66,6 +66,10 @@ struct NodeOutcome {
     all_running: Duration,
     startup: Percentiles,
     ready: Percentiles,
+    /// Create sent → `status.startTime` (whole seconds).
+    accepted: Percentiles,
+    /// Create sent → the container's `startedAt` (whole seconds).
+    container_started: Percentiles,
     delete_all: Duration,
     rss: u64,
     peak_rss: u64,
@@ -352,11 +356,12 @@ async fn pods_on_node(server: &Server, data: &Path, total: usize) -> anyhow::Res
                 },
             }))?;
             let sent = Instant::now();
+            let sent_ms = epoch_ms();
             pods.create(&PostParams::default(), &pod).await?;
-            anyhow::Ok((name, sent))
+            anyhow::Ok((name, (sent, sent_ms)))
         }
     });
-    let sent: Vec<anyhow::Result<(String, Instant)>> = futures::stream::iter(creates)
+    let sent: Vec<anyhow::Result<(String, (Instant, i64))>> = futures::stream::iter(creates)
         .buffer_unordered(total)
         .collect()
         .await;
@@ -373,9 +378,23 @@ async fn pods_on_node(server: &Server, data: &Path, total: usize) -> anyhow::Res
 
     let since = |f: fn(&Seen) -> Option<Instant>| -> Vec<Duration> {
         seen.iter()
-            .filter_map(|(name, s)| Some(f(s)? - *sent_at.get(name)?))
+            .filter_map(|(name, s)| Some(f(s)? - sent_at.get(name)?.0))
             .collect()
     };
+    // Wall clock, whole seconds as the API gives them: the sent time is
+    // truncated to the second too, so each sample is within ±1 s.
+    let since_ms = |f: fn(&Seen) -> Option<i64>| -> Vec<Duration> {
+        seen.iter()
+            .filter_map(|(name, s)| {
+                let sent = sent_at.get(name)?.1 / 1000 * 1000;
+                Some(Duration::from_millis(
+                    f(s)?.saturating_sub(sent).max(0) as u64
+                ))
+            })
+            .collect()
+    };
+    let accepted = Percentiles::of(since_ms(|s| s.accepted_ms));
+    let container_started = Percentiles::of(since_ms(|s| s.started_ms));
     let startup = Percentiles::of(since(|s| s.running));
     let ready = Percentiles::of(since(|s| s.ready));
 
@@ -415,6 +434,8 @@ async fn pods_on_node(server: &Server, data: &Path, total: usize) -> anyhow::Res
         all_running,
         startup,
         ready,
+        accepted,
+        container_started,
         delete_all,
         rss: rss.current,
         peak_rss: rss.peak,
@@ -452,6 +473,10 @@ async fn wait_node_ready(client: &kube::Client, timeout: Duration) -> anyhow::Re
 struct Seen {
     running: Option<Instant>,
     ready: Option<Instant>,
+    /// `status.startTime` (the kubelet took the pod), ms since the epoch.
+    accepted_ms: Option<i64>,
+    /// The container's `state.running.startedAt`, ms since the epoch.
+    started_ms: Option<i64>,
 }
 
 fn is_ready(p: &Pod) -> bool {
@@ -459,6 +484,13 @@ fn is_ready(p: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Now, in ms since the epoch.
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Watches the bench pods until `total` are Running and Ready; when each
@@ -497,6 +529,19 @@ async fn observe(
         let entry = seen.entry(name).or_default();
         if entry.running.is_none() && phase == Some("Running") {
             entry.running = Some(now);
+        }
+        let status = pod.status.as_ref();
+        if let Some(t) = status.and_then(|s| s.start_time.as_ref()) {
+            entry.accepted_ms = Some(t.0.as_millisecond());
+        }
+        let started = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.first())
+            .and_then(|c| c.state.as_ref())
+            .and_then(|st| st.running.as_ref())
+            .and_then(|r| r.started_at.as_ref());
+        if let Some(t) = started {
+            entry.started_ms = Some(t.0.as_millisecond());
         }
         if entry.ready.is_none() && is_ready(&pod) {
             entry.ready = Some(now);
@@ -803,6 +848,19 @@ fn render(
             "{} / {}",
             human_seconds(o.ready.p50),
             human_seconds(o.ready.p99)
+        )),
+    );
+    let _ = writeln!(
+        out,
+        "|   create → status.startTime (kubelet took it), p50 / p99, ±1 s | {} | | | |",
+        node_cell(&|o| format!("{:.0} s / {:.0} s", o.accepted.p50, o.accepted.p99)),
+    );
+    let _ = writeln!(
+        out,
+        "|   create → container startedAt, p50 / p99, ±1 s | {} | | | |",
+        node_cell(&|o| format!(
+            "{:.0} s / {:.0} s",
+            o.container_started.p50, o.container_started.p99
         )),
     );
     let _ = writeln!(
