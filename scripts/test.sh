@@ -11,6 +11,7 @@
 #   5. rkube bench store --quick a smoke run of the store benchmark
 #   6. rkube bench api --quick   a smoke run of the API benchmark
 #   7. rkube bench cluster --quick  a smoke run of the cluster benchmark
+#   8. rkube bench node --quick  a smoke run of the real-node benchmark (root, runc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,5 +53,8 @@ cargo run --quiet -p rkube -- bench api --quick --dir "$bench_dir"
 
 step "rkube bench cluster --quick (smoke)"
 cargo run --quiet -p rkube -- bench cluster --quick --dir "$bench_dir"
+
+step "rkube bench node --quick (smoke)"
+cargo run --quiet -p rkube -- bench node --quick --dir "$bench_dir"
 
 step "all checks passed"

@@ -80,6 +80,14 @@ fn bench_store_help_shows_its_flags() {
 }
 
 #[test]
+fn bench_node_help_shows_its_flags() {
+    let text = help(&["bench", "node", "--help"]);
+    for flag in ["--quick", "--pods", "--dir"] {
+        assert!(text.contains(flag), "no {flag} in:\n{text}");
+    }
+}
+
+#[test]
 fn node_has_help_and_needs_a_kubeconfig() {
     let text = help(&["node", "--help"]);
     for flag in [

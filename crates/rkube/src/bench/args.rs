@@ -36,6 +36,24 @@ pub struct ClusterBenchArgs {
     pub per_deployment: Option<usize>,
 }
 
+/// Options of `rkube bench node`.
+#[derive(Debug, Clone, Args)]
+pub struct NodeBenchArgs {
+    /// Shrink to a smoke test [pods: 10].
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Where to create the temporary directory (images, the node's data,
+    /// bare runc's bundles).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Pods created at once on the real node, and bare runc containers
+    /// started at once [default: 100; quick: 10].
+    #[arg(long, value_name = "N")]
+    pub pods: Option<usize>,
+}
+
 /// Options of `rkube bench api`. Unset sizes take the full defaults, or the
 /// --quick ones.
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,7 @@ pub mod api;
 pub mod args;
 pub mod cluster;
 pub mod duration;
+pub mod node;
 
 mod child;
 mod etcd_peer;

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::args::{ApiBenchArgs, ClusterBenchArgs, StoreBenchArgs};
+use crate::bench::args::{ApiBenchArgs, ClusterBenchArgs, NodeBenchArgs, StoreBenchArgs};
 
 /// Run a benchmark and print a table (build with --release for real numbers).
 #[derive(Debug, Args)]
@@ -36,6 +36,15 @@ pub enum BenchCommand {
     /// small Deployments; time to all pods Running and Ready, pod startup
     /// latency seen through a watch, scheduler throughput, peak RSS and CPU.
     Cluster(ClusterBenchArgs),
+
+    /// One real node (`rkube up --real-node`, a child process, containers
+    /// through runc): many busybox pods created at once, time to all
+    /// Running, pod startup latency, RSS and CPU of rkube and of the
+    /// containers' shims, deletion of all; beside it, in the same run, the
+    /// same container started as many times with bare `runc run -d` (the
+    /// floor); and the time `rkube image load` takes for a 100 MiB image.
+    /// Needs root, runc and /bin/busybox (busybox-static).
+    Node(NodeBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -43,5 +52,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Store(args) => crate::bench::run_store(args).await,
         BenchCommand::Api(args) => crate::bench::api::run_api(args).await,
         BenchCommand::Cluster(args) => crate::bench::cluster::run_cluster(args).await,
+        BenchCommand::Node(args) => crate::bench::node::run_node(args).await,
     }
 }
