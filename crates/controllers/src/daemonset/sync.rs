@@ -11,7 +11,7 @@ use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use rkube_apimachinery::matching::label_selector_matches;
@@ -27,6 +27,7 @@ use crate::framework::history::{self, REVISION_HASH_LABEL};
 use crate::framework::owner::owner_ref;
 use crate::framework::queue::Key;
 use crate::framework::runner::Outcome;
+use crate::framework::status::merge_status;
 use crate::pods::{is_available, is_failed, is_ready};
 
 impl Controller {
@@ -287,13 +288,7 @@ impl Controller {
 
     async fn patch_status(&self, key: &Key, status: Value) -> Result<(), ControllerError> {
         let api: Api<DaemonSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        api.patch_status(
-            &key.name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await?;
-        Ok(())
+        merge_status(&api, &key.name, status).await
     }
 
     /// Writes status if it changed; true if a pod is ready but not yet

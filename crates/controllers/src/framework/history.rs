@@ -24,6 +24,7 @@ use tracing::debug;
 use crate::framework::context::Context;
 use crate::framework::error::ControllerError;
 use crate::framework::owner::owner_ref;
+use crate::framework::status::merge_status;
 use crate::pods::controller_of;
 
 /// The label naming a pod's (and a revision's) revision.
@@ -288,13 +289,12 @@ where
         Ok(rev) => Ok((rev, collision_count)),
         Err(e) => {
             if collision_count != stored {
-                parent_api
-                    .patch_status(
-                        &parent.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": {"collisionCount": collision_count}})),
-                    )
-                    .await?;
+                merge_status(
+                    parent_api,
+                    &parent.name_any(),
+                    json!({"collisionCount": collision_count}),
+                )
+                .await?;
             }
             Err(e)
         }

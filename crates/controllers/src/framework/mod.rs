@@ -9,7 +9,7 @@
 //! - `pod_index.rs`: pods by controller, orphans by namespace;
 //! - `owner.rs`: owner references; `claim.rs`: adopting and releasing
 //!   what a controller's selector matches (one rule for every controller);
-//! - `history.rs`: controller revisions;
+//! - `history.rs`: controller revisions; `status.rs`: status merge patches;
 //! - `leader.rs`: leader election through a `coordination.k8s.io/v1` Lease;
 //! - `context.rs`: what the controllers share; `error.rs`: their error.
 
@@ -24,3 +24,4 @@ pub mod owner;
 pub mod pod_index;
 pub mod queue;
 pub mod runner;
+pub mod status;
