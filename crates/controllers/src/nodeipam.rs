@@ -13,7 +13,7 @@
 //! Nodes that have a podCIDR already — simulated nodes set their own —
 //! cost one comparison per update and are never written to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -150,6 +150,10 @@ struct Allocator {
     /// Whether every Node's range has been marked (after the first full
     /// list); nothing is given before.
     rebuilt: bool,
+    /// Ranges given by this controller that the informer has not shown
+    /// yet, by node: a node queued again before its patch is seen must not
+    /// get a second range.
+    given: HashMap<String, String>,
 }
 
 pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
@@ -167,6 +171,7 @@ pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
         allocator: Mutex::new(Allocator {
             ranges,
             rebuilt: false,
+            given: HashMap::new(),
         }),
     });
     let queue = Queue::default();
@@ -177,13 +182,18 @@ pub fn start(ctx: &Arc<Context>) -> Vec<JoinHandle<()>> {
             None => q.add(Key::new("", new.name_any())),
             Some(cidr) => {
                 let before = old.as_deref().and_then(pod_cidr);
+                let mut a = handler.lock();
+                a.given.remove(&new.name_any());
                 if before != Some(cidr) {
-                    handler.lock().ranges.occupy(cidr);
+                    a.ranges.occupy(cidr);
                 }
             }
         },
         Change::Deleted(node) => {
-            let freed = pod_cidr(node).is_some_and(|c| handler.lock().ranges.release(c));
+            let given = handler.lock().given.remove(&node.name_any());
+            let freed = pod_cidr(node)
+                .or(given.as_deref())
+                .is_some_and(|c| handler.lock().ranges.release(c));
             if freed {
                 // Nodes waiting for a range may have one now.
                 for waiting in handler.ctx.informers.nodes.store().state() {
@@ -236,7 +246,10 @@ impl Controller {
         let Some(node) = store.get(&ObjectRef::new(&key.name)) else {
             return Ok(None);
         };
-        if pod_cidr(&node).is_some() || node.metadata.deletion_timestamp.is_some() {
+        if pod_cidr(&node).is_some()
+            || node.metadata.deletion_timestamp.is_some()
+            || self.lock().given.contains_key(&key.name)
+        {
             return Ok(None);
         }
         let Some(cidr) = self.lock().ranges.allocate() else {
@@ -255,6 +268,7 @@ impl Controller {
             .await
         {
             Ok(patched) if pod_cidr(&patched) == Some(cidr.as_str()) => {
+                self.lock().given.insert(key.name.clone(), cidr.clone());
                 info!(node = %key.name, pod_cidr = %cidr, "node pod range allocated");
                 Ok(None)
             }
