@@ -32,6 +32,7 @@ pub mod authn;
 pub mod authz;
 mod files;
 pub mod kubeconfig;
+pub mod node_access;
 pub mod pki;
 pub mod request_attributes;
 pub mod resources;

@@ -24,6 +24,9 @@ pub enum CriError {
     /// Setting up or tearing down the pod network failed.
     #[error("{0}")]
     Network(String),
+    /// The runtime does not implement this call.
+    #[error("{0}")]
+    Unsupported(String),
     /// The call took longer than it was allowed to.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),

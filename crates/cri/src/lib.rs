@@ -17,6 +17,7 @@ mod image;
 mod network;
 mod runtime;
 mod snapshot;
+mod streaming;
 
 pub use error::CriError;
 pub use image::{ImageInfo, ImageService, RegistryAuth};
@@ -27,3 +28,6 @@ pub use runtime::{
     SecurityConfig,
 };
 pub use snapshot::{Rootfs, Snapshotter};
+pub use streaming::{
+    AttachRequest, ContainerStats, ExecRequest, ExitFuture, PodSandboxStats, StreamIo, TermSize,
+};

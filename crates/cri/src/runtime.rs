@@ -10,6 +10,9 @@ use async_trait::async_trait;
 
 use crate::error::CriError;
 use crate::network::PortMapping;
+use crate::streaming::{
+    self, AttachRequest, ContainerStats, ExecRequest, PodSandboxStats, StreamIo,
+};
 
 /// Name servers, search domains and options for the pod's
 /// `/etc/resolv.conf`, worked out by the kubelet from `dnsPolicy` and
@@ -242,4 +245,43 @@ pub trait RuntimeService: Send + Sync {
         cmd: &[String],
         timeout: Duration,
     ) -> Result<ExecResult, CriError>;
+
+    /// Run a command in the running container with its streams connected
+    /// (`kubectl exec`). Fails with `NotFound` for an unknown container and
+    /// `Runtime` for one that is not running.
+    async fn exec(&self, request: &ExecRequest) -> Result<StreamIo, CriError> {
+        let _ = request;
+        streaming::unsupported("exec")
+    }
+
+    /// Connect to the running container's main process (`kubectl attach`):
+    /// its output from now on, and its stdin if the container has one
+    /// open (`stdin: true`).
+    async fn attach(&self, request: &AttachRequest) -> Result<StreamIo, CriError> {
+        let _ = request;
+        streaming::unsupported("attach")
+    }
+
+    /// A TCP connection to `port` on the loopback address inside the
+    /// sandbox's network namespace (`kubectl port-forward`); fails with
+    /// `Runtime` naming the port when nothing listens there.
+    async fn port_forward(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, CriError> {
+        let _ = (sandbox_id, port);
+        streaming::unsupported("port-forward")
+    }
+
+    /// Usage of every container the runtime runs (CRI's
+    /// `ListContainerStats`); containers that are not running are left out.
+    async fn list_container_stats(&self) -> Result<Vec<ContainerStats>, CriError> {
+        streaming::unsupported("container stats")
+    }
+
+    /// Usage of every ready sandbox (CRI's `ListPodSandboxStats`).
+    async fn list_pod_sandbox_stats(&self) -> Result<Vec<PodSandboxStats>, CriError> {
+        streaming::unsupported("sandbox stats")
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod kubelet;
 pub mod runc;
+pub mod server;
 pub mod sim;
 
 pub use sim::{run, SimConfig, SimError};

@@ -26,6 +26,8 @@ pub struct ApiState {
     /// then (clients re-watch elsewhere), so the graceful shutdown does not
     /// wait on connections that would stay open forever.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// How node APIs are reached (logs, exec, port-forward, metrics).
+    pub nodes: crate::node_access::NodeAccess,
 }
 
 impl ApiState {
@@ -47,6 +49,7 @@ impl ApiState {
             metrics: ApiMetrics::default(),
             watch_bookmark_interval: Duration::from_secs(60),
             stopping: tokio_util::sync::CancellationToken::new(),
+            nodes: crate::node_access::NodeAccess::default(),
         }
     }
 }

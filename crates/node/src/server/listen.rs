@@ -1,0 +1,1 @@
+//! (being built) HTTPS for the node's API; see `mod.rs`.
