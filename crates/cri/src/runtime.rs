@@ -164,6 +164,10 @@ pub struct ContainerConfig {
     pub termination_message_path: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// An ephemeral container with `targetContainerName`: join the process
+    /// namespace of this running container (its id); `None`: the pod's
+    /// own (each container's, unless `shareProcessNamespace`).
+    pub target_container_id: Option<String>,
 }
 
 /// Where a container is in its life.

@@ -104,5 +104,6 @@ pub fn container_config_with(
         termination_message_path: termination_message_path(c),
         labels,
         annotations,
+        target_container_id: None,
     })
 }
