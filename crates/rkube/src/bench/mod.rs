@@ -16,6 +16,7 @@ pub mod args;
 pub mod cluster;
 pub mod duration;
 pub mod node;
+mod node_streams;
 
 mod child;
 mod etcd_peer;

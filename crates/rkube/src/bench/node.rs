@@ -10,7 +10,8 @@
 //!   10.201.0.0/16); N busybox pods created at once, watched until all are
 //!   Running and Ready (startup: create sent → Running seen by a watch),
 //!   RSS and CPU of `rkube up`, total RSS of the containers' shims, then
-//!   all N deleted and timed until gone;
+//!   all N deleted and timed until gone; then port-forward throughput
+//!   and exec round trips through the API server (`node_streams.rs`);
 //! - the floor: the same container started N times at once with bare
 //!   `runc run -d` (a bundle each, one read-only busybox rootfs, a runc
 //!   root of its own), then killed and deleted.
@@ -37,6 +38,7 @@ use tracing::{info, warn};
 
 use super::api::server::{Backend, Server};
 use super::duration::human_seconds;
+use super::node_streams::{self, StreamsOutcome};
 use super::proc_status::{human_bytes, read_rss};
 use super::stats::Percentiles;
 use crate::bench::args::NodeBenchArgs;
@@ -111,9 +113,14 @@ pub async fn run_node(args: NodeBenchArgs) -> anyhow::Result<()> {
         Ok(_) => time_load(&scratch.join("big.tar"), &scratch.join("load")).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
-    let node = match &images {
-        Ok(_) => real_node(&scratch, &net, pods).await,
-        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    let (stream_bytes, stream_rounds) = if args.quick {
+        (8 << 20, 20)
+    } else {
+        (128 << 20, 200)
+    };
+    let (node, streams) = match &images {
+        Ok(_) => real_node(&scratch, &net, pods, stream_bytes, stream_rounds).await,
+        Err(e) => (Err(anyhow::anyhow!("{e:#}")), Err(anyhow::anyhow!("{e:#}"))),
     };
     if let Err(e) = reset(&scratch.join("node"), &net).await {
         warn!(error = %format!("{e:#}"), "rkube reset failed");
@@ -126,10 +133,12 @@ pub async fn run_node(args: NodeBenchArgs) -> anyhow::Result<()> {
     remove_bare(&runc_root).await;
 
     print!("{}", render(pods, &load, &node, &bare));
+    print!("\n{}", render_streams(&streams));
     let failed = [
         load.as_ref().err(),
         node.as_ref().err(),
         bare.as_ref().err(),
+        streams.as_ref().err(),
     ]
     .iter()
     .flatten()
@@ -302,10 +311,20 @@ async fn reset(data_dir: &Path, net: &Net) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The real node: start it, run the pods, stop it (by pid).
-async fn real_node(scratch: &Path, net: &Net, pods: usize) -> anyhow::Result<NodeOutcome> {
+/// The real node: start it, run the pods, then the streams, stop it (by
+/// pid).
+async fn real_node(
+    scratch: &Path,
+    net: &Net,
+    pods: usize,
+    stream_bytes: usize,
+    stream_rounds: usize,
+) -> (anyhow::Result<NodeOutcome>, anyhow::Result<StreamsOutcome>) {
     let data = scratch.join("node");
-    image_load(&scratch.join("busybox.tar"), &data).await?;
+    if let Err(e) = image_load(&scratch.join("busybox.tar"), &data).await {
+        let e = format!("{e:#}");
+        return (Err(anyhow::anyhow!("{e}")), Err(anyhow::anyhow!("{e}")));
+    }
     let extra: Vec<String> = [
         "--real-node",
         "--node-name",
@@ -320,12 +339,23 @@ async fn real_node(scratch: &Path, net: &Net, pods: usize) -> anyhow::Result<Nod
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let (server, _) = Server::start_with(&data, Backend::Embedded, None, "up", &extra)
+    let server = match Server::start_with(&data, Backend::Embedded, None, "up", &extra)
         .await
-        .context("cannot start rkube up --real-node")?;
+        .context("cannot start rkube up --real-node")
+    {
+        Ok((server, _)) => server,
+        Err(e) => {
+            let e = format!("{e:#}");
+            return (Err(anyhow::anyhow!("{e}")), Err(anyhow::anyhow!("{e}")));
+        }
+    };
     let result = pods_on_node(&server, &data, pods).await;
+    let streams = match server.client().await {
+        Ok(client) => node_streams::measure(&client, IMAGE, stream_bytes, stream_rounds).await,
+        Err(e) => Err(e),
+    };
     server.stop().await;
-    result
+    (result, streams)
 }
 
 async fn pods_on_node(server: &Server, data: &Path, total: usize) -> anyhow::Result<NodeOutcome> {
@@ -906,6 +936,47 @@ fn render(
                 .map(|d| secs(*d))
                 .map_err(|e| format!("{e:#}"))
         ),
+    );
+    out
+}
+
+fn render_streams(streams: &anyhow::Result<StreamsOutcome>) -> String {
+    let mut out = String::new();
+    let s = match streams {
+        Ok(s) => s,
+        Err(e) => return format!("streams through the API server: failed: {e:#}\n"),
+    };
+    let mib = |rate: f64| format!("{:.0} MiB/s", rate / (1024.0 * 1024.0));
+    let ms = |secs: f64| format!("{:.2} ms", secs * 1000.0);
+    let _ = writeln!(
+        out,
+        "streams through the API server to the real node (kube-rs, WebSocket)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measurement | through rkube | floor | ratio | target |"
+    );
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| port-forward, one GET of {} MiB (floor: loopback TCP) | {} | {} | {:.1} % | ≥ 10 % |",
+        s.bytes >> 20,
+        mib(s.port_forward_rate()),
+        mib(s.loopback_rate()),
+        100.0 * s.port_forward_rate() / s.loopback_rate().max(1e-9),
+    );
+    let _ = writeln!(
+        out,
+        "| exec round trip: a line through `cat`, p50 / p99 ({} rounds) | {} / {} | | | p50 ≤ 5 ms |",
+        s.exec_echo.count,
+        ms(s.exec_echo.p50),
+        ms(s.exec_echo.p99),
+    );
+    let _ = writeln!(
+        out,
+        "| exec `true`: request → status, p50 / p99 | {} / {} | | | |",
+        ms(s.exec_start.p50),
+        ms(s.exec_start.p99),
     );
     out
 }
