@@ -83,3 +83,74 @@ pub fn replication_controller(obj: &Value) -> Vec<Cause> {
     }
     causes
 }
+
+/// A Node (`ValidateNode`): each of `spec.podCIDRs` a CIDR, at most two
+/// (one per IP family).
+pub fn node(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let cidrs = obj
+        .pointer("/spec/podCIDRs")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, c) in cidrs.iter().enumerate() {
+        let text = c.as_str().unwrap_or_default();
+        if !is_cidr(text) {
+            causes.push(Cause::invalid(
+                format!("spec.podCIDRs[{i}]"),
+                text,
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            ));
+        }
+    }
+    if cidrs.len() > 2 {
+        causes.push(Cause::invalid(
+            "spec.podCIDRs",
+            Value::Array(cidrs.to_vec()),
+            "may specify no more than one CIDR for each IP family",
+        ));
+    }
+    causes
+}
+
+fn is_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.parse::<u8>().is_ok_and(|b| b <= max) && !bits.starts_with('+')
+}
+
+/// A Node update (`ValidateNodeUpdate`): the pod ranges and the provider
+/// ID may be set once, never changed.
+pub fn node_update(old: &Value, new: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let cidrs = |v: &Value| v.pointer("/spec/podCIDRs").cloned();
+    let old_cidrs = cidrs(old);
+    let set = old_cidrs
+        .as_ref()
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if set && old_cidrs != cidrs(new) {
+        causes.push(Cause::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
+    }
+    let provider = |v: &Value| {
+        v.pointer("/spec/providerID")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    if !provider(old).is_empty() && provider(old) != provider(new) {
+        causes.push(Cause::forbidden(
+            "spec.providerID",
+            "node updates may not change providerID except from \"\" to valid",
+        ));
+    }
+    causes
+}

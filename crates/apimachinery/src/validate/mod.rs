@@ -10,7 +10,7 @@
 //!   sets, jobs, cron jobs;
 //! - `service.rs`: services;
 //! - `data.rs`: config maps and secrets (`immutable`);
-//! - `core.rs`: pod templates and replication controllers;
+//! - `core.rs`: pod templates, replication controllers, nodes;
 //! - `node.rs`: runtime classes;
 //! - `apiregistration.rs`: API services.
 
@@ -37,6 +37,7 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         }
         ("", "PodTemplate") => core::pod_template(obj),
         ("", "ReplicationController") => core::replication_controller(obj),
+        ("", "Node") => core::node(obj),
         ("node.k8s.io", "RuntimeClass") => node::runtime_class(obj),
         ("apiregistration.k8s.io", "APIService") => apiregistration::api_service(obj),
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
@@ -56,6 +57,7 @@ pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -
     causes.extend(match (group, kind) {
         ("", "Pod") => pod::update(old, new),
         ("", "Service") => service::update(old, new),
+        ("", "Node") => core::node_update(old, new),
         ("", "ConfigMap") | ("", "Secret") => data::update(kind, old, new),
         ("apps", k) => workloads::apps_update(k, old, new),
         ("batch", "Job") => workloads::job_update(old, new),

@@ -201,3 +201,29 @@ fn defaults_fill_what_kubernetes_fills() {
     defaults::apply("", "Secret", &mut secret);
     assert_eq!(secret["type"], "Opaque");
 }
+
+#[test]
+fn a_node_pod_range_is_set_once() {
+    let none = json!({"metadata": {"name": "n"}, "spec": {}});
+    let a = json!({"metadata": {"name": "n"}, "spec": {"podCIDRs": ["10.0.1.0/24"], "podCIDR": "10.0.1.0/24"}});
+    let b = json!({"metadata": {"name": "n"}, "spec": {"podCIDRs": ["10.0.2.0/24"], "podCIDR": "10.0.2.0/24"}});
+    assert!(update("", "Node", &none, &a, false).is_empty());
+    assert!(update("", "Node", &a, &a, false).is_empty());
+    let m: Vec<String> = update("", "Node", &a, &b, false)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        m,
+        ["spec.podCIDRs: Forbidden: node updates may not change podCIDR except from \"\" to valid"]
+    );
+    let bad = json!({"metadata": {"name": "n"}, "spec": {"podCIDRs": ["10.0.1.0/33"]}});
+    let m = messages("", "Node", bad);
+    assert_eq!(
+        m,
+        ["spec.podCIDRs[0]: Invalid value: \"10.0.1.0/33\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    );
+    let with_provider = json!({"metadata": {"name": "n"}, "spec": {"providerID": "kind://a"}});
+    let other = json!({"metadata": {"name": "n"}, "spec": {"providerID": "kind://b"}});
+    assert_eq!(update("", "Node", &with_provider, &other, false).len(), 1);
+}
