@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod channel;
+pub mod client;
 pub mod error;
 pub mod exec;
 pub mod negotiate;
