@@ -37,6 +37,9 @@ pub struct KubeletConfig {
     pub image_import_dir: Option<PathBuf>,
     /// The hard eviction thresholds (`--eviction-hard`).
     pub eviction_hard: EvictionThresholds,
+    /// The port the node's API serves on (10250 unless it was taken), as
+    /// the Node's `daemonEndpoints.kubeletEndpoint.Port` tells it.
+    pub port: u16,
 }
 
 impl KubeletConfig {
@@ -56,6 +59,7 @@ impl KubeletConfig {
             node_status_report: Duration::from_secs(60),
             image_import_dir: Some(data_dir.join("images").join("import")),
             eviction_hard: EvictionThresholds::default(),
+            port: crate::kubelet::node::object::KUBELET_PORT,
         }
     }
 }

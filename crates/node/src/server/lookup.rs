@@ -49,7 +49,7 @@ pub async fn container_instances(
                 && label(LABEL_CONTAINER_NAME).unwrap_or(&c.name) == container
         })
         .collect();
-    found.sort_by(|a, b| (b.attempt, b.created_at).cmp(&(a.attempt, a.created_at)));
+    found.sort_by_key(|c| std::cmp::Reverse((c.attempt, c.created_at)));
     Ok(found)
 }
 

@@ -17,7 +17,7 @@ use crate::kubelet::node::host::{Capacity, HostInfo};
 pub const KUBELET_VERSION: &str = "v1.37.0-rkube";
 /// `status.images` holds at most this many (the largest).
 pub const MAX_IMAGES: usize = 50;
-/// The kubelet's port, as `daemonEndpoints` names it.
+/// The kubelet's default port (`KubeletConfig::port` is the one used).
 pub const KUBELET_PORT: u16 = 10250;
 
 /// The Node's labels.
@@ -123,7 +123,7 @@ pub fn status(
             {"type": "InternalIP", "address": config.node_ip.to_string()},
             {"type": "Hostname", "address": config.node_name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.port}},
         "nodeInfo": {
             "machineID": info.machine_id,
             "systemUUID": info.system_uuid,

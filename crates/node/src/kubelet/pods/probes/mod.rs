@@ -123,6 +123,12 @@ impl Prober {
             timing.timeout,
         )
         .await;
+        crate::server::stats::probes::record(
+            kind.name(),
+            result.is_ok(),
+            &self.container.name,
+            &self.pod,
+        );
         if let Err(output) = &result {
             self.ctx.warning(
                 &self.pod,

@@ -1,1 +1,0 @@
-//! (being built) HTTPS for the node's API; see `mod.rs`.

@@ -1,0 +1,259 @@
+//! One reading of the node's and its pods' usage: the runtime's
+//! container and sandbox stats joined with the containers' labels (pod,
+//! namespace, name) and the host's own figures, with `usageNanoCores`
+//! worked out from the previous reading of the same container
+//! ([`CpuRates`]).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use rkube_cri::{CriError, RuntimeService, SandboxState};
+
+use super::host::{self, HostUsage};
+use crate::kubelet::container::sandbox::{
+    LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+};
+
+/// A sample older than this is replaced by the next one (a rate spans
+/// at least this long when requests come often).
+const KEEP_SAMPLE: Duration = Duration::from_secs(1);
+
+/// CPU figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cpu {
+    pub time: Option<SystemTime>,
+    pub usage_core_nanoseconds: u64,
+    /// Since the previous reading; None on the first.
+    pub usage_nano_cores: Option<u64>,
+}
+
+/// Memory figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub time: Option<SystemTime>,
+    pub working_set: u64,
+    pub usage: u64,
+    pub rss: u64,
+}
+
+/// One container's usage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerUsage {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub start: Option<SystemTime>,
+    pub cpu: Cpu,
+    pub memory: Memory,
+    pub rootfs_used: Option<u64>,
+    /// The size of its log files.
+    pub logs_used: u64,
+}
+
+/// One pod's usage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodUsage {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub start: Option<SystemTime>,
+    pub containers: Vec<ContainerUsage>,
+    pub cpu: Cpu,
+    pub memory: Memory,
+    /// Bytes received and sent on the pod's interface.
+    pub network: Option<(SystemTime, u64, u64)>,
+}
+
+/// A reading of the whole node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub host: HostUsage,
+    pub node_cpu: Cpu,
+    pub pods: Vec<PodUsage>,
+}
+
+/// The previous CPU reading of each container, pod and the node.
+#[derive(Debug, Default)]
+pub struct CpuRates {
+    previous: Mutex<HashMap<String, (u64, SystemTime)>>,
+}
+
+impl CpuRates {
+    /// The rate since the kept reading of `key`, keeping this one when the
+    /// kept one is old enough.
+    pub fn rate(&self, key: &str, cumulative: u64, at: SystemTime) -> Option<u64> {
+        let Ok(mut previous) = self.previous.lock() else {
+            return None;
+        };
+        let rate = previous.get(key).and_then(|(before, then)| {
+            let elapsed = at.duration_since(*then).ok()?.as_nanos();
+            let used = u128::from(cumulative.checked_sub(*before)?);
+            (elapsed > 0).then(|| u64::try_from(used * 1_000_000_000 / elapsed).unwrap_or(u64::MAX))
+        });
+        let replace = previous.get(key).is_none_or(|(_, then)| {
+            at.duration_since(*then).is_ok_and(|d| d >= KEEP_SAMPLE) || *then > at
+        });
+        if replace {
+            previous.insert(key.to_string(), (cumulative, at));
+        }
+        rate
+    }
+
+    /// Forget the readings of keys not in `live`.
+    pub fn retain(&self, live: &HashSet<String>) {
+        if let Ok(mut previous) = self.previous.lock() {
+            previous.retain(|k, _| live.contains(k));
+        }
+    }
+}
+
+fn size_of_logs(path: &Path) -> u64 {
+    super::super::logs::files::log_files(path)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Read everything now. Sandbox stats the runtime does not have are
+/// made up from the sum of the pod's containers.
+pub async fn collect(
+    runtime: &dyn RuntimeService,
+    rates: &CpuRates,
+    fs_path: &Path,
+) -> Result<Snapshot, CriError> {
+    let containers = runtime.list_containers().await?;
+    let sandboxes = runtime.list_pod_sandboxes().await?;
+    let container_stats = runtime.list_container_stats().await?;
+    let sandbox_stats = match runtime.list_pod_sandbox_stats().await {
+        Ok(s) => s,
+        Err(CriError::Unsupported(_)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let fs_path = fs_path.to_path_buf();
+    let host = tokio::task::spawn_blocking(move || host::read(&fs_path))
+        .await
+        .unwrap_or_default();
+
+    let mut live = HashSet::new();
+    let node_time = host.time.unwrap_or_else(SystemTime::now);
+    live.insert("node".to_string());
+    let node_cpu = Cpu {
+        time: host.time,
+        usage_core_nanoseconds: host.cpu_usage_core_nanoseconds,
+        usage_nano_cores: rates.rate("node", host.cpu_usage_core_nanoseconds, node_time),
+    };
+
+    let by_id: HashMap<&str, _> = containers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut pods: Vec<PodUsage> = Vec::new();
+    let mut pod_of_sandbox: HashMap<String, usize> = HashMap::new();
+    for s in sandboxes.iter().filter(|s| s.state == SandboxState::Ready) {
+        pod_of_sandbox.insert(s.id.clone(), pods.len());
+        pods.push(PodUsage {
+            namespace: s.pod_namespace.clone(),
+            name: s.pod_name.clone(),
+            uid: s.pod_uid.clone(),
+            start: Some(s.created_at),
+            ..PodUsage::default()
+        });
+    }
+    for st in &container_stats {
+        let Some(c) = by_id.get(st.container_id.as_str()) else {
+            continue;
+        };
+        let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
+        let index = match pod_of_sandbox.get(&c.sandbox_id) {
+            Some(i) => *i,
+            None => {
+                pod_of_sandbox.insert(c.sandbox_id.clone(), pods.len());
+                pods.push(PodUsage {
+                    namespace: label(LABEL_POD_NAMESPACE),
+                    name: label(LABEL_POD_NAME),
+                    uid: label(LABEL_POD_UID),
+                    ..PodUsage::default()
+                });
+                pods.len() - 1
+            }
+        };
+        live.insert(st.container_id.clone());
+        let name = c
+            .labels
+            .get(LABEL_CONTAINER_NAME)
+            .cloned()
+            .unwrap_or_else(|| c.name.clone());
+        pods[index].containers.push(ContainerUsage {
+            id: c.id.clone(),
+            name,
+            image: c.image.clone(),
+            start: c.started_at,
+            cpu: Cpu {
+                time: Some(st.timestamp),
+                usage_core_nanoseconds: st.cpu_usage_core_nanoseconds,
+                usage_nano_cores: rates.rate(
+                    &st.container_id,
+                    st.cpu_usage_core_nanoseconds,
+                    st.timestamp,
+                ),
+            },
+            memory: Memory {
+                time: Some(st.timestamp),
+                working_set: st.memory_working_set_bytes,
+                usage: st.memory_usage_bytes,
+                rss: st.memory_rss_bytes,
+            },
+            rootfs_used: st.writable_layer_bytes,
+            logs_used: size_of_logs(&c.log_path),
+        });
+    }
+    let stats_of_sandbox: HashMap<&str, _> = sandbox_stats
+        .iter()
+        .map(|s| (s.sandbox_id.as_str(), s))
+        .collect();
+    for (sandbox_id, index) in &pod_of_sandbox {
+        let pod = &mut pods[*index];
+        let key = format!("pod/{sandbox_id}");
+        if let Some(s) = stats_of_sandbox.get(sandbox_id.as_str()) {
+            live.insert(key.clone());
+            pod.cpu = Cpu {
+                time: Some(s.timestamp),
+                usage_core_nanoseconds: s.cpu_usage_core_nanoseconds,
+                usage_nano_cores: rates.rate(&key, s.cpu_usage_core_nanoseconds, s.timestamp),
+            };
+            pod.memory = Memory {
+                time: Some(s.timestamp),
+                working_set: s.memory_working_set_bytes,
+                usage: s.memory_usage_bytes,
+                rss: s.memory_rss_bytes,
+            };
+            pod.network = Some((s.timestamp, s.network_rx_bytes, s.network_tx_bytes));
+        } else if !pod.containers.is_empty() {
+            let time = pod.containers.iter().filter_map(|c| c.cpu.time).max();
+            let sum =
+                |f: &dyn Fn(&ContainerUsage) -> u64| pod.containers.iter().map(f).sum::<u64>();
+            let nano_cores: Option<u64> =
+                pod.containers.iter().map(|c| c.cpu.usage_nano_cores).sum();
+            pod.cpu = Cpu {
+                time,
+                usage_core_nanoseconds: sum(&|c| c.cpu.usage_core_nanoseconds),
+                usage_nano_cores: nano_cores,
+            };
+            pod.memory = Memory {
+                time,
+                working_set: sum(&|c| c.memory.working_set),
+                usage: sum(&|c| c.memory.usage),
+                rss: sum(&|c| c.memory.rss),
+            };
+        }
+        pod.containers.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    rates.retain(&live);
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+
+    Ok(Snapshot {
+        host,
+        node_cpu,
+        pods,
+    })
+}
