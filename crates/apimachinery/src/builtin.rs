@@ -3,6 +3,10 @@
 //! categories and subresources (checked against kube-apiserver's
 //! discovery output and its `pkg/registry/*/storage` packages).
 //!
+//! Beside them, `metrics.k8s.io/v1beta1` (`nodes` and `pods`, get and
+//! list, as metrics-server registers them): the API server answers it
+//! itself, so `kubectl top` works without installing metrics-server.
+//!
 //! Left out on purpose, because rkube does not serve them (yet):
 //! `pods/{log,exec,attach,portforward,proxy,ephemeralcontainers}`,
 //! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`, and the
@@ -20,6 +24,7 @@ const BATCH: &str = "batch";
 const COORDINATION: &str = "coordination.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
 const EVENTS: &str = "events.k8s.io";
+const METRICS: &str = "metrics.k8s.io";
 const NETWORKING: &str = "networking.k8s.io";
 const NODE: &str = "node.k8s.io";
 const POLICY: &str = "policy";
@@ -235,5 +240,11 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
             false,
         )
         .with_short_names(&["pc"]),
+        // metrics.k8s.io/v1beta1, as metrics-server registers it (no
+        // singular names, so `node` and `pod` stay the core kinds').
+        ResourceInfo::new(METRICS, "v1beta1", "NodeMetrics", "nodes", "", false)
+            .with_verbs(VERBS_GET_LIST),
+        ResourceInfo::new(METRICS, "v1beta1", "PodMetrics", "pods", "", true)
+            .with_verbs(VERBS_GET_LIST),
     ]
 }

@@ -40,6 +40,8 @@ pub fn group_priority(group: &str) -> u32 {
         "discovery.k8s.io" => 16200,
         "flowcontrol.apiserver.k8s.io" => 16100,
         "internal.apiserver.k8s.io" => 16000,
+        // metrics-server's APIService asks for 100.
+        "metrics.k8s.io" => 100,
         _ => 1000,
     }
 }

@@ -20,6 +20,7 @@ use super::create::create;
 use super::delete::{delete, delete_collection};
 use super::finalize::finalize_namespace;
 use super::get::{get, list_raw};
+use super::metrics_api;
 use super::negotiate::{self, Render};
 use super::options::{PatchType, WriteOptions};
 use super::patch::{apply_patch, patch};
@@ -173,6 +174,10 @@ pub async fn dispatch(
             &resource,
             verb.as_str(),
         ));
+    }
+    // Resources not kept in the store have their own backend.
+    if metrics_api::serves(info) {
+        return metrics_api::serve(r.state, p, r.headers, r.query).await;
     }
     handler(r).await
 }

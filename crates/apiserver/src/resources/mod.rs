@@ -31,8 +31,9 @@
 //! Beside them: `crds.rs` (the CRD controller: serves established CRDs,
 //! writes their status, deletes a deleted CRD's objects), `system_objects/`
 //! (the objects the server keeps itself: the `kubernetes` Service, the
-//! APIServices, the ComponentStatuses) and `metrics.rs` (`apiserver_*`
-//! metrics).
+//! APIServices, the ComponentStatuses), `metrics.rs` (`apiserver_*`
+//! metrics) and `metrics_api/` (`metrics.k8s.io`, answered from the
+//! nodes rather than the store).
 
 mod admission;
 mod allocator;
@@ -46,6 +47,7 @@ mod finalize;
 mod get;
 mod handlers;
 mod metrics;
+mod metrics_api;
 mod negotiate;
 mod object;
 mod options;
@@ -69,5 +71,6 @@ pub use crds::spawn as spawn_crd_controller;
 pub use create::ensure_namespaces;
 pub use handlers::router;
 pub use metrics::ApiMetrics;
+pub use metrics_api::SummaryCache;
 pub use state::ApiState;
 pub use system_objects::{spawn as spawn_system_objects, SystemObjectsConfig};

@@ -28,6 +28,8 @@ pub struct ApiState {
     pub stopping: tokio_util::sync::CancellationToken,
     /// How node APIs are reached (logs, exec, port-forward, metrics).
     pub nodes: crate::node_access::NodeAccess,
+    /// Real nodes' resource figures, kept a few seconds (`metrics.k8s.io`).
+    pub resource_metrics: super::metrics_api::SummaryCache,
 }
 
 impl ApiState {
@@ -50,6 +52,7 @@ impl ApiState {
             watch_bookmark_interval: Duration::from_secs(60),
             stopping: tokio_util::sync::CancellationToken::new(),
             nodes: crate::node_access::NodeAccess::default(),
+            resource_metrics: super::metrics_api::SummaryCache::default(),
         }
     }
 }

@@ -7,6 +7,11 @@
 //! `crdregistration` controller writes them). Each has the condition
 //! `Available=True` with reason `Local`. Proxying to extension API
 //! servers is not done.
+//!
+//! `metrics.k8s.io`, which the API server answers itself in place of
+//! metrics-server, is Local too — until a user's APIService for it (one
+//! with `spec.service`, as metrics-server's manifest writes) takes its
+//! place: that one is kept as the user wrote it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +33,9 @@ use super::ensure::{ensure, info, SystemObjectsConfig, MANAGER};
 const GROUP: &str = "apiregistration.k8s.io";
 const PLURAL: &str = "apiservices";
 const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
+/// Groups served here in place of an extension API server: a user's
+/// APIService for them is not overwritten.
+const REPLACEABLE: &[&str] = &["metrics.k8s.io"];
 /// How often the served registry is checked for new or removed CRD
 /// group/versions.
 const POLL: Duration = Duration::from_secs(1);
@@ -55,6 +63,8 @@ pub fn desired(registry: &Registry) -> BTreeMap<String, Value> {
                 (1000, 100, "true")
             } else if g.name.is_empty() {
                 (group_priority(""), 1, "onstart")
+            } else if REPLACEABLE.contains(&g.name.as_str()) {
+                (group_priority(&g.name), 100, "onstart")
             } else {
                 (group_priority(&g.name), 15, "onstart")
             };
@@ -98,6 +108,27 @@ fn is_available(obj: &Value) -> bool {
         .any(|c| c["type"] == "Available" && c["status"] == "True" && c["reason"] == "Local")
 }
 
+/// Whether a user's APIService (with `spec.service`) stands where the
+/// Local one `desired` of a replaceable group would.
+async fn taken_over(
+    state: &ApiState,
+    info: &rkube_apimachinery::ResourceInfo,
+    desired: &Value,
+) -> Result<bool, ApiError> {
+    let group = desired["spec"]["group"].as_str().unwrap_or_default();
+    if !REPLACEABLE.contains(&group) {
+        return Ok(false);
+    }
+    let n = desired["metadata"]["name"].as_str().unwrap_or_default();
+    match read(state.store.as_ref(), info, None, n).await {
+        Ok((current, _)) => Ok(current
+            .pointer("/spec/service")
+            .is_some_and(|s| !s.is_null())),
+        Err(ApiError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// One pass: create or reset every desired APIService and its status;
 /// delete the CRD ones whose group/version is no longer served.
 async fn reconcile(state: &ApiState, registry: &Registry) -> Result<(), ApiError> {
@@ -105,6 +136,9 @@ async fn reconcile(state: &ApiState, registry: &Registry) -> Result<(), ApiError
     let store = state.store.as_ref();
     let want = desired(registry);
     for obj in want.values() {
+        if taken_over(state, &info, obj).await? {
+            continue;
+        }
         ensure(
             state,
             &info,
@@ -196,5 +230,8 @@ mod tests {
         assert!(want.contains_key("v1.apiregistration.k8s.io"));
         assert!(want.contains_key("v1.node.k8s.io"));
         assert!(want.values().all(|o| o["spec"].get("service").is_none()));
+        let metrics = &want["v1beta1.metrics.k8s.io"];
+        assert_eq!(metrics["spec"]["groupPriorityMinimum"], 100);
+        assert_eq!(metrics["spec"]["versionPriority"], 100);
     }
 }
