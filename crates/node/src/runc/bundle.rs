@@ -10,7 +10,7 @@ use rkube_cri::{ContainerConfig, CriError};
 
 use super::cgroups;
 use super::fsutil::{to_nanos, write_atomic, write_json};
-use super::records::{ContainerRecord, SandboxRecord};
+use super::records::{ContainerRecord, IoRecord, SandboxRecord};
 use super::spec::{self, SpecInputs};
 use super::user;
 
@@ -25,6 +25,8 @@ pub(crate) struct BundleJob {
     /// The root filesystem the snapshotter prepared.
     pub rootfs: PathBuf,
     pub cgroup_root: String,
+    /// The pid namespace to join (ephemeral containers with a target).
+    pub pid_ns: Option<PathBuf>,
 }
 
 impl BundleJob {
@@ -78,6 +80,7 @@ impl BundleJob {
             user: &user,
             cgroups_path: &cgroups_path,
             termination_log: termination_log.as_deref(),
+            pid_ns: self.pid_ns.as_deref(),
         })?;
         let spec_json = serde_json::to_vec(&spec)
             .map_err(|e| CriError::Runtime(format!("encoding the OCI spec: {e}")))?;
@@ -96,6 +99,13 @@ impl BundleJob {
             termination_log,
             cgroups_path,
         };
+        // What the shim needs to know of the container's standard streams.
+        let io = IoRecord {
+            tty: config.tty,
+            stdin: config.stdin,
+            stdin_once: config.stdin_once,
+        };
+        write_json(&self.dir.join("io.json"), &io).map_err(CriError::io("writing io.json"))?;
         write_json(&self.dir.join("container.json"), &record)
             .map_err(CriError::io("writing container.json"))?;
         Ok(record)

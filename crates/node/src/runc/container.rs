@@ -6,7 +6,7 @@
 //! file is read once it exists, otherwise the shim's liveness is checked
 //! with `kill(pid, 0)`; runc is never asked.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -123,15 +123,14 @@ impl RuncRuntime {
                 "sandbox {sandbox_id} is not ready"
             )));
         }
-        if config.tty || config.stdin {
-            // Not supported yet: the container runs without a terminal and
-            // with stdin from /dev/null; its output is logged as usual.
-            tracing::warn!(name = %config.name, "tty and stdin are not supported by the runc runtime; ignored");
-        }
+        let pid_ns = match &config.target_container_id {
+            Some(target) => Some(self.target_pid_ns(sandbox_id, target)?),
+            None => None,
+        };
         let id = new_id();
         let dir = self.container_dir(&id);
         match self
-            .create_in(&id, &dir, &sandbox_record, &sandbox_dir, config)
+            .create_in(&id, &dir, &sandbox_record, &sandbox_dir, config, pid_ns)
             .await
         {
             Ok(entry) => {
@@ -158,6 +157,7 @@ impl RuncRuntime {
         sandbox: &super::records::SandboxRecord,
         sandbox_dir: &Path,
         config: &ContainerConfig,
+        pid_ns: Option<PathBuf>,
     ) -> Result<ContainerEntry, CriError> {
         let rootfs = self.snapshotter.prepare(id, &config.image_id).await?;
         let job = BundleJob {
@@ -168,6 +168,7 @@ impl RuncRuntime {
             config: config.clone(),
             rootfs: rootfs.path,
             cgroup_root: self.config.cgroup_root.clone(),
+            pid_ns,
         };
         // File work off the async threads: a hundred creations at once
         // must not queue behind each other's writes.
@@ -184,6 +185,31 @@ impl RuncRuntime {
                 ..Live::default()
             }),
         })
+    }
+
+    /// The pid namespace of a running container of the same sandbox, for
+    /// an ephemeral container that targets it (`kubectl debug --target`).
+    fn target_pid_ns(&self, sandbox_id: &str, target: &str) -> Result<PathBuf, CriError> {
+        let entry = self.container(target)?;
+        if entry.record.sandbox_id != sandbox_id {
+            return Err(CriError::InvalidConfig(format!(
+                "target container {target} is not in sandbox {sandbox_id}"
+            )));
+        }
+        if self.observe(&entry).state != ContainerState::Running {
+            return Err(CriError::Runtime(format!(
+                "target container {target} ({}) is not running",
+                entry.record.name
+            )));
+        }
+        let pid = lock(&entry.live)
+            .shim
+            .as_ref()
+            .map(|s| s.init_pid)
+            .ok_or_else(|| {
+                CriError::Runtime(format!("target container {target} has no process"))
+            })?;
+        Ok(PathBuf::from(format!("/proc/{pid}/ns/pid")))
     }
 
     /// Start `rkube shim` for the container and wait for its answer.

@@ -15,7 +15,10 @@
 //! calls), `bundle.rs` (what is written before a shim starts), `spec.rs`
 //! (the OCI spec, built from the small pure pieces in `user.rs`,
 //! `caps.rs`, `seccomp.rs`, `cgroups.rs`), `records.rs` (what is on disk)
-//! and `shim/` (the process that runs beside each container).
+//! and `shim/` (the process that runs beside each container). Into running
+//! pods: `exec_stream.rs` (with `pty.rs`), `attach.rs` (a client of the
+//! shim's `attach.sock`, framed by `attach_proto.rs`), `port_forward.rs`
+//! (through `netns::in_netns`), `stats.rs` (with `cgroup_usage.rs`).
 //!
 //! On disk, under [`RuncConfig::state_dir`]:
 //! ```text
@@ -26,18 +29,26 @@
 //!                 shim.json          the shim's pid and the container's init pid
 //!                 started            when `runc start` succeeded (unix ns)
 //!                 exit.json          written by the shim when the container ended
+//!                 io.json            tty, stdin, stdin_once (read by the shim)
+//!                 attach.sock        the shim's attach socket (`attach_proto.rs`)
 //!                 termination-log    bind-mounted at terminationMessagePath
 //! ```
 
+mod attach;
+mod attach_proto;
 mod bundle;
 mod caps;
+mod cgroup_usage;
 mod cgroups;
 mod config;
 mod container;
 mod container_entry;
+mod exec_stream;
 mod fsutil;
 mod locks;
 mod netns;
+mod port_forward;
+mod pty;
 mod records;
 mod runc_cli;
 mod runtime;
@@ -46,6 +57,7 @@ mod sandbox_entry;
 mod seccomp;
 pub mod shim;
 mod spec;
+mod stats;
 mod status;
 mod user;
 

@@ -93,3 +93,35 @@ pub(crate) fn remove_ns_file(file: &Path) {
     let _ = nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(file);
 }
+
+/// Run `f` on a new thread of its own inside the network namespace at
+/// `path` (`setns` on that thread only; it ends with `f`, so no other
+/// thread — least of all an async worker — ever changes namespace).
+/// Sockets made by `f` stay in that namespace.
+pub(crate) async fn in_netns<T, F>(path: &Path, f: F) -> Result<T, CriError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let path = path.to_path_buf();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("rkube-netns".to_string())
+        .spawn(move || {
+            let result = std::fs::File::open(&path)
+                .map_err(CriError::io(format!("opening {}", path.display())))
+                .and_then(|file| {
+                    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        CriError::Network(format!(
+                            "entering the network namespace {}: {e}",
+                            path.display()
+                        ))
+                    })
+                })
+                .map(|()| f());
+            let _ = tx.send(result);
+        })
+        .map_err(CriError::io("starting a thread"))?;
+    rx.await
+        .map_err(|_| CriError::Runtime("the network-namespace thread failed".to_string()))?
+}

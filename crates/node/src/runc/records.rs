@@ -77,3 +77,17 @@ pub(crate) struct ExitRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
 }
+
+/// `containers/<id>/io.json`: the container's standard streams, read by
+/// the shim (absent for containers made before it existed: no terminal,
+/// no stdin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IoRecord {
+    /// A terminal (`tty: true`): output is one stream, logged as stdout.
+    pub tty: bool,
+    /// Keep the container's stdin open for attached clients.
+    pub stdin: bool,
+    /// Close the container's stdin when the first attached client's stdin
+    /// ends.
+    pub stdin_once: bool,
+}

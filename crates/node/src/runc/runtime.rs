@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rkube_cri::{
-    ContainerConfig, ContainerStatus, CriError, ExecResult, NetworkPlugin, PodSandboxConfig,
-    RuntimeService, SandboxInfo, Snapshotter,
+    AttachRequest, ContainerConfig, ContainerStats, ContainerStatus, CriError, ExecRequest,
+    ExecResult, NetworkPlugin, PodSandboxConfig, PodSandboxStats, RuntimeService, SandboxInfo,
+    Snapshotter, StreamIo,
 };
 use tokio::sync::OnceCell;
 
@@ -230,5 +231,29 @@ impl RuntimeService for RuncRuntime {
         timeout: Duration,
     ) -> Result<ExecResult, CriError> {
         self.exec(container_id, cmd, timeout).await
+    }
+
+    async fn exec(&self, request: &ExecRequest) -> Result<StreamIo, CriError> {
+        self.exec_streaming(request).await
+    }
+
+    async fn attach(&self, request: &AttachRequest) -> Result<StreamIo, CriError> {
+        self.attach_streams(request).await
+    }
+
+    async fn port_forward(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, CriError> {
+        self.forward_port(sandbox_id, port).await
+    }
+
+    async fn list_container_stats(&self) -> Result<Vec<ContainerStats>, CriError> {
+        self.container_stats().await
+    }
+
+    async fn list_pod_sandbox_stats(&self) -> Result<Vec<PodSandboxStats>, CriError> {
+        self.sandbox_stats().await
     }
 }

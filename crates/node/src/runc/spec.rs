@@ -59,6 +59,9 @@ pub(crate) struct SpecInputs<'a> {
     pub cgroups_path: &'a str,
     /// The host file behind `terminationMessagePath`.
     pub termination_log: Option<&'a Path>,
+    /// The pid namespace to join (`/proc/<pid>/ns/pid` of the target
+    /// container of an ephemeral one); None: a new one.
+    pub pid_ns: Option<&'a Path>,
 }
 
 fn oci_err(e: oci_spec::OciSpecError) -> CriError {
@@ -105,7 +108,7 @@ pub(crate) fn build(inputs: &SpecInputs<'_>) -> Result<Spec, CriError> {
         config.working_dir.clone()
     };
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(config.tty)
         .user(user)
         .args(config.argv.clone())
         .env(environment(config, &inputs.sandbox.hostname))
@@ -125,7 +128,7 @@ pub(crate) fn build(inputs: &SpecInputs<'_>) -> Result<Spec, CriError> {
         .map_err(oci_err)?;
 
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(inputs.sandbox)?)
+        .namespaces(namespaces(inputs.sandbox, inputs.pid_ns)?)
         .cgroups_path(PathBuf::from(inputs.cgroups_path))
         .resources(resources(config)?);
     if security.privileged {
@@ -193,11 +196,15 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
     ns.build().map_err(oci_err)
 }
 
-/// New pid and mount namespaces; the sandbox's network, IPC and UTS ones
-/// (the host's network and UTS with `hostNetwork`).
-fn namespaces(sandbox: &SandboxRecord) -> Result<Vec<LinuxNamespace>, CriError> {
+/// New pid (or `pid_ns`, joined) and mount namespaces; the sandbox's
+/// network, IPC and UTS ones (the host's network and UTS with
+/// `hostNetwork`).
+fn namespaces(
+    sandbox: &SandboxRecord,
+    pid_ns: Option<&Path>,
+) -> Result<Vec<LinuxNamespace>, CriError> {
     let mut list = vec![
-        namespace(LinuxNamespaceType::Pid, None)?,
+        namespace(LinuxNamespaceType::Pid, pid_ns)?,
         namespace(LinuxNamespaceType::Mount, None)?,
         namespace(LinuxNamespaceType::Ipc, Some(&sandbox.ipc_ns))?,
     ];
@@ -445,6 +452,10 @@ mod tests {
     }
 
     fn spec_json(config: &ContainerConfig) -> serde_json::Value {
+        spec_json_in(config, None)
+    }
+
+    fn spec_json_in(config: &ContainerConfig, pid_ns: Option<&Path>) -> serde_json::Value {
         let sandbox = sandbox();
         let user = ResolvedUser {
             uid: 1000,
@@ -459,6 +470,7 @@ mod tests {
             user: &user,
             cgroups_path: "/kubepods/c",
             termination_log: Some(Path::new("/state/termination-log")),
+            pid_ns,
         })
         .expect("spec");
         serde_json::to_value(&spec).expect("json")
@@ -506,6 +518,31 @@ mod tests {
         let namespaces = spec["linux"]["namespaces"].to_string();
         assert!(namespaces.contains("/var/run/netns/x") && namespaces.contains("/ns/uts"));
         assert_eq!(spec["linux"]["cgroupsPath"], "/kubepods/c");
+    }
+
+    #[test]
+    fn a_terminal_and_a_target_pid_namespace() {
+        let config = ContainerConfig {
+            argv: vec!["sh".into()],
+            tty: true,
+            ..Default::default()
+        };
+        let spec = spec_json_in(&config, Some(Path::new("/proc/42/ns/pid")));
+        assert_eq!(spec["process"]["terminal"], true);
+        let pid = spec["linux"]["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .iter()
+            .find(|n| n["type"] == "pid")
+            .cloned()
+            .expect("pid namespace");
+        assert_eq!(pid["path"], "/proc/42/ns/pid");
+        let plain = spec_json(&ContainerConfig {
+            argv: vec!["sh".into()],
+            ..Default::default()
+        });
+        assert_eq!(plain["process"]["terminal"], false);
+        assert!(plain["linux"]["namespaces"][0].get("path").is_none());
     }
 
     #[test]

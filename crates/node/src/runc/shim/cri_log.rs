@@ -143,8 +143,15 @@ pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Copy one stream into the log until end of file, line by line.
-pub fn copy_stream(mut input: impl Read, stream: Stream, log: &Arc<Mutex<CriLog>>) {
+/// Copy one stream into the log until end of file (or a read error: a
+/// terminal's end), line by line; every chunk read is also given to
+/// `tee` (the attached clients).
+pub fn copy_stream(
+    mut input: impl Read,
+    stream: Stream,
+    log: &Arc<Mutex<CriLog>>,
+    tee: &dyn Fn(&[u8]),
+) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     let write = |partial: bool, content: &[u8]| {
@@ -159,6 +166,7 @@ pub fn copy_stream(mut input: impl Read, stream: Stream, log: &Arc<Mutex<CriLog>
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        tee(&buf[..n]);
         pending.extend_from_slice(&buf[..n]);
         let mut start = 0;
         loop {
@@ -203,7 +211,11 @@ mod tests {
         ));
         let long = "x".repeat(MAX_LINE + 10);
         let input = format!("hello\n{long}\nlast");
-        copy_stream(input.as_bytes(), Stream::Stderr, &log);
+        let teed = Mutex::new(Vec::new());
+        copy_stream(input.as_bytes(), Stream::Stderr, &log, &|chunk| {
+            teed.lock().expect("test").extend_from_slice(chunk)
+        });
+        assert_eq!(teed.lock().expect("test").as_slice(), input.as_bytes());
         let got = lines(&path);
         assert_eq!(got.len(), 4);
         assert!(got[0].ends_with(" stderr F hello"), "{}", got[0]);

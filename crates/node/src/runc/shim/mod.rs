@@ -7,16 +7,25 @@
 //! 2. runs `runc create` with pipes as the container's stdout and stderr,
 //!    writes `shim.json` (its pid and the init's) and answers the runtime
 //!    on its own stdout with one line, `ok` or `error: <why>`;
-//! 3. copies the output into the CRI-format log file (`cri_log.rs`) while
-//!    waiting for the init process (the runtime runs `runc start`);
+//!    With `tty: true` (in `io.json`) the container gets a terminal
+//!    instead: runc sends its master over a console socket
+//!    (`console.rs`); with `stdin: true` its stdin is a pipe the shim
+//!    keeps open;
+//! 3. copies the output into the CRI-format log file (`cri_log.rs`; with
+//!    a terminal everything is `stdout`) and to the clients attached on
+//!    `attach.sock` (`attach_server.rs`), whose input it feeds to the
+//!    container's stdin, while waiting for the init process (the runtime
+//!    runs `runc start`);
 //! 4. records the exit in `exit.json` (code, or 128 + signal, finishing
 //!    time, whether the OOM killer acted in the container's cgroup) and
 //!    exits.
 
+mod attach_server;
+mod console;
 mod cri_log;
 mod timefmt;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -30,9 +39,11 @@ use nix::unistd::Pid;
 pub use cri_log::{rotated_files, CriLog, Rotation, Stream, MAX_LINE};
 pub use timefmt::rfc3339_nano;
 
+use super::attach_proto::{self, STDERR, STDOUT};
 use super::cgroups;
-use super::fsutil::{boot_id, to_nanos, write_json, write_json_durable};
-use super::records::{ExitRecord, ShimRecord};
+use super::fsutil::{boot_id, read_json, to_nanos, write_json, write_json_durable};
+use super::records::{ExitRecord, IoRecord, ShimRecord};
+use attach_server::Hub;
 
 /// What the shim is told on its command line.
 #[derive(Clone, Debug)]
@@ -65,18 +76,34 @@ enum ShimError {
     Create(String),
 }
 
-fn io(what: &str) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
+fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
     move |source| ShimError::Io {
         what: what.to_string(),
         source,
     }
 }
 
-/// A created container: its init process and its output pipes.
+/// A created container: its init process, its output and its stdin.
 struct Created {
     init: Pid,
-    stdout: std::io::PipeReader,
-    stderr: std::io::PipeReader,
+    output: Output,
+    /// The writing end of its stdin pipe (without a terminal, with
+    /// `stdin: true`).
+    stdin: Option<std::io::PipeWriter>,
+}
+
+/// One output stream to copy: its source, its name in the log, its
+/// attach frame kind.
+type Copier = (Box<dyn Read + Send>, Stream, u8);
+
+/// Where the container's output comes from.
+enum Output {
+    Pipes {
+        stdout: std::io::PipeReader,
+        stderr: std::io::PipeReader,
+    },
+    /// The master of its terminal.
+    Terminal(std::os::fd::OwnedFd),
 }
 
 /// Run the shim to the container's end; returns the shim's exit code.
@@ -99,7 +126,20 @@ pub fn run_shim(opts: &ShimOptions) -> i32 {
     }
     let _ = blocked.thread_block();
 
-    let created = match create(opts) {
+    // Paths made short by going through an open descriptor of the state
+    // directory (socket paths are limited to 107 bytes).
+    let state_dir = match std::fs::File::open(&opts.state_dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            answer(&format!("error: opening {}: {e}", opts.state_dir.display()));
+            return 1;
+        }
+    };
+    let io_record: IoRecord = read_json(&opts.state_dir.join("io.json"))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let created = match create(opts, &state_dir, &io_record) {
         Ok(created) => created,
         Err(err) => {
             answer(&format!("error: {err}"));
@@ -127,17 +167,54 @@ pub fn run_shim(opts: &ShimOptions) -> i32 {
             return 1;
         }
     };
+    let (readers, terminal): (Vec<Copier>, _) = match created.output {
+        Output::Pipes { stdout, stderr } => (
+            vec![
+                (Box::new(stdout), Stream::Stdout, STDOUT),
+                (Box::new(stderr), Stream::Stderr, STDERR),
+            ],
+            None,
+        ),
+        Output::Terminal(master) => {
+            let reader = match master.try_clone() {
+                Ok(fd) => std::fs::File::from(fd),
+                Err(e) => {
+                    answer(&format!("error: duplicating the terminal: {e}"));
+                    let _ = nix::sys::signal::kill(created.init, Signal::SIGKILL);
+                    return 1;
+                }
+            };
+            (
+                vec![(Box::new(reader), Stream::Stdout, STDOUT)],
+                Some(master),
+            )
+        }
+    };
+    let stdin: Option<std::fs::File> = match (&terminal, created.stdin) {
+        (Some(master), _) if io_record.stdin => master.try_clone().ok().map(std::fs::File::from),
+        (None, Some(pipe)) => Some(std::fs::File::from(std::os::fd::OwnedFd::from(pipe))),
+        _ => None,
+    };
+    let hub = Hub::new(stdin, terminal, io_record.stdin_once);
+    let attach_path = attach_proto::socket_path(std::process::id(), &state_dir, "attach.sock");
+    match std::os::unix::net::UnixListener::bind(&attach_path) {
+        Ok(listener) => hub.serve(listener),
+        Err(e) => {
+            answer(&format!("error: listening on attach.sock: {e}"));
+            let _ = nix::sys::signal::kill(created.init, Signal::SIGKILL);
+            return 1;
+        }
+    }
     answer("ok");
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    for (reader, stream) in [
-        (created.stdout, Stream::Stdout),
-        (created.stderr, Stream::Stderr),
-    ] {
+    let copiers = readers.len();
+    for (reader, stream, kind) in readers {
         let log = Arc::clone(&log);
         let done = done_tx.clone();
+        let hub = Arc::clone(&hub);
         std::thread::spawn(move || {
-            cri_log::copy_stream(reader, stream, &log);
+            cri_log::copy_stream(reader, stream, &log, &|chunk| hub.broadcast(kind, chunk));
             let _ = done.send(());
         });
     }
@@ -148,7 +225,7 @@ pub fn run_shim(opts: &ShimOptions) -> i32 {
     // Every process of the container's pid namespace is gone with its
     // init, so the pipes end now; wait a little for the last lines.
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    for _ in 0..2 {
+    for _ in 0..copiers {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if done_rx.recv_timeout(left).is_err() {
             break;
@@ -177,10 +254,13 @@ fn answer(line: &str) {
     let _ = out.flush();
 }
 
-/// `runc create` with pipes for the container's output.
-fn create(opts: &ShimOptions) -> Result<Created, ShimError> {
-    let (stdout_r, stdout_w) = std::io::pipe().map_err(io("making a pipe"))?;
-    let (stderr_r, stderr_w) = std::io::pipe().map_err(io("making a pipe"))?;
+/// `runc create` with pipes for the container's output (and stdin), or
+/// with a terminal received on a console socket.
+fn create(
+    opts: &ShimOptions,
+    state_dir: &std::fs::File,
+    io: &IoRecord,
+) -> Result<Created, ShimError> {
     let pid_file = opts.state_dir.join("init.pid");
     let runc_log = opts.state_dir.join("runc.log");
     let mut cmd = Command::new(&opts.runc);
@@ -194,30 +274,73 @@ fn create(opts: &ShimOptions) -> Result<Created, ShimError> {
         .arg("--bundle")
         .arg(&opts.bundle)
         .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&opts.id)
-        .stdin(Stdio::null())
-        .stdout(stdout_w)
-        .stderr(stderr_w);
-    let mut child = cmd.spawn().map_err(io("running runc"))?;
-    // The command holds our copies of the pipes' write ends: drop them so
+        .arg(&pid_file);
+    let mut pipes = None;
+    let mut stdin_w = None;
+    let mut console = None;
+    if io.tty {
+        // runc connects through this process's descriptor of the state
+        // directory.
+        let path = attach_proto::socket_path(std::process::id(), state_dir, "console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .map_err(io_err("listening on the console socket"))?;
+        cmd.arg("--console-socket").arg(&path);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        console = Some(listener);
+    } else {
+        let (stdout_r, stdout_w) = std::io::pipe().map_err(io_err("making a pipe"))?;
+        let (stderr_r, stderr_w) = std::io::pipe().map_err(io_err("making a pipe"))?;
+        if io.stdin {
+            let (r, w) = std::io::pipe().map_err(io_err("making a pipe"))?;
+            cmd.stdin(r);
+            stdin_w = Some(w);
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        cmd.stdout(stdout_w).stderr(stderr_w);
+        pipes = Some((stdout_r, stderr_r));
+    }
+    cmd.arg(&opts.id);
+    let mut child = cmd.spawn().map_err(io_err("running runc"))?;
+    // The command holds our copies of the pipes' other ends: drop them so
     // the pipes end with the container.
     drop(cmd);
-    let status = child.wait().map_err(io("waiting for runc create"))?;
+    let status = child.wait().map_err(io_err("waiting for runc create"))?;
+    let _ = std::fs::remove_file(opts.state_dir.join("console.sock"));
     if !status.success() {
         return Err(ShimError::Create(
             last_runc_error(&runc_log).unwrap_or_else(|| status.to_string()),
         ));
     }
-    let text = std::fs::read_to_string(&pid_file).map_err(io("reading runc's pid file"))?;
+    let output = match (pipes, console) {
+        (Some((stdout, stderr)), _) => Output::Pipes { stdout, stderr },
+        (None, Some(listener)) => {
+            let master = console::receive_master(&listener)
+                .map_err(io_err("receiving the container's terminal"))?;
+            let _ = rustix::termios::tcsetwinsize(
+                &master,
+                rustix::termios::Winsize {
+                    ws_row: 24,
+                    ws_col: 80,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                },
+            );
+            Output::Terminal(master)
+        }
+        (None, None) => return Err(ShimError::Create("no output set up".to_string())),
+    };
+    let text = std::fs::read_to_string(&pid_file).map_err(io_err("reading runc's pid file"))?;
     let pid: i32 = text
         .trim()
         .parse()
         .map_err(|_| ShimError::Create(format!("bad pid file {text:?}")))?;
     Ok(Created {
         init: Pid::from_raw(pid),
-        stdout: stdout_r,
-        stderr: stderr_r,
+        output,
+        stdin: stdin_w,
     })
 }
 
