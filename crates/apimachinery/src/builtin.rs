@@ -7,14 +7,18 @@
 //! list, as metrics-server registers them): the API server answers it
 //! itself, so `kubectl top` works without installing metrics-server.
 //!
+//! The connect subresources (`pods/{log,exec,attach,portforward,proxy}`,
+//! `services/proxy`, `nodes/proxy`) answer with the node's or the pod's
+//! bytes, not a stored object; their kinds are the options kinds
+//! kube-apiserver lists (`PodExecOptions`, ...).
+//!
 //! Left out on purpose, because rkube does not serve them (yet):
-//! `pods/{log,exec,attach,portforward,proxy,ephemeralcontainers}`,
-//! `services/proxy`, `nodes/proxy`, `serviceaccounts/token`, and the
-//! groups this table does not mention (`docs/ARCHITECTURE.md` lists them
-//! with the issue covering each).
+//! `serviceaccounts/token`, and the groups this table does not mention
+//! (`docs/ARCHITECTURE.md` lists them with the issue covering each).
 
 use crate::resource_info::{
-    ResourceInfo, SubresourceInfo, VERBS_CREATE, VERBS_GET_LIST, VERBS_NAMESPACE, VERBS_UPDATE,
+    ResourceInfo, SubresourceInfo, VERBS_CONNECT, VERBS_CREATE, VERBS_GET_LIST,
+    VERBS_GET_PATCH_UPDATE, VERBS_NAMESPACE, VERBS_PROXY, VERBS_UPDATE,
 };
 
 const CORE: &str = "";
@@ -69,6 +73,11 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
             .with_subresource(status("Namespace")),
         r(CORE, "Node", "nodes", "node", false)
             .with_short_names(&["no"])
+            .with_subresource(SubresourceInfo::new(
+                "proxy",
+                "NodeProxyOptions",
+                VERBS_PROXY,
+            ))
             .with_subresource(status("Node")),
         ns(
             CORE,
@@ -90,13 +99,39 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
         ns(CORE, "Pod", "pods", "pod")
             .with_short_names(&["po"])
             .with_categories(&["all"])
+            .with_subresource(SubresourceInfo::new(
+                "attach",
+                "PodAttachOptions",
+                VERBS_CONNECT,
+            ))
             .with_subresource(SubresourceInfo::new("binding", "Binding", VERBS_CREATE))
+            .with_subresource(SubresourceInfo::new(
+                "ephemeralcontainers",
+                "Pod",
+                VERBS_GET_PATCH_UPDATE,
+            ))
             .with_subresource(SubresourceInfo::foreign(
                 "eviction",
                 POLICY,
                 "v1",
                 "Eviction",
                 VERBS_CREATE,
+            ))
+            .with_subresource(SubresourceInfo::new(
+                "exec",
+                "PodExecOptions",
+                VERBS_CONNECT,
+            ))
+            .with_subresource(SubresourceInfo::new("log", "Pod", &["get"]))
+            .with_subresource(SubresourceInfo::new(
+                "portforward",
+                "PodPortForwardOptions",
+                VERBS_CONNECT,
+            ))
+            .with_subresource(SubresourceInfo::new(
+                "proxy",
+                "PodProxyOptions",
+                VERBS_PROXY,
             ))
             .with_subresource(status("Pod")),
         ns(CORE, "PodTemplate", "podtemplates", "podtemplate"),
@@ -118,6 +153,11 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
         ns(CORE, "Service", "services", "service")
             .with_short_names(&["svc"])
             .with_categories(&["all"])
+            .with_subresource(SubresourceInfo::new(
+                "proxy",
+                "ServiceProxyOptions",
+                VERBS_PROXY,
+            ))
             .with_subresource(status("Service")),
         // apps/v1
         ns(

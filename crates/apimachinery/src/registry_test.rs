@@ -223,7 +223,33 @@ fn verbs_and_subresources() {
 
     let pods = r.get("", "v1", "pods").expect("pods");
     let names: Vec<&str> = pods.subresources.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["binding", "eviction", "status"]);
+    assert_eq!(
+        names,
+        [
+            "attach",
+            "binding",
+            "ephemeralcontainers",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+            "proxy",
+            "status"
+        ]
+    );
+    // As kube-apiserver lists them.
+    let verbs = |sub: &str| pods.subresource(sub).expect(sub).verbs.clone();
+    assert_eq!(verbs("exec"), ["create", "get"]);
+    assert_eq!(verbs("log"), ["get"]);
+    assert_eq!(verbs("ephemeralcontainers"), ["get", "patch", "update"]);
+    assert_eq!(
+        verbs("proxy"),
+        ["create", "delete", "get", "patch", "update"]
+    );
+    for plural in ["services", "nodes"] {
+        let info = r.get("", "v1", plural).expect(plural);
+        assert!(info.subresource("proxy").is_some(), "{plural}/proxy");
+    }
     let ev = pods.subresource("eviction").expect("eviction");
     assert_eq!(
         pods.subresource_gvk(ev),

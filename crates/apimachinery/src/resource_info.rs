@@ -28,6 +28,10 @@ pub const VERBS_GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 pub const VERBS_CREATE: &[&str] = &["create"];
 /// `namespaces/finalize`.
 pub const VERBS_UPDATE: &[&str] = &["update"];
+/// `pods/exec`, `pods/attach`, `pods/portforward` (GET or POST).
+pub const VERBS_CONNECT: &[&str] = &["create", "get"];
+/// `pods/proxy`, `services/proxy`, `nodes/proxy`: every method.
+pub const VERBS_PROXY: &[&str] = &["create", "delete", "get", "patch", "update"];
 
 /// A subresource of a resource (`pods/status`, `deployments/scale`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,6 +78,8 @@ pub async fn run(opts: ControlPlaneOptions) -> anyhow::Result<()> {
         Arc::new(rkube_apimachinery::Registry::builtin()),
     );
     api.watch_bookmark_interval = opts.watch_bookmark_interval;
+    // Nodes see the API server as the admin (logs, exec, port-forward).
+    api.nodes.set_client_identity(prepared.pki.admin.clone());
     let api = Arc::new(api);
     let crd_controller = resources::spawn_crd_controller(api.clone());
     if let Err(e) = resources::ensure_namespaces(api.store.as_ref(), &api.registry()).await {

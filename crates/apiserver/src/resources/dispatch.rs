@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::create::create;
 use super::delete::{delete, delete_collection};
+use super::ephemeral::{self, Change};
 use super::finalize::finalize_namespace;
 use super::get::{get, list_raw};
 use super::metrics_api;
@@ -127,6 +128,9 @@ const ROUTES: &[(Verb, &str, Handler)] = &[
     (Verb::Create, "binding", bind),
     (Verb::Create, "eviction", evict),
     (Verb::Update, "finalize", finalize),
+    (Verb::Get, "ephemeralcontainers", get_one),
+    (Verb::Update, "ephemeralcontainers", ephemeral_update),
+    (Verb::Patch, "ephemeralcontainers", ephemeral_patch),
 ];
 
 /// Serve one resource request: `verb` as computed from the request
@@ -434,6 +438,41 @@ fn finalize(r: Request<'_>) -> Reply<'_> {
         let done =
             finalize_namespace(store, &r.path.info, r.name(), &body, dry_run(r.query)).await?;
         Ok(ok_json(&done))
+    })
+}
+
+async fn ephemeral_any(r: Request<'_>, patch: Option<PatchType>) -> Result<Response, ApiError> {
+    let shape = render(r.headers, r.query, false)?;
+    let opts = write_options(r.query, r.headers, patch)?;
+    let body: Value = match patch {
+        Some(_) => serde_json::from_slice(&r.body).map_err(|e| {
+            ApiError::bad_request(format!("the patch could not be decoded as JSON: {e}"))
+        })?,
+        None => decode_body(r.headers, &r.body)?,
+    };
+    let change = match patch {
+        Some(kind) => Change::Patch(kind, &body),
+        None => Change::Replace(&body),
+    };
+    let info = &r.path.info;
+    let store = r.state.store.as_ref();
+    let ns = r.ns().unwrap_or("");
+    let written = ephemeral::write(store, info, ns, r.name(), change, &opts).await?;
+    let answered = negotiate::answer(info, written.object, &shape)?;
+    Ok(with_warnings(
+        answer(StatusCode::OK, answered)?,
+        &written.warnings,
+    ))
+}
+
+fn ephemeral_update(r: Request<'_>) -> Reply<'_> {
+    Box::pin(ephemeral_any(r, None))
+}
+
+fn ephemeral_patch(r: Request<'_>) -> Reply<'_> {
+    Box::pin(async move {
+        let kind = patch_type(r.headers)?;
+        ephemeral_any(r, Some(kind)).await
     })
 }
 

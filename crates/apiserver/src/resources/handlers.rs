@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use rkube_apimachinery::discovery::{self, DiscoveryFormat, ServerAddressByClient
 use rkube_apimachinery::openapi;
 use rkube_apimachinery::ApiError;
 
+use super::connect;
 use super::dispatch::{dispatch, Request, Verb};
 use super::metrics::RequestKind;
 use super::path;
@@ -157,8 +157,6 @@ async fn group_version(
     }
 }
 
-type Body3 = Result<Bytes, axum::extract::rejection::BytesRejection>;
-
 /// What the resource handlers extract from every request.
 type Attrs = Option<Extension<RequestAttributes>>;
 
@@ -171,7 +169,7 @@ async fn core_resource(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: Body3,
+    body: axum::extract::Request,
 ) -> Response {
     let target = Target {
         group: "",
@@ -190,7 +188,7 @@ async fn group_resource(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: Body3,
+    body: axum::extract::Request,
 ) -> Response {
     let target = Target {
         group: &group,
@@ -216,17 +214,10 @@ async fn resource(
     uri: Uri,
     headers: HeaderMap,
     query: HashMap<String, String>,
-    body: Body3,
+    request: axum::extract::Request,
 ) -> Response {
     let Some(p) = path::parse(&s.registry(), target.group, target.version, target.rest) else {
         return page_not_found();
-    };
-    let body = match body {
-        Ok(b) if b.len() > MAX_BODY => {
-            return error_response(&ApiError::request_entity_too_large("limit is 3145728"))
-        }
-        Ok(b) => b,
-        Err(_) => return error_response(&ApiError::request_entity_too_large("limit is 3145728")),
     };
     let started = std::time::Instant::now();
     // The verb, as authorization computed it (behind no authorization,
@@ -235,20 +226,34 @@ async fn resource(
         Some(Extension(a)) => a.verb,
         None => RequestAttributes::from_request(method.as_str(), uri.path(), uri.query()).verb,
     };
+    let connecting = connect::is_connect(p.subresource.as_deref());
     let verb = match method {
         Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
             Verb::parse(&verb)
         }
+        // A proxy passes HEAD on (authorized as `get`).
+        Method::HEAD if connecting => Verb::parse(&verb),
         _ => None,
     };
-    let request = Request {
-        state: &s,
-        path: &p,
-        headers: &headers,
-        query: &query,
-        body,
+    let outcome = if connecting {
+        // The body goes on to the node as it arrives.
+        connect::serve(&s, &p, verb, method.as_str(), request).await
+    } else {
+        match axum::body::to_bytes(request.into_body(), MAX_BODY + 1).await {
+            Ok(body) if body.len() <= MAX_BODY => {
+                let request = Request {
+                    state: &s,
+                    path: &p,
+                    headers: &headers,
+                    query: &query,
+                    body,
+                };
+                dispatch(request, verb, method.as_str()).await
+            }
+            _ => Err(ApiError::request_entity_too_large("limit is 3145728")),
+        }
     };
-    let response = match dispatch(request, verb, method.as_str()).await {
+    let response = match outcome {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };

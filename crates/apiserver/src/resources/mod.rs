@@ -16,7 +16,8 @@
 //!    `update.rs`, `patch.rs` (patch and server-side apply), `delete.rs`
 //!    (delete, deletecollection), `finalize.rs` (`namespaces/finalize`),
 //!    `scale.rs` (the Scale view), `pod_actions.rs` (`pods/binding`,
-//!    `bindings`, `pods/eviction`);
+//!    `bindings`, `pods/eviction`), `ephemeral.rs`
+//!    (`pods/ephemeralcontainers`);
 //! 4. `pipeline.rs`: the steps of every write, in kube-apiserver's order
 //!    (decode and defaults, field management in `field_manager.rs`,
 //!    mutating admission in `admission.rs`, the strategy, validating
@@ -28,6 +29,11 @@
 //!    (generic metadata rules), `allocator.rs` (Service IPs and ports) and
 //!    `options.rs` (the verbs' options).
 //!
+//! The connect subresources (`pods/log`, `exec`, `attach`,
+//! `portforward`, the `proxy` of pods, services and nodes) leave the
+//! path after `handlers.rs`, bodies unread: `connect/` finds the node or
+//! pod and hands the request to `crate::node_access`.
+//!
 //! Beside them: `crds.rs` (the CRD controller: serves established CRDs,
 //! writes their status, deletes a deleted CRD's objects), `system_objects/`
 //! (the objects the server keeps itself: the `kubernetes` Service, the
@@ -37,10 +43,12 @@
 
 mod admission;
 mod allocator;
+mod connect;
 mod crds;
 mod create;
 mod delete;
 mod dispatch;
+mod ephemeral;
 mod fanout;
 mod field_manager;
 mod finalize;

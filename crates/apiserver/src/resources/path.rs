@@ -33,7 +33,8 @@ pub fn parse(registry: &Registry, group: &str, version: &str, rest: &str) -> Opt
     let info = registry.get(group, version, plural)?.clone();
     let name = segs.get(1).map(|s| s.to_string());
     let subresource = segs.get(2).map(|s| s.to_string());
-    if segs.len() > 3 {
+    // Only a proxy has a path after its subresource.
+    if segs.len() > 3 && subresource.as_deref() != Some("proxy") {
         return None;
     }
     if let Some(sub) = &subresource {
