@@ -333,8 +333,17 @@ fn group_and_version_order() {
             "scheduling.k8s.io",
             "coordination.k8s.io",
             "node.k8s.io",
-            "discovery.k8s.io"
+            "discovery.k8s.io",
+            "metrics.k8s.io"
         ]
+    );
+    // The metrics group's `nodes` and `pods` never shadow the core kinds.
+    for arg in ["pods", "pod", "po", "nodes", "node", "no"] {
+        assert_eq!(r.resolve(arg).map(|i| i.group.as_str()), Some(""), "{arg}");
+    }
+    assert_eq!(
+        r.resolve("pods.metrics.k8s.io").map(|i| i.kind.as_str()),
+        Some("PodMetrics")
     );
     let mut v = vec![
         "v1alpha1", "v1", "v2beta1", "v1beta2", "foo", "v2", "v1beta1", "v10",
@@ -366,10 +375,12 @@ fn insert_replaces_and_crd_versions() {
         Some("v1")
     );
     assert_eq!(r.resolve("wd").map(|i| i.version.as_str()), Some("v1"));
+    // CRD groups (priority 1000) come before metrics.k8s.io (100).
     let groups = r.groups();
-    let last = groups.last().expect("groups");
-    assert_eq!(last.name, "example.com");
-    assert_eq!(last.versions, ["v1", "v1beta1"]);
+    let crd_group = &groups[groups.len() - 2];
+    assert_eq!(crd_group.name, "example.com");
+    assert_eq!(crd_group.versions, ["v1", "v1beta1"]);
+    assert_eq!(groups[groups.len() - 1].name, "metrics.k8s.io");
     assert!(r.remove("example.com", "v1beta1", "widgets").is_some());
     assert_eq!(
         r.get_by_gvk("apps", "v1", "Deployment")
