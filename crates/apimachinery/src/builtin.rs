@@ -24,6 +24,7 @@ use crate::resource_info::{
 const CORE: &str = "";
 const APIREGISTRATION: &str = "apiregistration.k8s.io";
 const APPS: &str = "apps";
+const AUTOSCALING: &str = "autoscaling";
 const BATCH: &str = "batch";
 const COORDINATION: &str = "coordination.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
@@ -43,6 +44,21 @@ fn r(group: &str, kind: &str, plural: &str, singular: &str, namespaced: bool) ->
 /// A namespaced `v1` resource with all eight verbs.
 fn ns(group: &str, kind: &str, plural: &str, singular: &str) -> ResourceInfo {
     r(group, kind, plural, singular, true)
+}
+
+/// The HorizontalPodAutoscaler in `version`.
+fn hpa(version: &str) -> ResourceInfo {
+    ResourceInfo::new(
+        AUTOSCALING,
+        version,
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        true,
+    )
+    .with_short_names(&["hpa"])
+    .with_categories(&["all"])
+    .with_subresource(SubresourceInfo::status("HorizontalPodAutoscaler"))
 }
 
 /// The table.
@@ -185,6 +201,10 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
             .with_categories(&["all"])
             .with_subresource(scale())
             .with_subresource(status("StatefulSet")),
+        // autoscaling/v2 (stored) and autoscaling/v1 (converted,
+        // `crate::conversion::hpa`)
+        hpa("v2"),
+        hpa("v1"),
         // batch/v1
         ns(BATCH, "CronJob", "cronjobs", "cronjob")
             .with_short_names(&["cj"])

@@ -27,6 +27,9 @@
 //!   into JSON for built-in kinds.
 //! - [`defaults`] and [`validate`]: Kubernetes' per-kind defaulting and
 //!   validation (pods, services, workloads, config maps and secrets).
+//! - [`conversion`]: built-in kinds served in several versions (the
+//!   HorizontalPodAutoscaler's `autoscaling/v1` and `v2`): which version is
+//!   stored, and converting between them.
 //! - [`strategic`]: strategic merge patches with Kubernetes' merge keys.
 //! - [`table`]: the `meta.k8s.io` Table kubectl prints, per kind.
 //! - [`openapi`]: OpenAPI v3 documents of the paths served (no kind
@@ -45,6 +48,7 @@
 pub mod admission;
 mod builtin;
 pub mod cause;
+pub mod conversion;
 pub mod crd;
 pub mod defaults;
 pub mod discovery;

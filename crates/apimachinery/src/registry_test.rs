@@ -272,6 +272,7 @@ fn categories_all_in_discovery_order() {
             "deployments",
             "replicasets",
             "statefulsets",
+            "horizontalpodautoscalers",
             "cronjobs",
             "jobs"
         ]
@@ -315,6 +316,26 @@ fn resolve_like_kubectl() {
 }
 
 #[test]
+fn hpas_are_served_in_v2_and_v1_preferring_v2() {
+    let r = Registry::builtin();
+    let g = r
+        .groups()
+        .into_iter()
+        .find(|g| g.name == "autoscaling")
+        .expect("autoscaling");
+    assert_eq!(g.versions, ["v2", "v1"]);
+    let hpa = r.resolve("hpa").expect("hpa");
+    assert_eq!(
+        (hpa.version.as_str(), hpa.kind.as_str()),
+        ("v2", "HorizontalPodAutoscaler")
+    );
+    let v1 = r.resolve("hpa.v1.autoscaling").expect("hpa.v1.autoscaling");
+    assert_eq!(v1.version, "v1");
+    assert!(v1.namespaced && v1.subresource("status").is_some());
+    assert_eq!(v1.storage_prefix(), hpa.storage_prefix());
+}
+
+#[test]
 fn group_and_version_order() {
     let r = Registry::builtin();
     let names: Vec<String> = r.groups().into_iter().map(|g| g.name).collect();
@@ -325,6 +346,7 @@ fn group_and_version_order() {
             "apiregistration.k8s.io",
             "apps",
             "events.k8s.io",
+            "autoscaling",
             "batch",
             "networking.k8s.io",
             "policy",

@@ -69,7 +69,17 @@ macro_rules! kinds {
 
 /// Reads `obj` through the type of `group`/`kind` (version `v1`); `None`
 /// when rkube has no type for it.
-fn roundtrip(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, String>> {
+fn roundtrip(group: &str, version: &str, kind: &str, obj: &Value) -> Option<Result<Value, String>> {
+    use k8s_openapi::api::autoscaling::{v1 as autoscaling_v1, v2 as autoscaling_v2};
+    match (group, version, kind) {
+        ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
+            return Some(through::<autoscaling_v1::HorizontalPodAutoscaler>(obj))
+        }
+        ("autoscaling", "v2", "HorizontalPodAutoscaler") => {
+            return Some(through::<autoscaling_v2::HorizontalPodAutoscaler>(obj))
+        }
+        _ => {}
+    }
     use k8s_openapi::api::{
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
@@ -163,7 +173,7 @@ pub fn decode(
     obj: Value,
     validation: FieldValidation,
 ) -> Result<Decoded, ApiError> {
-    let typed = match roundtrip(group, kind, &obj) {
+    let typed = match roundtrip(group, version, kind, &obj) {
         None => {
             return Ok(Decoded {
                 object: obj,
@@ -261,7 +271,7 @@ pub fn decode_changed(
         return decode(group, version, kind, obj, validation);
     }
     let changed = Value::Object(changed);
-    let typed = match roundtrip(group, kind, &changed) {
+    let typed = match roundtrip(group, version, kind, &changed) {
         None => {
             return Ok(Decoded {
                 object: obj,

@@ -16,7 +16,7 @@
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `nodeipam.rs` (nodes' `spec.podCIDR`),
 //! `disruption.rs` (PodDisruptionBudget status),
-//! `resourcequota.rs`.
+//! `resourcequota.rs`, `hpa/` (HorizontalPodAutoscalers).
 
 mod cronjob;
 mod daemonset;
@@ -26,6 +26,7 @@ mod endpoints;
 mod endpointslice;
 mod framework;
 mod garbage_collector;
+mod hpa;
 mod job;
 mod namespace;
 mod node_lifecycle;
@@ -44,6 +45,7 @@ use tracing::info;
 pub use framework::context::{Context, Options};
 pub use framework::error::ControllerError;
 pub use framework::leader;
+pub use hpa::DEFAULT_SYNC_PERIOD as DEFAULT_HPA_SYNC_PERIOD;
 pub use nodeipam::{CidrAllocator, DEFAULT_CLUSTER_CIDR};
 
 /// Runs every controller until one of them stops (which only a dropped
@@ -51,7 +53,7 @@ pub use nodeipam::{CidrAllocator, DEFAULT_CLUSTER_CIDR};
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 16] = [
+    let controllers: [(&str, Start); 17] = [
         (replicaset::NAME, replicaset::start),
         (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
@@ -68,6 +70,7 @@ pub async fn run(client: Client, options: Options) -> Result<(), ControllerError
         (nodeipam::NAME, nodeipam::start),
         (disruption::NAME, disruption::start),
         (resourcequota::NAME, resourcequota::start),
+        (hpa::NAME, hpa::start),
     ];
     let mut started = Vec::new();
     for (name, start) in controllers {

@@ -9,12 +9,14 @@
 //! - `core.rs`: pod templates and replication controllers;
 //! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
 //! - `batch.rs`: jobs and cron jobs;
+//! - `autoscaling.rs`: horizontal pod autoscalers (v1 and v2);
 //! - `status.rs`: the status every kind that has one answers with when
 //!   nobody wrote it (a Service's `loadBalancer: {}`, phases);
 //! - this file: dispatch by kind, and the small ones (secrets'
 //!   `stringData`, priority classes).
 
 mod apps;
+pub mod autoscaling;
 mod batch;
 mod core;
 mod pod;
@@ -95,6 +97,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("apps", "DaemonSet") => apps::daemon_set(obj),
         ("batch", "Job") => batch::job(obj),
         ("batch", "CronJob") => batch::cron_job(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::horizontal_pod_autoscaler(obj),
         _ => {}
     }
 }

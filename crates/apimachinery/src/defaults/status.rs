@@ -35,6 +35,9 @@ fn empty(group: &str, kind: &str) -> Option<Value> {
         }),
         ("", "ReplicationController") | ("apps", "ReplicaSet") => json!({"replicas": 0}),
         ("apps", "StatefulSet") => json!({"replicas": 0, "availableReplicas": 0}),
+        // v2's desiredReplicas has no omitempty (v1 shows currentReplicas
+        // too: conversion adds nothing, the v1 type prints its zero).
+        ("autoscaling", "HorizontalPodAutoscaler") => json!({"desiredReplicas": 0}),
         ("apps", "DaemonSet") => json!({
             "currentNumberScheduled": 0, "numberMisscheduled": 0,
             "desiredNumberScheduled": 0, "numberReady": 0,

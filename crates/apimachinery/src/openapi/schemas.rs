@@ -42,7 +42,17 @@ fn def<T: JsonSchema>(gen: &mut SchemaGenerator) -> String {
 
 /// Adds the schema of built-in `group`/`kind` (and everything it refers
 /// to); returns its definition name.
-fn builtin(gen: &mut SchemaGenerator, group: &str, kind: &str) -> Option<String> {
+fn builtin(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &str) -> Option<String> {
+    use k8s_openapi::api::autoscaling::{v1 as autoscaling_v1, v2 as autoscaling_v2};
+    match (group, version, kind) {
+        ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
+            return Some(def::<autoscaling_v1::HorizontalPodAutoscaler>(gen))
+        }
+        ("autoscaling", "v2", "HorizontalPodAutoscaler") => {
+            return Some(def::<autoscaling_v2::HorizontalPodAutoscaler>(gen))
+        }
+        _ => {}
+    }
     use k8s_openapi::api::{
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
@@ -118,7 +128,7 @@ pub fn components(
         let gvk = json!([{"group": info.group, "version": info.version, "kind": info.kind}]);
         match &info.custom {
             None => {
-                if let Some(name) = builtin(&mut gen, &info.group, &info.kind) {
+                if let Some(name) = builtin(&mut gen, &info.group, &info.version, &info.kind) {
                     kinds.insert(info.kind.clone(), json!({"name": name, "gvk": gvk}));
                 }
             }

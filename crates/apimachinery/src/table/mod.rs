@@ -4,11 +4,13 @@
 //! kind (see `shared/reference/tables.md`). Pure: objects in, JSON out.
 //!
 //! - `age.rs`: HumanDuration and timestamps;
-//! - `core.rs`, `workloads.rs`, `other.rs`: one printer per kind;
+//! - `core.rs`, `workloads.rs`, `other.rs`, `autoscaling.rs`: one printer
+//!   per kind;
 //! - this file: the Table document, rows, objects per `includeObject`,
 //!   the default convertor (NAME, CREATED AT) and shared cell helpers.
 
 mod age;
+mod autoscaling;
 mod core;
 mod other;
 mod workloads;
@@ -95,6 +97,7 @@ fn printer(group: &str, kind: &str) -> (&'static [Column], Printer) {
         ("apps", "ControllerRevision") => (workloads::REVISION, workloads::revision),
         ("batch", "Job") => (workloads::JOB, workloads::job),
         ("batch", "CronJob") => (workloads::CRONJOB, workloads::cronjob),
+        ("autoscaling", "HorizontalPodAutoscaler") => (autoscaling::HPA, autoscaling::hpa),
         ("coordination.k8s.io", "Lease") => (other::LEASE, other::lease),
         ("discovery.k8s.io", "EndpointSlice") => (other::SLICE, other::slice),
         ("networking.k8s.io", "Ingress") => (other::INGRESS, other::ingress),

@@ -12,9 +12,11 @@
 //! - `data.rs`: config maps and secrets (`immutable`);
 //! - `core.rs`: pod templates, replication controllers, nodes;
 //! - `node.rs`: runtime classes;
-//! - `apiregistration.rs`: API services.
+//! - `apiregistration.rs`: API services;
+//! - `autoscaling.rs`: horizontal pod autoscalers.
 
 mod apiregistration;
+mod autoscaling;
 mod core;
 mod data;
 mod node;
@@ -42,6 +44,7 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         ("apiregistration.k8s.io", "APIService") => apiregistration::api_service(obj),
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
         ("batch", "CronJob") => workloads::cron_job(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::horizontal_pod_autoscaler(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crate::crd::validate_crd(obj),
         _ => Vec::new(),
     }

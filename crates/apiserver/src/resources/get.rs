@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::options::ListOptions;
 use super::raw::{self, RawList};
 use super::store_access::{decode, list_prefix, read, store_error, wait_for_revision};
+use super::versions;
 
 /// `GET` of one object: the stored object and its revision.
 pub async fn get(
@@ -190,12 +191,9 @@ pub async fn list_raw(
             metadata["remainingItemCount"] = Value::from(r);
         }
     }
-    if info.custom.is_some() {
-        let api_version = info.api_version();
-        for item in &mut items {
-            if let Some(other) = item.with_api_version(&api_version) {
-                *item = other;
-            }
+    for item in &mut items {
+        if let Some(other) = item.rewritten(|b| versions::served_bytes(info, b)) {
+            *item = other;
         }
     }
     Ok(RawList {

@@ -26,7 +26,8 @@
 //!    that needs more than the default);
 //! 6. `store_access.rs`: keys, read, decode, write-if-unchanged, store
 //!    errors; beneath it `raw.rs` (the stored byte layout), `object.rs`
-//!    (generic metadata rules), `allocator.rs` (Service IPs and ports) and
+//!    (generic metadata rules), `versions.rs` (one stored object served
+//!    in several versions), `allocator.rs` (Service IPs and ports) and
 //!    `options.rs` (the verbs' options).
 //!
 //! The connect subresources (`pods/log`, `exec`, `attach`,
@@ -72,6 +73,7 @@ mod store_access;
 mod strategy;
 mod system_objects;
 mod update;
+mod versions;
 mod watch;
 
 pub use allocator::{service_ip_range, set_service_ip_range, ServiceIpRange};

@@ -32,6 +32,7 @@ use super::object;
 use super::options::{WriteOptions, Written};
 use super::store_access::{encode, key, store_error, write_if_unchanged};
 use super::strategy::{self, Strategy};
+use super::versions;
 
 /// Where a write's `managedFields` come from (step 2).
 pub enum Managed {
@@ -205,7 +206,8 @@ async fn store_new(
             return Ok(Written::new(candidate, warnings));
         }
         let mut compares = vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)];
-        let mut success = vec![TxnOp::put(k.clone(), encode(&candidate)?)];
+        let stored = versions::stored(info, &candidate);
+        let mut success = vec![TxnOp::put(k.clone(), encode(&stored)?)];
         compares.extend(quota_compares);
         success.extend(quota_ops);
         for a in &allocs {

@@ -117,10 +117,10 @@ impl Item {
         }
     }
 
-    /// The item with its `apiVersion` set to `api_version`, when it has
-    /// another ([`with_api_version`]).
-    pub fn with_api_version(&self, api_version: &str) -> Option<Self> {
-        let other = with_api_version(&self.bytes, api_version)?;
+    /// The item with its bytes rewritten by `f` (which answers `None` to
+    /// leave them as they are), its resourceVersion kept.
+    pub fn rewritten(&self, f: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Option<Self> {
+        let other = f(&self.bytes)?;
         match self.rv {
             Some(rv) => {
                 let mut out = Vec::with_capacity(other.len() + 32);

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::object;
 use super::raw;
 use super::strategy::{self, Strategy};
+use super::versions;
 
 /// Map a store failure to what a client sees.
 pub fn store_error(e: StoreError) -> ApiError {
@@ -83,12 +84,8 @@ pub async fn read(
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
     let mut obj = decode(&kv)?;
-    if info.custom.is_some() {
-        // One stored object, served in every version of its CRD.
-        if let Some(m) = obj.as_object_mut() {
-            m.insert("apiVersion".into(), Value::String(info.api_version()));
-        }
-    }
+    // One stored object, served in every version of its kind.
+    versions::served(info, &mut obj);
     Ok((obj, kv.mod_revision))
 }
 
@@ -157,7 +154,10 @@ pub async fn write_if_unchanged(
     let ops = if deletion_done(strategy, &obj) {
         delete_ops(strategy, k.clone(), &obj)
     } else {
-        vec![TxnOp::put(k.clone(), encode(&obj)?)]
+        vec![TxnOp::put(
+            k.clone(),
+            encode(&versions::stored(info, &obj))?,
+        )]
     };
     let resp = store
         .txn(TxnRequest {

@@ -18,8 +18,8 @@ use super::fanout::{self, Fanout};
 use super::get;
 use super::negotiate::{self, Render};
 use super::options::ListOptions;
-use super::raw;
 use super::store_access::{list_prefix, store_error, wait_for_revision};
+use super::versions;
 
 /// A watch sends what is waiting in one write, up to about this much.
 const COALESCE_BYTES: usize = 256 * 1024;
@@ -468,16 +468,14 @@ fn write_event(kind: &str, object: Option<&Bytes>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
-/// A custom resource as the watched version shows it (its CRD may serve
-/// several); anything else as stored.
+/// An object as the watched version shows it (a custom resource's CRD or
+/// a built-in kind may serve several).
 fn versioned(info: &ResourceInfo, object: Option<&Bytes>) -> Option<Bytes> {
     let object = object?;
-    if info.custom.is_some() {
-        if let Some(other) = raw::with_api_version(object, &info.api_version()) {
-            return Some(Bytes::from(other));
-        }
+    match versions::served_bytes(info, object) {
+        Some(other) => Some(Bytes::from(other)),
+        None => Some(object.clone()),
     }
-    Some(object.clone())
 }
 
 /// Appends a change as the watcher sees it to `out` (or nothing, outside

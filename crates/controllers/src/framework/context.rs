@@ -118,6 +118,9 @@ pub struct Options {
     /// (`--cluster-cidr`); `None` or empty: nodes get no podCIDR from the
     /// controller manager (`--allocate-node-cidrs=false`).
     pub cluster_cidr: Option<String>,
+    /// How often each HorizontalPodAutoscaler is synced
+    /// (`--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub hpa_sync_period: std::time::Duration,
 }
 
 impl Default for Options {
@@ -125,6 +128,7 @@ impl Default for Options {
         Options {
             node_monitor_grace_period: std::time::Duration::from_secs(50),
             cluster_cidr: Some(DEFAULT_CLUSTER_CIDR.to_string()),
+            hpa_sync_period: std::time::Duration::from_secs(15),
         }
     }
 }

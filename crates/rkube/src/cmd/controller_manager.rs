@@ -32,6 +32,10 @@ pub struct ControllerManagerArgs {
     #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = crate::bench::duration::parse_duration)]
     pub node_monitor_grace_period: std::time::Duration,
 
+    /// How often the HorizontalPodAutoscaler controller syncs each HPA.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::bench::duration::parse_duration)]
+    pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
+
     /// The range each node's pod range (`spec.podCIDR`, a /24) is
     /// allocated from; empty: nodes get none from the controllers.
     #[arg(long, value_name = "CIDR", default_value = rkube_controllers::DEFAULT_CLUSTER_CIDR)]
@@ -50,6 +54,7 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
         _ = components::controller_manager(client, rkube_controllers::Options {
             node_monitor_grace_period: args.node_monitor_grace_period,
                 cluster_cidr: Some(args.cluster_cidr.clone()),
+                hpa_sync_period: args.horizontal_pod_autoscaler_sync_period,
         }) => anyhow::bail!("the controllers stopped"),
         signal = signals.recv() => {
             tracing::info!(signal, "stopping");
