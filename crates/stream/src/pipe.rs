@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, PollSemaphore};
@@ -153,6 +153,26 @@ impl AsyncRead for StreamReader {
     }
 }
 
+/// Hands out the received chunks themselves (`tokio::io::copy_buf`
+/// writes them on without another copy).
+impl AsyncBufRead for StreamReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        while this.chunk.is_empty() {
+            match ready!(this.rx.poll_recv(cx)) {
+                Some(b) => this.chunk = b,
+                None => return Poll::Ready(Ok(&[])),
+            }
+        }
+        Poll::Ready(Ok(&this.chunk[..]))
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        let n = amt.min(self.chunk.len());
+        let _ = self.chunk.split_to(n);
+    }
+}
+
 /// Writes to the client on one channel or stream. Shutting it down (or
 /// dropping it) half-closes a SPDY stream; WebSocket channels have no
 /// half-close.
@@ -163,6 +183,9 @@ pub struct StreamWriter {
     /// Set when the client reset the stream.
     reset: Arc<AtomicBool>,
     closed: bool,
+    /// Held while the writer lives (WebSocket port-forward: the session
+    /// ends when every request's writers are gone).
+    _live: Option<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for StreamWriter {
@@ -182,7 +205,13 @@ impl StreamWriter {
             framing,
             reset,
             closed: false,
+            _live: None,
         }
+    }
+
+    pub(crate) fn with_live(mut self, live: mpsc::Sender<()>) -> Self {
+        self._live = Some(live);
+        self
     }
 
     fn broken() -> io::Error {
@@ -252,12 +281,12 @@ impl Drop for StreamWriter {
 
 /// A forwarded connection's two directions: read what the client sends,
 /// write what goes back. Shutting down the write side half-closes it
-/// (SPDY).
+/// (SPDY). Split it (move the fields out) to drive both directions
+/// apart; the request counts as done when its writer is dropped.
 #[derive(Debug)]
 pub struct ForwardStream {
     pub reader: StreamReader,
     pub writer: StreamWriter,
-    pub(crate) _live: Option<mpsc::Sender<()>>,
 }
 
 impl AsyncRead for ForwardStream {

@@ -41,7 +41,6 @@ pub struct ForwardRequest {
 #[derive(Debug)]
 pub struct ErrorSender {
     writer: Option<StreamWriter>,
-    _live: Option<mpsc::Sender<()>>,
 }
 
 impl ErrorSender {
@@ -160,17 +159,16 @@ impl PortForwardSession {
                     framing(channel),
                     Arc::new(AtomicBool::new(false)),
                 )
+                .with_live(live_tx.clone())
             };
             pending.push_back(ForwardRequest {
                 port: *port,
                 stream: ForwardStream {
                     reader,
                     writer: writer(2 * i),
-                    _live: Some(live_tx.clone()),
                 },
                 error: ErrorSender {
                     writer: Some(writer(2 * i + 1)),
-                    _live: Some(live_tx.clone()),
                 },
             });
         }
@@ -252,7 +250,6 @@ async fn next_pair(
         };
         let error_sender = ErrorSender {
             writer: Some(error.writer),
-            _live: None,
         };
         let port = data.header("port").and_then(|p| p.parse::<u16>().ok());
         let Some(port) = port.filter(|p| *p != 0) else {
@@ -267,7 +264,6 @@ async fn next_pair(
             stream: ForwardStream {
                 reader: data.reader,
                 writer: data.writer,
-                _live: None,
             },
             error: error_sender,
         });

@@ -24,8 +24,8 @@ use axum::Router;
 use hyper_util::rt::TokioIo;
 use rkube_cri::{AttachRequest, ExecRequest, RuntimeService, StreamIo};
 use rkube_stream::{
-    negotiate, ExecOptions, ExecOutcome, ExecSession, ForwardRequest, PortForwardSession,
-    SessionKind, Upgrade,
+    negotiate, ExecOptions, ExecOutcome, ExecSession, ForwardRequest, ForwardStream,
+    PortForwardSession, SessionKind, Upgrade,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
@@ -281,7 +281,7 @@ async fn pipe(mut session: ExecSession, streams: StreamIo, attach: bool) {
     let mut helpers = JoinSet::new();
     if let (Some(mut from), Some(mut to)) = (session.stdin.take(), stdin) {
         helpers.spawn(async move {
-            let _ = tokio::io::copy(&mut from, &mut to).await;
+            let _ = tokio::io::copy_buf(&mut from, &mut to).await;
             let _ = to.shutdown().await;
         });
     }
@@ -404,8 +404,10 @@ async fn port_forward(
     })
 }
 
-/// One forwarded connection: to the pod's port, both ways until both
-/// sides are done; a failure goes to the client's error stream.
+/// One forwarded connection: to the pod's port, until the pod's side
+/// ends (as the kubelet: the client's half-close is passed on and the
+/// pod's answer still comes back); a failure goes to the client's error
+/// stream.
 async fn forward(
     runtime: Arc<dyn RuntimeService>,
     sandbox_id: String,
@@ -414,29 +416,42 @@ async fn forward(
 ) {
     let ForwardRequest {
         port,
-        mut stream,
+        stream: ForwardStream {
+            mut reader,
+            mut writer,
+        },
         error,
     } = request;
-    match runtime.port_forward(&sandbox_id, port).await {
-        Ok(mut tcp) => {
-            let _ = tcp.set_nodelay(true);
-            if let Err(e) = tokio::io::copy_bidirectional_with_sizes(
-                &mut tcp,
-                &mut stream,
-                FORWARD_BUFFER,
-                FORWARD_BUFFER,
-            )
-            .await
-            {
-                tracing::debug!(error = %e, port, pod = %pod, "forwarded connection ended");
-            }
-            drop(error);
-        }
+    let tcp = match runtime.port_forward(&sandbox_id, port).await {
+        Ok(tcp) => tcp,
         Err(e) => {
             tracing::debug!(error = %e, port, pod = %pod, "port-forward connect failed");
             error.send(&format!("error forwarding port {port} to pod {pod}: {e}"));
+            return;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let (from_pod, mut to_pod) = tcp.into_split();
+    let up = async move {
+        let _ = tokio::io::copy_buf(&mut reader, &mut to_pod).await;
+        let _ = to_pod.shutdown().await;
+    };
+    let down = async move {
+        let mut from_pod = tokio::io::BufReader::with_capacity(FORWARD_BUFFER, from_pod);
+        if let Err(e) = tokio::io::copy_buf(&mut from_pod, &mut writer).await {
+            tracing::debug!(error = %e, port, "forwarded connection ended");
+        }
+        let _ = writer.shutdown().await;
+    };
+    tokio::pin!(up, down);
+    let mut up_done = false;
+    loop {
+        tokio::select! {
+            _ = &mut down => break,
+            _ = &mut up, if !up_done => up_done = true,
         }
     }
+    drop(error);
 }
 
 async fn run(
