@@ -1208,13 +1208,25 @@ async fn exec_streams_output_stdin_and_exit_code_and_leaks_nothing() {
     assert_eq!(exit_of(io).await, 0);
     drop(stdout);
 
-    // A client that goes away: the command is not left behind (here it
-    // ends on its own), nor are descriptors.
+    // Clients that go away: the command is not left behind (here it ends
+    // on its own), nor are descriptors.
     let io = h
         .rt()
         .exec(&exec_request(&id, &["sh", "-c", "sleep 0.3; echo late"]))
         .await
         .expect("exec");
+    drop(io);
+    // An attach to the quiet container, then gone.
+    let io = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .expect("attach");
     drop(io);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
