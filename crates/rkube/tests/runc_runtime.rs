@@ -191,8 +191,44 @@ impl NetworkPlugin for FakeNetwork {
 
 // -------------------------------------------------------------- harness
 
+/// Tests share this process's descriptor table: the test that counts
+/// descriptors runs alone ([`Alone`]); every other harness is counted
+/// here while it lives: (harnesses, a lone test waiting or running).
+static FD_COUNTING: Mutex<(usize, bool)> = Mutex::new((0, false));
+static FD_COUNTING_CHANGED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The right to run alone, while held.
+struct Alone;
+
+impl Alone {
+    fn take() -> Alone {
+        let mut state = FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        while state.1 {
+            state = FD_COUNTING_CHANGED
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        state.1 = true;
+        while state.0 > 0 {
+            state = FD_COUNTING_CHANGED
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        Alone
+    }
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+        FD_COUNTING_CHANGED.notify_all();
+    }
+}
+
 /// One test's runtime and everything it may leave behind.
 struct Harness {
+    /// Counted in [`FD_COUNTING`].
+    shared: bool,
     dir: tempfile::TempDir,
     config: RuncConfig,
     runtime: Option<Arc<RuncRuntime>>,
@@ -202,6 +238,22 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        {
+            let mut state = FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+            while state.1 {
+                state = FD_COUNTING_CHANGED
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            state.0 += 1;
+        }
+        let mut h = Harness::alone();
+        h.shared = true;
+        h
+    }
+
+    /// A harness for a test that holds [`Alone`] (not counted).
+    fn alone() -> Harness {
         require_tools();
         let dir = tempfile::Builder::new()
             .prefix("rkube-runc-test")
@@ -219,6 +271,7 @@ impl Harness {
         });
         let network = Arc::new(FakeNetwork::default());
         let mut h = Harness {
+            shared: false,
             dir,
             config,
             runtime: None,
@@ -437,6 +490,12 @@ impl Drop for Harness {
         }
         for root in roots.into_iter().filter(|r| r.is_dir()) {
             remove_cgroup_tree(&root);
+        }
+        if self.shared {
+            let mut state = FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+            state.0 -= 1;
+            drop(state);
+            FD_COUNTING_CHANGED.notify_all();
         }
     }
 }
@@ -989,4 +1048,604 @@ async fn hundred_containers_at_once_against_bare_runc() {
             .count(),
         N
     );
+}
+
+// ------------------------------------------------- streams and usage
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Everything `reader` gives until its end, at most `timeout`.
+async fn read_to_end(
+    reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    timeout: Duration,
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    tokio::time::timeout(timeout, reader.read_to_end(&mut out))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "stream did not end; got {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        })
+        .expect("read");
+    out
+}
+
+/// Read until `needle` has been seen, at most `timeout`; what was read.
+async fn read_until(
+    reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, reader.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", String::from_utf8_lossy(&out)))
+            .expect("read");
+        assert!(
+            n > 0,
+            "stream ended without {needle:?}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn exit_of(io: rkube_cri::StreamIo) -> i32 {
+    tokio::time::timeout(Duration::from_secs(20), io.exit)
+        .await
+        .expect("the exit resolves")
+        .expect("exit code")
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("fds").count()
+}
+
+/// What each open descriptor is (for a leak's message).
+fn fd_targets() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("fds")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect()
+}
+
+fn exec_request(id: &str, cmd: &[&str]) -> rkube_cri::ExecRequest {
+    rkube_cri::ExecRequest {
+        container_id: id.to_string(),
+        cmd: strings(cmd),
+        tty: false,
+        stdin: false,
+        stdout: true,
+        stderr: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_streams_output_stdin_and_exit_code_and_leaks_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let _alone = Alone::take();
+    let h = Harness::alone();
+    let (sandbox, pod) = h.sandbox("streams").await;
+    let id = h
+        .run(
+            &sandbox,
+            &ContainerConfig {
+                env: vec![("GREETING".into(), "from-the-pod".into())],
+                working_dir: "/tmp".into(),
+                ..h.container_config(&pod, "sleeper", "exec sleep 1000")
+            },
+        )
+        .await;
+    // Warm up (the runtime's first calls open what they keep open).
+    let io = h
+        .rt()
+        .exec(&exec_request(&id, &["true"]))
+        .await
+        .expect("exec");
+    assert_eq!(exit_of(io).await, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fds_before = open_fds();
+    let targets_before = fd_targets();
+
+    // Separate stdout and stderr, the container's environment and working
+    // directory, the exit code.
+    let mut io = h
+        .rt()
+        .exec(&exec_request(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "echo out $GREETING $(pwd); echo err >&2; exit 3",
+            ],
+        ))
+        .await
+        .expect("exec");
+    assert!(io.stdin.is_none() && io.resize.is_none());
+    let mut stdout = io.stdout.take().expect("stdout");
+    let mut stderr = io.stderr.take().expect("stderr");
+    let out = read_to_end(stdout.as_mut(), Duration::from_secs(20)).await;
+    let err = read_to_end(stderr.as_mut(), Duration::from_secs(20)).await;
+    assert_eq!(String::from_utf8_lossy(&out), "out from-the-pod /tmp\n");
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    assert_eq!(exit_of(io).await, 3);
+    drop((stdout, stderr));
+
+    // Stdin piped through, its end seen by the command.
+    let mut io = h
+        .rt()
+        .exec(&rkube_cri::ExecRequest {
+            stdin: true,
+            ..exec_request(&id, &["sh", "-c", "tr a-z A-Z; echo done"])
+        })
+        .await
+        .expect("exec");
+    let mut stdin = io.stdin.take().expect("stdin");
+    stdin.write_all(b"hello\n").await.expect("write");
+    drop(stdin);
+    let mut stdout = io.stdout.take().expect("stdout");
+    let out = read_to_end(stdout.as_mut(), Duration::from_secs(20)).await;
+    assert_eq!(String::from_utf8_lossy(&out), "HELLO\ndone\n");
+    assert_eq!(exit_of(io).await, 0);
+    drop(stdout);
+
+    // Clients that go away: the command is not left behind (here it ends
+    // on its own), nor are descriptors.
+    let io = h
+        .rt()
+        .exec(&exec_request(&id, &["sh", "-c", "sleep 0.3; echo late"]))
+        .await
+        .expect("exec");
+    drop(io);
+    // An attach to the quiet container, then gone.
+    let io = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .expect("attach");
+    drop(io);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds() > fds_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if open_fds() != fds_before {
+        let now = fd_targets();
+        let new: Vec<String> = now
+            .iter()
+            .filter(|t| !targets_before.contains(t))
+            .filter_map(|t| t.split(" -> ").nth(1).map(String::from))
+            .collect();
+        let mut holders = Vec::new();
+        for p in std::fs::read_dir("/proc").expect("proc").flatten() {
+            for fd in std::fs::read_dir(p.path().join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let t = std::fs::read_link(fd.path()).unwrap_or_default();
+                if new.contains(&t.display().to_string()) {
+                    let cmd = std::fs::read_to_string(p.path().join("cmdline")).unwrap_or_default();
+                    holders.push(format!(
+                        "{} {} {cmd:?}",
+                        p.file_name().to_string_lossy(),
+                        t.display()
+                    ));
+                }
+            }
+        }
+        panic!("descriptors leaked by exec: before {targets_before:?}, now {now:?}, holders {holders:?}");
+    }
+    let procs = h
+        .rt()
+        .exec_sync(&id, &strings(&["ps"]), Duration::from_secs(10))
+        .await
+        .expect("ps");
+    let ps = String::from_utf8_lossy(&procs.stdout);
+    assert!(!ps.contains("sleep 0.3"), "{ps}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_with_a_terminal_follows_resizes() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("tty").await;
+    let id = h
+        .run(
+            &sandbox,
+            &h.container_config(&pod, "sleeper", "exec sleep 1000"),
+        )
+        .await;
+    let mut io = h
+        .rt()
+        .exec(&rkube_cri::ExecRequest {
+            tty: true,
+            stdin: true,
+            stderr: false,
+            ..exec_request(
+                &id,
+                &[
+                    "sh",
+                    "-c",
+                    "[ -t 0 ] && echo is-a-tty; stty size; read line; stty size; echo bye >&2; exit 4",
+                ],
+            )
+        })
+        .await
+        .expect("exec");
+    assert!(io.stderr.is_none(), "one stream with a terminal");
+    let resize = io.resize.take().expect("resize");
+    let mut stdout = io.stdout.take().expect("stdout");
+    let first = read_until(stdout.as_mut(), "is-a-tty", Duration::from_secs(20)).await;
+    assert!(first.contains("is-a-tty"), "{first:?}");
+    resize
+        .send(rkube_cri::TermSize {
+            width: 123,
+            height: 45,
+        })
+        .await
+        .expect("resize");
+    // runc applies the size when it gets SIGWINCH.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut stdin = io.stdin.take().expect("stdin");
+    stdin.write_all(b"go\r").await.expect("write");
+    let rest = read_to_end(stdout.as_mut(), Duration::from_secs(20)).await;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("45 123"), "{rest:?}");
+    assert!(rest.contains("bye"), "stderr on the terminal: {rest:?}");
+    drop(stdin);
+    drop(resize);
+    assert_eq!(exit_of(io).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_into_an_unknown_or_stopped_container_fails() {
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("stopped").await;
+    let err = h
+        .rt()
+        .exec(&exec_request("no-such-container", &["true"]))
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, CriError::NotFound(_)), "{err}");
+    let id = h
+        .run(&sandbox, &h.container_config(&pod, "quick", "exit 0"))
+        .await;
+    h.wait_exited(&id, Duration::from_secs(20)).await;
+    let err = h
+        .rt()
+        .exec(&exec_request(&id, &["true"]))
+        .await
+        .expect_err("stopped");
+    assert!(
+        matches!(&err, CriError::Runtime(m) if m.contains("not running")),
+        "{err}"
+    );
+    let err = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdout: true,
+            ..Default::default()
+        })
+        .await
+        .expect_err("stopped");
+    assert!(
+        matches!(&err, CriError::Runtime(m) if m.contains("not running")),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_to_a_plain_container_after_an_agent_restart() {
+    let mut h = Harness::new();
+    let (sandbox, pod) = h.sandbox("attach").await;
+    let config = h.container_config(
+        &pod,
+        "ticker",
+        "i=0; while [ $i -lt 100000 ]; do echo tick $i; echo tock $i >&2; i=$((i+1)); sleep 0.1; done",
+    );
+    let id = h.run(&sandbox, &config).await;
+    h.wait_log(&config.log_path, "tick 1").await;
+    // A new agent: the shim serves attach on its own.
+    h.restart();
+    let mut io = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .expect("attach");
+    assert!(io.stdin.is_none() && io.resize.is_none());
+    let mut stdout = io.stdout.take().expect("stdout");
+    let mut stderr = io.stderr.take().expect("stderr");
+    let out = read_until(stdout.as_mut(), "tick", Duration::from_secs(10)).await;
+    assert!(!out.contains("tock"), "{out:?}");
+    let err = read_until(stderr.as_mut(), "tock", Duration::from_secs(10)).await;
+    assert!(!err.contains("tick"), "{err:?}");
+    // Output from now on: not the first lines.
+    assert!(!out.contains("tick 0\n"), "{out:?}");
+    h.rt()
+        .stop_container(&id, Duration::from_millis(300))
+        .await
+        .expect("stop");
+    assert_eq!(exit_of(io).await, 137);
+    // Both streams end with the container.
+    read_to_end(stdout.as_mut(), Duration::from_secs(10)).await;
+    read_to_end(stderr.as_mut(), Duration::from_secs(10)).await;
+    // The log was written all along.
+    assert!(stdout_lines(&config.log_path).len() > 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_to_a_terminal_container_with_stdin() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("tty").await;
+    let config = ContainerConfig {
+        tty: true,
+        stdin: true,
+        ..h.container_config(
+            &pod,
+            "shell",
+            "echo ready; read line; echo got $line; stty size; read again; exit 5",
+        )
+    };
+    let id = h.run(&sandbox, &config).await;
+    h.wait_log(&config.log_path, "ready").await;
+    let mut io = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .expect("attach");
+    assert!(io.stderr.is_none(), "one stream with a terminal");
+    let resize = io.resize.take().expect("resize with a terminal");
+    resize
+        .send(rkube_cri::TermSize {
+            width: 77,
+            height: 33,
+        })
+        .await
+        .expect("resize");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut stdin = io.stdin.take().expect("stdin");
+    let mut stdout = io.stdout.take().expect("stdout");
+    stdin.write_all(b"hello\r").await.expect("write");
+    let out = read_until(stdout.as_mut(), "33 77", Duration::from_secs(10)).await;
+    assert!(out.contains("got hello"), "{out:?}");
+    stdin.write_all(b"bye\r").await.expect("write");
+    assert_eq!(exit_of(io).await, 5);
+    read_to_end(stdout.as_mut(), Duration::from_secs(10)).await;
+    // With a terminal everything is logged as stdout.
+    h.wait_log(&config.log_path, "33 77").await;
+    let entries = log_entries(&config.log_path);
+    assert!(entries.iter().all(|(s, _, _)| s == "stdout"), "{entries:?}");
+    assert!(entries.iter().any(|(_, _, c)| c.contains("got hello")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_once_closes_the_container_stdin_after_the_first_attach() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("once").await;
+    let config = ContainerConfig {
+        stdin: true,
+        stdin_once: true,
+        ..h.container_config(&pod, "cat", "echo ready; cat; echo stdin-ended; exit 0")
+    };
+    let id = h.run(&sandbox, &config).await;
+    h.wait_log(&config.log_path, "ready").await;
+    let mut io = h
+        .rt()
+        .attach(&rkube_cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        })
+        .await
+        .expect("attach");
+    let mut stdin = io.stdin.take().expect("stdin");
+    let mut stdout = io.stdout.take().expect("stdout");
+    stdin.write_all(b"typed\n").await.expect("write");
+    let echoed = read_until(stdout.as_mut(), "typed", Duration::from_secs(10)).await;
+    assert!(echoed.contains("typed"));
+    drop(stdin);
+    let rest = read_until(stdout.as_mut(), "stdin-ended", Duration::from_secs(10)).await;
+    assert!(rest.contains("stdin-ended"));
+    assert_eq!(exit_of(io).await, 0);
+    let status = h.wait_exited(&id, Duration::from_secs(10)).await;
+    assert_eq!(status.exit_code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_reaches_the_pod_loopback_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("pf").await;
+    h.run(
+        &sandbox,
+        &h.container_config(
+            &pod,
+            "web",
+            "mkdir -p /www && echo hello-from-the-pod > /www/index.html && exec httpd -f -p 127.0.0.1:18080 -h /www",
+        ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        match h.rt().port_forward(&sandbox, 18080).await {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never listening: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    stream
+        .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .expect("answer")
+        .expect("read");
+    assert!(answer.contains("hello-from-the-pod"), "{answer}");
+    // The host's loopback is not the pod's.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", 18080)).is_err());
+
+    let err = h
+        .rt()
+        .port_forward(&sandbox, 18081)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, CriError::Runtime(m) if m.contains("18081")),
+        "{err}"
+    );
+    let err = h
+        .rt()
+        .port_forward("no-such-sandbox", 80)
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, CriError::NotFound(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_grow_with_cpu_and_memory_use() {
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("stats").await;
+    let config = h.container_config(
+        &pod,
+        "burner",
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null; echo filled; while :; do :; done",
+    );
+    let id = h.run(&sandbox, &config).await;
+    h.wait_log(&config.log_path, "filled").await;
+    let find = |stats: Vec<rkube_cri::ContainerStats>| {
+        stats
+            .into_iter()
+            .find(|s| s.container_id == id)
+            .expect("stats of the running container")
+    };
+    let first = find(h.rt().list_container_stats().await.expect("stats"));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let second = find(h.rt().list_container_stats().await.expect("stats"));
+    // A busy loop for a second (on a loaded host: at least 50 ms of it).
+    assert!(
+        second.cpu_usage_core_nanoseconds >= first.cpu_usage_core_nanoseconds + 50_000_000,
+        "{first:?} {second:?}"
+    );
+    assert!(
+        second.memory_working_set_bytes >= 40 << 20,
+        "40 MiB in /dev/shm: {second:?}"
+    );
+    assert!(second.memory_usage_bytes >= second.memory_working_set_bytes);
+
+    // The pod: its cgroup holds the container's; bytes sent on an
+    // interface of its namespace are counted (a veth pair inside it, the
+    // peer without an address: the ARP requests go unanswered).
+    let netns = format!("{}{sandbox}", h.config.netns_prefix);
+    for args in [
+        vec!["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+        vec!["addr", "add", "10.250.77.1/24", "dev", "v0"],
+        vec!["link", "set", "v0", "up"],
+        vec!["link", "set", "v1", "up"],
+    ] {
+        let ok = Command::new("ip")
+            .arg("-n")
+            .arg(&netns)
+            .args(&args)
+            .status()
+            .expect("ip");
+        assert!(ok.success(), "ip {args:?}");
+    }
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns,
+            "/bin/busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+        ])
+        .arg("10.250.77.2")
+        .output()
+        .expect("busybox ping");
+    let pods = h.rt().list_pod_sandbox_stats().await.expect("pod stats");
+    let pod_stats = pods
+        .iter()
+        .find(|s| s.sandbox_id == sandbox)
+        .expect("stats of the ready sandbox");
+    assert!(
+        pod_stats.cpu_usage_core_nanoseconds >= second.cpu_usage_core_nanoseconds,
+        "{pod_stats:?}"
+    );
+    assert!(
+        pod_stats.memory_working_set_bytes >= 40 << 20,
+        "{pod_stats:?}"
+    );
+    assert!(pod_stats.network_tx_bytes > 0, "{pod_stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targeted_container_sees_the_target_processes() {
+    let h = Harness::new();
+    let (sandbox, pod) = h.sandbox("debug").await;
+    let target = h
+        .run(
+            &sandbox,
+            &h.container_config(&pod, "app", "exec sleep 4321"),
+        )
+        .await;
+    let debug = ContainerConfig {
+        target_container_id: Some(target.clone()),
+        ..h.container_config(&pod, "debugger", "ps")
+    };
+    let id = h.run(&sandbox, &debug).await;
+    h.wait_exited(&id, Duration::from_secs(20)).await;
+    let lines = stdout_lines(&debug.log_path).join("\n");
+    assert!(lines.contains("sleep 4321"), "{lines}");
+    // Without a target: its own namespace.
+    let plain = h.container_config(&pod, "plain", "ps");
+    let id = h.run(&sandbox, &plain).await;
+    h.wait_exited(&id, Duration::from_secs(20)).await;
+    let lines = stdout_lines(&plain.log_path).join("\n");
+    assert!(!lines.contains("sleep 4321"), "{lines}");
 }

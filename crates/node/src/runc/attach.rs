@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rkube_cri::ExitFuture;
 use rkube_cri::{AttachRequest, ContainerState, CriError, StreamIo, TermSize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -19,8 +19,10 @@ use super::locks::lock;
 use super::records::{ExitRecord, IoRecord};
 use super::runtime::RuncRuntime;
 
-/// Buffer of each stream between the socket and the client.
+/// Buffer of the stdin stream between the client and the socket.
 const BUFFER: usize = 64 * 1024;
+/// Output chunks queued for a client.
+const CHUNKS: usize = 16;
 /// How often the exit file is looked for.
 const EXIT_POLL: Duration = Duration::from_millis(100);
 
@@ -143,25 +145,79 @@ async fn connect(dir: &std::path::Path) -> std::io::Result<UnixStream> {
     stream
 }
 
+/// An output stream for the client: chunks from a channel, so the
+/// sending side sees at once when the client drops it.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    offset: usize,
+}
+
+impl AsyncRead for ChannelReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while self.offset >= self.chunk.len() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => {
+                    self.chunk = chunk;
+                    self.offset = 0;
+                }
+                // The container's output ended.
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = buf.remaining().min(self.chunk.len() - self.offset);
+        let start = self.offset;
+        buf.put_slice(&self.chunk[start..start + n]);
+        self.offset += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// A stream for the client and our end of it, if wanted.
-fn pipe_if(wanted: bool) -> (Option<Reader>, Option<DuplexStream>) {
+fn pipe_if(wanted: bool) -> (Option<Reader>, Option<mpsc::Sender<Vec<u8>>>) {
     if wanted {
-        let (client, ours) = tokio::io::duplex(BUFFER);
-        (Some(Box::new(client)), Some(ours))
+        let (tx, rx) = mpsc::channel(CHUNKS);
+        let reader = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            offset: 0,
+        };
+        (Some(Box::new(reader)), Some(tx))
     } else {
         (None, None)
     }
 }
 
+/// Resolves once every given sender's receiver is gone.
+async fn all_closed(a: &Option<mpsc::Sender<Vec<u8>>>, b: &Option<mpsc::Sender<Vec<u8>>>) {
+    if let Some(a) = a {
+        a.closed().await;
+    }
+    if let Some(b) = b {
+        b.closed().await;
+    }
+}
+
 /// Route the shim's output frames to the client's streams until the shim
-/// ends or the client has dropped every output stream.
+/// ends or the client has dropped every output stream (then the socket is
+/// let go at once, even if the container is quiet).
 async fn demux(
     mut socket: OwnedReadHalf,
-    mut stdout: Option<DuplexStream>,
-    mut stderr: Option<DuplexStream>,
+    mut stdout: Option<mpsc::Sender<Vec<u8>>>,
+    mut stderr: Option<mpsc::Sender<Vec<u8>>>,
 ) {
     while stdout.is_some() || stderr.is_some() {
-        let Ok(Some((kind, payload))) = attach_proto::read_frame_async(&mut socket).await else {
+        let frame = tokio::select! {
+            frame = attach_proto::read_frame_async(&mut socket) => frame,
+            () = all_closed(&stdout, &stderr) => break,
+        };
+        let Ok(Some((kind, payload))) = frame else {
             break;
         };
         let sink = match kind {
@@ -170,7 +226,7 @@ async fn demux(
             _ => continue,
         };
         if let Some(s) = sink {
-            if s.write_all(&payload).await.is_err() {
+            if s.send(payload).await.is_err() {
                 *sink = None;
             }
         }
