@@ -298,6 +298,41 @@ impl Pki {
     }
 }
 
+/// A serving certificate for a node's own API, signed by the CA in
+/// `paths`: `CN=system:node:<node_name>, O=system:nodes`, serverAuth, for
+/// `names` (IPs or DNS names), valid [`LEAF_VALIDITY`]. What the node
+/// inside `rkube up` serves with, until kubelet-serving
+/// CertificateSigningRequests exist. Nothing is written.
+pub fn issue_node_serving(
+    paths: &PkiPaths,
+    node_name: &str,
+    names: &[String],
+) -> Result<CertKeyPem, PkiError> {
+    let missing = |path: PathBuf| PkiError::Io {
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "the cluster CA is missing"),
+        path,
+    };
+    read(&paths.ca_cert())?.ok_or_else(|| missing(paths.ca_cert()))?;
+    let key_pem = read(&paths.ca_key())?.ok_or_else(|| missing(paths.ca_key()))?;
+    let ca_key = parse_key(&paths.ca_key(), &key_pem)?;
+    let issuer = ca_issuer(&ca_key)?;
+    for name in names {
+        if name.parse::<IpAddr>().is_err() {
+            ServerName::try_from(name.as_str()).map_err(|e| PkiError::InvalidName {
+                name: name.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+    }
+    let mut params = leaf_params(&format!("system:node:{node_name}"), SystemTime::now());
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:nodes");
+    params.subject_alt_names = CertificateParams::new(names.to_vec())?.subject_alt_names;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    sign(params, &issuer, &ca_key)
+}
+
 /// The default names plus `extra`, deduplicated, each checked to be an IP
 /// or a valid DNS name.
 fn serving_name_list(extra: &[String]) -> Result<Vec<String>, PkiError> {
@@ -670,6 +705,25 @@ mod tests {
         std::fs::write(paths.ca_key(), other.serialize_pem()).expect("write");
         let err = Pki::load_or_create(paths, &[]).expect_err("mismatch");
         assert!(matches!(err, PkiError::CaMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn node_serving_certificates_come_from_the_cluster_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = PkiPaths::new(dir.path());
+        let pki = Pki::load_or_create(paths.clone(), &[]).expect("pki");
+        let names = ["10.0.0.9".to_owned(), "node-a".to_owned()];
+        let leaf = issue_node_serving(&paths, "node-a", &names).expect("leaf");
+        let checker = Checker::new(pki.ca_cert_der(), SystemTime::now()).expect("checker");
+        checker.serves_detail(&leaf, &names).expect("serves");
+        let der = CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).expect("der");
+        let subject = subject_names(&der).expect("subject");
+        assert_eq!(subject.common_name.as_deref(), Some("system:node:node-a"));
+        let err = issue_node_serving(&paths, "n", &["bad name".to_owned()]).expect_err("bad");
+        assert!(matches!(err, PkiError::InvalidName { .. }), "{err}");
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = issue_node_serving(&PkiPaths::new(empty.path()), "n", &[]).expect_err("no CA");
+        assert!(matches!(err, PkiError::Io { .. }), "{err}");
     }
 
     #[test]

@@ -512,3 +512,34 @@ async fn a_failing_runtime_gives_scrape_error() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(text.contains("cgroup unreadable"), "{text}");
 }
+
+#[tokio::test]
+async fn the_nodes_own_logs_are_served_without_escaping_their_directory() {
+    let node = Node::start().await;
+    let root = node.path("varlog");
+    std::fs::create_dir_all(root.join("pods")).expect("dir");
+    std::fs::write(root.join("syslog"), "boot\nready\n").expect("write");
+    std::fs::write(root.join("a b.log"), "spaced").expect("write");
+    let (status, text) = node.get_text("/logs/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        text,
+        "<pre>\n<a href=\"a%20b.log\">a b.log</a>\n<a href=\"pods/\">pods/</a>\n<a href=\"syslog\">syslog</a>\n</pre>\n"
+    );
+    let (status, text) = node.get_text("/logs/syslog").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "boot\nready\n"));
+    let (status, _) = node.get_text("/logs/pods/").await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        "/logs/../../etc/passwd",
+        "/logs/%2e%2e/%2e%2e/etc/passwd",
+        "/logs/nope",
+    ] {
+        let (status, text) = node.get_text(bad).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{bad}: {status} {text}"
+        );
+        assert!(!text.contains("root:"), "{bad}: {text}");
+    }
+}

@@ -10,6 +10,11 @@
 //! gone, then run the kubelet. On stop, every container is stopped
 //! gracefully (SIGTERM, then SIGKILL after the grace period) before the
 //! control plane stops.
+//!
+//! The node's API (the kubelet's port: logs, exec, stats) is bound before
+//! registration, so the Node names the port it really got
+//! (`daemonEndpoints`), and serves once the runtime is up; it stops with
+//! the kubelet.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +29,10 @@ use rkube_image::ImageStore;
 use rkube_net::{BridgeNetwork, NetConfig};
 use rkube_node::kubelet::{self, KubeletConfig};
 use rkube_node::runc::{RuncConfig, RuncRuntime};
+use rkube_node::server::listen::{self, ListenConfig, NodeListener, ServingCert};
+use rkube_node::server::ServerState;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -46,6 +55,22 @@ pub struct RealNodeOptions {
     pub service_range: String,
     /// The kubelet's `--eviction-hard`.
     pub eviction_hard: rkube_node::kubelet::node::thresholds::EvictionThresholds,
+    /// The certificates of the node's API.
+    pub node_api: NodeApiTls,
+}
+
+/// Where the node's API gets its certificates.
+#[derive(Clone, Debug, Default)]
+pub enum NodeApiTls {
+    /// The node inside `rkube up`: a serving certificate issued by the
+    /// cluster CA in `DATA_DIR/pki`, whose clients (the API server's
+    /// admin certificate) are accepted.
+    #[default]
+    ClusterCa,
+    /// `rkube node`: a self-signed serving certificate kept in
+    /// `DATA_DIR/kubelet/pki`; clients of these CAs (the kubeconfig's,
+    /// DER) are accepted.
+    SelfSigned { client_cas: Vec<Vec<u8>> },
 }
 
 impl RealNodeOptions {
@@ -127,6 +152,19 @@ async fn try_run(
     // host's resolv.conf and a MissingClusterDNS event.
     config.cluster_dns = Vec::new();
     config.eviction_hard = options.eviction_hard;
+    let api = match bind_node_api(&options, &config).await {
+        Ok(listener) => {
+            config.port = listener.port();
+            Some(listener)
+        }
+        Err(e) => {
+            error!(
+                error = format!("{e:#}"),
+                "the node's API cannot serve: no logs, exec or stats from this node"
+            );
+            None
+        }
+    };
     let config = Arc::new(config);
     let version = runc_version().await;
     kubelet::node::register(&client, &config, &version)
@@ -154,7 +192,16 @@ async fn try_run(
         .gc_network()
         .await
         .context("cannot release the addresses of gone sandboxes")?;
-    info!(node = %config.node_name, %pod_cidr, "real node ready");
+    info!(node = %config.node_name, %pod_cidr, port = config.port, "real node ready");
+    let api = api.map(|listener| {
+        let state = Arc::new(ServerState {
+            config: config.clone(),
+            runtime: runtime.clone(),
+        });
+        AbortOnDrop(tokio::spawn(
+            listener.serve(rkube_node::server::router(state)),
+        ))
+    });
     let image_gc = AbortOnDrop(tokio::spawn(collect_images(
         images.clone(),
         runtime.clone(),
@@ -167,9 +214,72 @@ async fn try_run(
         )))
     });
     let result = kubelet::run(client, config, runtime, Arc::new(images)).await;
+    drop(api);
     drop(import);
     drop(image_gc);
     result.context("the kubelet stopped")
+}
+
+/// The names the node's serving certificate carries: its IP, its name
+/// (when it is a DNS name) and loopback.
+fn serving_names(config: &KubeletConfig) -> Vec<String> {
+    let mut names = vec![config.node_ip.to_string()];
+    if config.node_name.parse::<IpAddr>().is_err()
+        && rustls::pki_types::ServerName::try_from(config.node_name.as_str()).is_ok()
+    {
+        names.push(config.node_name.clone());
+    }
+    for n in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
+        }
+    }
+    names
+}
+
+/// Bind the node's API on the node's IP, from port 10250, with its
+/// certificates.
+async fn bind_node_api(
+    options: &RealNodeOptions,
+    config: &KubeletConfig,
+) -> anyhow::Result<NodeListener> {
+    let names = serving_names(config);
+    let (serving, client_cas) = match &options.node_api {
+        NodeApiTls::ClusterCa => {
+            let paths = rkube_apiserver::pki::PkiPaths::new(options.data_dir.join("pki"));
+            let leaf = rkube_apiserver::pki::issue_node_serving(&paths, &config.node_name, &names)
+                .context("cannot issue the node's serving certificate")?;
+            let ca_pem = std::fs::read(paths.ca_cert())
+                .with_context(|| format!("cannot read {}", paths.ca_cert().display()))?;
+            let cas = CertificateDer::pem_slice_iter(&ca_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| {
+                    format!("{} is not a PEM certificate", paths.ca_cert().display())
+                })?;
+            let serving = ServingCert {
+                cert_pem: leaf.cert_pem,
+                key_pem: leaf.key_pem,
+            };
+            (serving, cas)
+        }
+        NodeApiTls::SelfSigned { client_cas } => {
+            let serving = ServingCert::self_signed_in(&config.root_dir.join("pki"), &names)?;
+            let cas = client_cas
+                .iter()
+                .map(|der| CertificateDer::from(der.clone()))
+                .collect();
+            (serving, cas)
+        }
+    };
+    let listener = NodeListener::bind(ListenConfig {
+        address: config.node_ip,
+        first_port: listen::port::DEFAULT_PORT,
+        serving,
+        client_cas,
+        auth: listen::Authenticator::default(),
+    })
+    .await?;
+    Ok(listener)
 }
 
 async fn runc_version() -> String {

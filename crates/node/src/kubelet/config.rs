@@ -40,6 +40,8 @@ pub struct KubeletConfig {
     /// The port the node's API serves on (10250 unless it was taken), as
     /// the Node's `daemonEndpoints.kubeletEndpoint.Port` tells it.
     pub port: u16,
+    /// The node's own log files, served at `/logs/` (`/var/log`).
+    pub node_log_dir: PathBuf,
 }
 
 impl KubeletConfig {
@@ -60,6 +62,7 @@ impl KubeletConfig {
             image_import_dir: Some(data_dir.join("images").join("import")),
             eviction_hard: EvictionThresholds::default(),
             port: crate::kubelet::node::object::KUBELET_PORT,
+            node_log_dir: PathBuf::from("/var/log"),
         }
     }
 }

@@ -8,13 +8,14 @@
 //! - `lookup.rs`: a pod's sandbox and containers, found through the
 //!   runtime's labels (the server keeps no pod state of its own);
 //! - `error.rs`: [`NodeApiError`] and its `Status` answer;
-//! - `logs.rs`: `/containerLogs/...`;
+//! - `logs/`: `/containerLogs/...`; `node_logs.rs`: `/logs/` (the
+//!   node's own log files);
 //! - `streaming.rs`: `/exec/...`, `/attach/...`, `/portForward/...`,
 //!   `/run/...` (framing by `rkube-stream`);
-//! - `stats.rs`: `/stats/summary`, `/metrics/resource`,
+//! - `stats/`: `/stats/summary`, `/metrics/resource`,
 //!   `/metrics/cadvisor`, `/metrics/probes`, `/metrics`;
-//! - `listen.rs`: HTTPS with the node's serving certificate, client
-//!   certificates checked against the cluster CA.
+//! - `listen/`: HTTPS on the node's port with its serving certificate,
+//!   client certificates checked against the cluster CA (401 otherwise).
 //!
 //! What it must not do: change pods or containers other than running
 //! what a client asked for in them (exec, attach, port-forward).
@@ -23,6 +24,7 @@ pub mod error;
 pub mod listen;
 pub mod logs;
 pub mod lookup;
+pub mod node_logs;
 pub mod stats;
 pub mod streaming;
 
@@ -47,6 +49,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(logs::routes())
+        .merge(node_logs::routes())
         .merge(streaming::routes())
         .merge(stats::routes())
         .with_state(state)

@@ -249,11 +249,12 @@ impl Node {
         let serving = ca.serving();
         let dir = tempfile::tempdir().expect("tempdir");
         let runtime = FakeRuntime::default();
-        let config = KubeletConfig::new(
+        let mut config = KubeletConfig::new(
             "test-node".into(),
             "127.0.0.1".parse::<IpAddr>().expect("ip"),
             dir.path(),
         );
+        config.node_log_dir = dir.path().join("varlog");
         let state = Arc::new(ServerState {
             config: Arc::new(config),
             runtime: Arc::new(runtime.clone()),
@@ -326,7 +327,7 @@ impl Node {
                 .await
                 .expect("handshake");
         tokio::spawn(conn);
-        let req = hyper::Request::get(path)
+        let req = hyper::Request::get(path.parse::<hyper::Uri>().expect("uri"))
             .header("host", "127.0.0.1")
             .body(http_body_util::Empty::<Bytes>::new())
             .expect("request");

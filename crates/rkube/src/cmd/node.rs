@@ -69,7 +69,17 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         args.sim.sim_nodes > 0 || real.is_some(),
         "nothing to run: this host cannot run a real node, and no --sim-nodes N was given"
     );
-    let real = real.map(|options| crate::real_node::RealNode::start(client.clone(), options));
+    let real = match real {
+        Some(mut options) => {
+            // Clients of the node's API (the API server) show
+            // certificates of the cluster's CA, the kubeconfig's.
+            options.node_api = crate::real_node::NodeApiTls::SelfSigned {
+                client_cas: cluster_cas(&args.kubeconfig).await?,
+            };
+            Some(crate::real_node::RealNode::start(client.clone(), options))
+        }
+        None => None,
+    };
     let sim = async {
         if args.sim.sim_nodes > 0 {
             components::sim_nodes(client.clone(), args.sim.config()).await;
@@ -92,4 +102,22 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         }
         None => anyhow::bail!("the simulated nodes stopped"),
     }
+}
+
+/// The CA certificates (DER) the kubeconfig trusts for the API server.
+async fn cluster_cas(kubeconfig: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    use anyhow::Context;
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .context("cannot use the kubeconfig")?;
+    let cas = config.root_cert.unwrap_or_default();
+    if cas.is_empty() {
+        tracing::warn!(
+            kubeconfig = %kubeconfig.display(),
+            "the kubeconfig names no certificate authority: the node's API will refuse every client"
+        );
+    }
+    Ok(cas)
 }

@@ -80,6 +80,7 @@ impl RealNodeArgs {
             cluster_cidr: cluster_cidr.to_string(),
             service_range: service_range.to_string(),
             eviction_hard: self.eviction_hard,
+            node_api: crate::real_node::NodeApiTls::ClusterCa,
         }))
     }
 }

@@ -44,6 +44,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<()> {
         cluster_cidr: args.cluster_cidr,
         service_range: args.service_cluster_ip_range,
         eviction_hard: Default::default(),
+        node_api: Default::default(),
     })
     .await?;
     println!("reset: containers, mounts and the pod network removed");
