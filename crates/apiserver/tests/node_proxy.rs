@@ -221,7 +221,7 @@ async fn call_as(api: &Api, method: &str, path: &str, ct: &str, body: Value) -> 
     (code, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn node(name: &str, addr: SocketAddr, simulated: bool) -> Value {
+fn node(name: &str, simulated: bool) -> Value {
     let mut n = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
     if simulated {
         n["metadata"]["annotations"] = json!({"rkube.io/sim": "true"});
@@ -273,7 +273,7 @@ async fn start() -> Api {
     };
     let merge = "application/merge-patch+json";
     for (name, addr, sim) in [("real", api.node.addr, false), ("sim", sim_addr, true)] {
-        let (code, body) = call(&api, "POST", "/api/v1/nodes", node(name, addr, sim)).await;
+        let (code, body) = call(&api, "POST", "/api/v1/nodes", node(name, sim)).await;
         assert_eq!(code, 201, "{body}");
         let path = format!("/api/v1/nodes/{name}/status");
         let (code, body) = call_as(&api, "PATCH", &path, merge, node_status(addr)).await;
