@@ -130,8 +130,9 @@ pub fn spec(spec: Option<&Value>, field: &str, restart: &[&str]) -> Vec<Cause> {
 }
 
 /// What a pod update may change: container images, activeDeadlineSeconds,
-/// added tolerations (and scheduling gates' removal); everything else in
-/// the spec is fixed once created.
+/// added tolerations (and scheduling gates' removal), and ephemeral
+/// containers (the `ephemeralcontainers` subresource's rules apply);
+/// everything else in the spec is fixed once created.
 pub fn update(old: &Value, new: &Value) -> Vec<Cause> {
     let (Some(o), Some(n)) = (old.get("spec"), new.get("spec")) else {
         return Vec::new();
@@ -143,6 +144,9 @@ pub fn update(old: &Value, new: &Value) -> Vec<Cause> {
             m.remove("activeDeadlineSeconds");
             m.remove("tolerations");
             m.remove("schedulingGates");
+            // Changed through `pods/ephemeralcontainers`, which checks
+            // its own rules.
+            m.remove("ephemeralContainers");
             for list in ["containers", "initContainers"] {
                 if let Some(cs) = m.get_mut(list).and_then(Value::as_array_mut) {
                     for c in cs.iter_mut().filter_map(Value::as_object_mut) {

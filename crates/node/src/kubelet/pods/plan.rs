@@ -19,6 +19,9 @@
 //! - A running container that failed its liveness or startup probe is
 //!   killed (and restarted by a later round).
 //! - A restart waits out the container's back-off (CrashLoopBackOff).
+//! - Ephemeral containers (`kubectl debug`) start once in a ready sandbox
+//!   and are never restarted; one with `targetContainerName` waits until
+//!   that container runs, and joins its process namespace.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -70,6 +73,12 @@ pub enum Action {
         name: String,
         attempt: u32,
         restart: Option<SystemTime>,
+    },
+    /// Create and start ephemeral container `name` once; `target`: the id
+    /// of the running container whose process namespace it joins.
+    StartEphemeral {
+        name: String,
+        target: Option<String>,
     },
     /// Stop one running container.
     KillContainer {
@@ -271,6 +280,33 @@ impl Planner<'_> {
     }
 }
 
+impl Planner<'_> {
+    /// Ephemeral containers never run yet, in the ready sandbox.
+    fn ephemeral(&mut self) {
+        let Some(sandbox) = self.sandbox.clone() else {
+            return;
+        };
+        let rt = self.input.runtime;
+        for e in spec::ephemeral_containers(self.input.pod) {
+            if rt.latest(&e.name).is_some() {
+                continue;
+            }
+            let target = match e.target_container_name.as_deref().filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) => match rt.latest_in(t, &sandbox).filter(|r| is_running(r)) {
+                    Some(run) => Some(run.id.clone()),
+                    // Its target does not run (yet): wait.
+                    None => continue,
+                },
+            };
+            self.plan.actions.push(Action::StartEphemeral {
+                name: e.name.clone(),
+                target,
+            });
+        }
+    }
+}
+
 /// The actions for this round.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let pod = input.pod;
@@ -331,6 +367,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     };
     if planner.init() {
         planner.main();
+        planner.ephemeral();
     }
     planner.plan
 }

@@ -407,3 +407,52 @@ fn the_active_deadline_kills_the_pod() {
         }]
     );
 }
+
+#[test]
+fn ephemeral_containers_start_once_in_the_running_sandbox() {
+    let p = pod(json!({"containers": [{"name": "app", "image": "busybox"}],
+        "ephemeralContainers": [
+            {"name": "dbg", "image": "busybox"},
+            {"name": "tgt", "image": "busybox", "targetContainerName": "app"}]}));
+    // Not before the pod has a sandbox.
+    assert_eq!(
+        simple(&p, &PodRuntime::default(), 0),
+        vec![Action::CreateSandbox { attempt: 0 }, start("app", 0, None)]
+    );
+    let rt = PodRuntime {
+        sandboxes: vec![sandbox("s1", 0, true)],
+        containers: vec![running("c1", "app", "s1", 0, 1)],
+    };
+    assert_eq!(
+        simple(&p, &rt, 5),
+        vec![
+            Action::StartEphemeral {
+                name: "dbg".into(),
+                target: None
+            },
+            Action::StartEphemeral {
+                name: "tgt".into(),
+                target: Some("c1".into())
+            },
+        ]
+    );
+    // Once run, never again (exited or not).
+    let done = PodRuntime {
+        sandboxes: vec![sandbox("s1", 0, true)],
+        containers: vec![
+            running("c1", "app", "s1", 0, 1),
+            exited("e1", "dbg", "s1", 0, 1, 2, 3),
+            running("e2", "tgt", "s1", 0, 2),
+        ],
+    };
+    assert_eq!(simple(&p, &done, 6), vec![]);
+    // A target that does not run: wait for it.
+    let stopped = PodRuntime {
+        sandboxes: vec![sandbox("s1", 0, true)],
+        containers: vec![
+            exited("c1", "app", "s1", 0, 1, 1, 2),
+            exited("e1", "dbg", "s1", 0, 1, 2, 3),
+        ],
+    };
+    assert_eq!(simple(&p, &stopped, 3), vec![start("app", 1, Some(2))]);
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSpec};
 
 /// The pod's `restartPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,25 @@ pub fn init_containers(pod: &Pod) -> &[Container] {
     spec(pod)
         .and_then(|s| s.init_containers.as_deref())
         .unwrap_or(&[])
+}
+
+/// The pod's ephemeral containers (`kubectl debug`), in order.
+pub fn ephemeral_containers(pod: &Pod) -> &[EphemeralContainer] {
+    spec(pod)
+        .and_then(|s| s.ephemeral_containers.as_deref())
+        .unwrap_or(&[])
+}
+
+/// Ephemeral container `name` as a container (the same fields, less
+/// `targetContainerName`), with its `targetContainerName`.
+pub fn ephemeral_container(pod: &Pod, name: &str) -> Option<(Container, Option<String>)> {
+    let e = ephemeral_containers(pod).iter().find(|e| e.name == name)?;
+    let mut value = serde_json::to_value(e).ok()?;
+    if let Some(m) = value.as_object_mut() {
+        m.remove("targetContainerName");
+    }
+    let c: Container = serde_json::from_value(value).ok()?;
+    Some((c, e.target_container_name.clone().filter(|t| !t.is_empty())))
 }
 
 /// An init container with `restartPolicy: Always`: a sidecar.

@@ -344,6 +344,15 @@ pub fn pod_status(input: &StatusInput<'_>) -> PodStatus {
         .iter()
         .map(|c| builder.status(c, false))
         .collect();
+    // Ephemeral containers are never ready (they serve nothing).
+    let ephemeral: Vec<ApiStatus> = spec::ephemeral_containers(pod)
+        .iter()
+        .filter_map(|e| spec::ephemeral_container(pod, &e.name))
+        .map(|(c, _)| ApiStatus {
+            ready: false,
+            ..builder.status(&c, false)
+        })
+        .collect();
 
     let api_phase = spec::api_phase(pod);
     let mut reason = pod.status.as_ref().and_then(|s| s.reason.clone());
@@ -470,6 +479,7 @@ pub fn pod_status(input: &StatusInput<'_>) -> PodStatus {
         start_time,
         init_container_statuses: (!init.is_empty()).then_some(init),
         container_statuses: Some(main),
+        ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
         ..PodStatus::default()
     }
 }

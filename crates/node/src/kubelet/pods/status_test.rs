@@ -472,3 +472,27 @@ fn host_network_pods_have_the_host_ip() {
     let s = case(p, up(vec![running("c1", "app", "s1", 0, 1)])).status();
     assert_eq!(s.pod_ip.as_deref(), Some("192.168.1.2"));
 }
+
+#[test]
+fn ephemeral_containers_get_their_own_statuses() {
+    let p = pod(json!({"containers": [{"name": "app", "image": "busybox"}],
+        "ephemeralContainers": [{"name": "dbg", "image": "busybox:1"},
+                                {"name": "later", "image": "busybox"}]}));
+    let rt = PodRuntime {
+        sandboxes: vec![sandbox("s1", 0, true)],
+        containers: vec![
+            running("c1", "app", "s1", 0, 1),
+            running("e1", "dbg", "s1", 0, 2),
+        ],
+    };
+    let s = case(p, rt).status();
+    let eph = s.ephemeral_container_statuses.unwrap();
+    assert_eq!(eph.len(), 2);
+    assert_eq!(eph[0].name, "dbg");
+    assert_eq!(eph[0].image, "busybox:1");
+    assert!(eph[0].state.as_ref().unwrap().running.is_some());
+    assert!(!eph[0].ready);
+    assert!(eph[1].state.as_ref().unwrap().waiting.is_some());
+    // The ephemeral container is not one of the main ones.
+    assert_eq!(s.container_statuses.unwrap().len(), 1);
+}

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use rkube_cri::{ContainerStatus, CriError, SandboxState};
 use serde_json::{json, Value};
@@ -281,9 +281,19 @@ impl Worker {
                         break;
                     };
                     let init = spec::find_container(&self.pod, &name).is_some_and(|(_, i)| i);
-                    if !self.start_container(&sb, &name, attempt, restart).await && init {
+                    if !self
+                        .start_container(&sb, &name, attempt, restart, None)
+                        .await
+                        && init
+                    {
                         break;
                     }
+                }
+                Action::StartEphemeral { name, target } => {
+                    let Some(sb) = sandbox.clone() else {
+                        break;
+                    };
+                    self.start_container(&sb, &name, 0, None, target).await;
                 }
                 Action::KillContainer { id, name, reason } => {
                     self.kill_container(&id, &name, reason).await
@@ -496,9 +506,14 @@ impl Worker {
         name: &str,
         attempt: u32,
         restart: Option<SystemTime>,
+        target: Option<String>,
     ) -> bool {
-        let Some((c, _)) = spec::find_container(&self.pod, name) else {
-            return false;
+        let c = match spec::find_container(&self.pod, name) {
+            Some((c, _)) => c.clone(),
+            None => match spec::ephemeral_container(&self.pod, name) {
+                Some((c, _)) => c,
+                None => return false,
+            },
         };
         let now = SystemTime::now();
         if let Some(e) = self.create_backoff.get(name) {
@@ -506,7 +521,6 @@ impl Worker {
                 return false;
             }
         }
-        let c: Container = c.clone();
         let pod = self.pod.clone();
         let image = match self.puller.ensure(&self.ctx, &pod, &c).await {
             Ok(i) => i,
@@ -541,7 +555,10 @@ impl Worker {
             .prepare_container_files(&inputs)
             .and_then(|()| self.ctx.setup.container_config(&inputs));
         let config = match config {
-            Ok(cfg) => cfg,
+            Ok(mut cfg) => {
+                cfg.target_container_id = target;
+                cfg
+            }
             Err(e) => {
                 self.fail_start(name, e.reason, e.message);
                 return false;
