@@ -514,3 +514,43 @@ async fn a_real_node_reports_what_its_summary_says() {
         ["default/busy", "default/db", "default/web"]
     );
 }
+
+#[tokio::test]
+async fn the_apiservice_is_local_until_a_user_puts_a_service_in_its_place() {
+    let api = Api::new().await;
+    let mut config = resources::SystemObjectsConfig::new("127.0.0.1:6443".parse().expect("addr"));
+    config.interval = Duration::from_millis(100);
+    let task = resources::spawn_system_objects(api.state.clone(), config);
+    let uri = "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io";
+    let mut local = Value::Null;
+    for _ in 0..100 {
+        let (code, v) = api.get(uri).await;
+        if code == 200 && v["status"]["conditions"][0]["reason"] == "Local" {
+            local = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(local["spec"]["group"], "metrics.k8s.io", "{local}");
+    assert_eq!(local["status"]["conditions"][0]["status"], "True");
+
+    // metrics-server's manifest, applied over it.
+    let service = json!({"namespace": "kube-system", "name": "metrics-server", "port": 443});
+    let (code, v) = api
+        .call(
+            Method::PATCH,
+            uri,
+            None,
+            Some((
+                "application/merge-patch+json",
+                json!({"spec": {"service": service, "insecureSkipTLSVerify": true}}),
+            )),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    // Several reconcile passes later, the user's spec stands.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let kept = api.ok(uri).await;
+    assert_eq!(kept["spec"]["service"], service, "{kept}");
+    task.abort();
+}

@@ -14,10 +14,14 @@ use super::summary::NodeReport;
 /// How long a node's answer is used (also a failure).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 
+/// When an answer was fetched, and the answer (`None`: the node did not
+/// give one).
+type Entry = (Instant, Option<Arc<NodeReport>>);
+
 /// Answers by node name, with when they were fetched.
 pub struct SummaryCache {
     ttl: parking_lot::Mutex<Duration>,
-    entries: parking_lot::Mutex<HashMap<String, (Instant, Option<Arc<NodeReport>>)>>,
+    entries: parking_lot::Mutex<HashMap<String, Entry>>,
 }
 
 impl Default for SummaryCache {

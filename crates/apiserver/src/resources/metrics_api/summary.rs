@@ -128,7 +128,7 @@ mod tests {
                 {"podRef": {"name": "empty", "namespace": "default"}, "containers": []}
             ]
         });
-        let r = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let r = parse(body.to_string().as_bytes()).expect("summary");
         assert_eq!(
             r.node,
             Some((
@@ -158,6 +158,6 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(parse(b"not json").is_err());
         assert!(parse(b"{\"pods\": 3}").is_err());
-        assert_eq!(parse(b"{}").unwrap(), NodeReport::default());
+        assert_eq!(parse(b"{}").ok(), Some(NodeReport::default()));
     }
 }
