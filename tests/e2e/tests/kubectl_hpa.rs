@@ -36,6 +36,16 @@ spec:
           requests: {cpu: 100m}
 "#;
 
+/// An HPA whose target does not exist.
+const GHOST: &str = r#"apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: ghost
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: nothing}
+  maxReplicas: 2
+"#;
+
 fn cluster() -> Cluster {
     Cluster::up_with(&[
         "--sim-nodes",
@@ -88,18 +98,20 @@ fn kubectl_autoscale_and_get_hpa() {
     // NAME REFERENCE cpu: <unknown>/50% MINPODS MAXPODS REPLICAS AGE
     assert_eq!(&cols[4..6], ["1", "5"], "{table}");
 
-    // The same object through autoscaling/v1.
+    // The same object through autoscaling/v1 (kubectl expands a short
+    // name to its group and drops the version: `hpa.v1.autoscaling` asks
+    // for the preferred v2, so the full name it is).
     assert_eq!(
         c.ok(&[
             "get",
-            "hpa.v1.autoscaling",
+            "horizontalpodautoscalers.v1.autoscaling",
             "web",
             "-o",
             "jsonpath={.apiVersion} {.spec.targetCPUUtilizationPercentage} {.spec.minReplicas} {.spec.maxReplicas}",
         ]),
         "autoscaling/v1 50 1 5"
     );
-    let v1_table = c.ok(&["get", "hpa.v1.autoscaling"]);
+    let v1_table = c.ok(&["get", "horizontalpodautoscalers.v1.autoscaling"]);
     assert!(
         v1_table.contains("Deployment/web") && v1_table.contains("cpu: <unknown>/50%"),
         "{v1_table}"
@@ -215,15 +227,8 @@ fn the_controller_keeps_the_target_within_min_and_max() {
     });
 
     // A target that does not exist: FailedGetScale.
-    c.ok(&["autoscale", "deployment", "web", "--name=ghost", "--max=2"]);
-    c.ok(&[
-        "patch",
-        "hpa",
-        "ghost",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"scaleTargetRef":{"name":"nothing"}}}"#,
-    ]);
+    let ghost = c.file("ghost.yaml", GHOST);
+    c.ok(&["create", "-f", ghost.to_str().expect("path")]);
     c.wait_until("AbleToScale False", WAIT, || {
         c.ok(&[
             "get",
@@ -233,4 +238,16 @@ fn the_controller_keeps_the_target_within_min_and_max() {
             r#"jsonpath={.status.conditions[?(@.type=="AbleToScale")].reason}"#,
         ]) == "FailedGetScale"
     });
+    let message = c.ok(&[
+        "get",
+        "hpa",
+        "ghost",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="AbleToScale")].message}"#,
+    ]);
+    assert!(
+        message.starts_with("the HPA controller was unable to get the target's current scale:")
+            && message.contains("not found"),
+        "{message}"
+    );
 }

@@ -39,7 +39,7 @@ const ROUND_TRIP: [&str; 4] = [
     BEHAVIOR_ANNOTATION,
 ];
 
-fn take<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<Value> {
+fn take(m: &mut Map<String, Value>, key: &str) -> Option<Value> {
     m.remove(key).filter(|v| !v.is_null())
 }
 

@@ -54,7 +54,7 @@ impl MetricsSource for ApiMetrics {
         self.0
             .request::<Value>(req)
             .await
-            .map_err(|e| MetricsError::Fetch(e.to_string()))
+            .map_err(|e| MetricsError::Fetch(super::scale::api_message(&e)))
     }
 }
 

@@ -47,9 +47,18 @@ pub enum ScaleError {
     /// Discovery does not know the kind.
     #[error("unable to determine resource for scale target reference: {0}")]
     Unknown(String),
-    /// The API refused or failed.
-    #[error(transparent)]
+    /// The API refused or failed (shown as the API's message, as Go's
+    /// client shows a Status).
+    #[error("{}", api_message(.0))]
     Kube(#[from] kube::Error),
+}
+
+/// The message of an API error's Status, else the error.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Scale reads and writes, with the kinds found so far.

@@ -54,7 +54,7 @@ impl<M: MetricsSource> Controller<M> {
                 let labels = p.metadata.labels.clone().unwrap_or_default();
                 selector.matches(&labels)
             })
-            .map(|p| Arc::unwrap_or_clone(p))
+            .map(Arc::unwrap_or_clone)
             .collect()
     }
 
