@@ -29,7 +29,7 @@ pub struct ApiState {
     /// How node APIs are reached (logs, exec, port-forward, metrics).
     pub nodes: crate::node_access::NodeAccess,
     /// Real nodes' resource figures, kept a few seconds (`metrics.k8s.io`).
-    pub resource_metrics: super::metrics_api::SummaryCache,
+    pub resource_metrics: super::metrics_api::cache::SummaryCache,
 }
 
 impl ApiState {
@@ -52,7 +52,7 @@ impl ApiState {
             watch_bookmark_interval: Duration::from_secs(60),
             stopping: tokio_util::sync::CancellationToken::new(),
             nodes: crate::node_access::NodeAccess::default(),
-            resource_metrics: super::metrics_api::SummaryCache::default(),
+            resource_metrics: super::metrics_api::cache::SummaryCache::default(),
         }
     }
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::kubelet::node::thresholds::EvictionThresholds;
 
+/// The kubelet's default port (`KubeletConfig::port` is the one used).
+pub const KUBELET_PORT: u16 = 10250;
+
 /// How the real node is set up.
 #[derive(Clone, Debug)]
 pub struct KubeletConfig {
@@ -61,7 +64,7 @@ impl KubeletConfig {
             node_status_report: Duration::from_secs(60),
             image_import_dir: Some(data_dir.join("images").join("import")),
             eviction_hard: EvictionThresholds::default(),
-            port: crate::kubelet::node::object::KUBELET_PORT,
+            port: KUBELET_PORT,
             node_log_dir: PathBuf::from("/var/log"),
         }
     }

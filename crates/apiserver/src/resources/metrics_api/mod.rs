@@ -20,7 +20,7 @@
 //! a get of a pod or node that does not exist is the core `404`
 //! (`pods "<name>" not found`).
 
-mod cache;
+pub(crate) mod cache;
 mod simulated;
 mod summary;
 mod usage;

@@ -17,8 +17,6 @@ use crate::kubelet::node::host::{Capacity, HostInfo};
 pub const KUBELET_VERSION: &str = "v1.37.0-rkube";
 /// `status.images` holds at most this many (the largest).
 pub const MAX_IMAGES: usize = 50;
-/// The kubelet's default port (`KubeletConfig::port` is the one used).
-pub const KUBELET_PORT: u16 = 10250;
 
 /// The Node's labels.
 pub fn labels(name: &str, arch: &str) -> BTreeMap<String, String> {
