@@ -63,16 +63,23 @@ fn admission_plugins_default_bound_and_refuse_pods() {
     );
     c.ok(&["apply", "-f", q.to_str().expect("path")]);
     c.ok(&["run", "third", "--image=busybox", "-n", "team"]);
-    let used = c.ok(&[
-        "get",
-        "quota",
-        "q",
-        "-n",
-        "team",
-        "-o",
-        "jsonpath={.status.used.pods}",
-    ]);
-    assert_eq!(used, "3");
+    // Admission charges the quota at create; the quota controller's
+    // recount from its informer may lag a moment behind.
+    c.wait_until(
+        "the quota counts three pods",
+        std::time::Duration::from_secs(10),
+        || {
+            c.ok(&[
+                "get",
+                "quota",
+                "q",
+                "-n",
+                "team",
+                "-o",
+                "jsonpath={.status.used.pods}",
+            ]) == "3"
+        },
+    );
     let over = c.fails(&["run", "fourth", "--image=busybox", "-n", "team"]);
     assert!(
         over.contains("pods \"fourth\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=3, limited: pods=3"),
