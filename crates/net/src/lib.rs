@@ -58,7 +58,7 @@
 
 pub mod bridge;
 pub mod cidr;
-mod cmd;
+pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod host;

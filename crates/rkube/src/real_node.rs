@@ -57,6 +57,8 @@ pub struct RealNodeOptions {
     pub eviction_hard: rkube_node::kubelet::node::thresholds::EvictionThresholds,
     /// The certificates of the node's API.
     pub node_api: NodeApiTls,
+    /// The cluster DNS's upstream resolvers (empty: the host's).
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
 }
 
 /// Where the node's API gets its certificates.
@@ -94,6 +96,47 @@ impl RealNodeOptions {
             .with_context(|| format!("--service-cluster-ip-range {:?}", self.service_range))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The `kube-dns` Service's address: the tenth of the service range.
+    fn cluster_dns_ip(&self) -> anyhow::Result<std::net::Ipv4Addr> {
+        let range: rkube_net::Ipv4Cidr = self
+            .service_range
+            .parse()
+            .with_context(|| format!("--service-cluster-ip-range {:?}", self.service_range))?;
+        Ok(std::net::Ipv4Addr::from(u32::from(range.network()) + 10))
+    }
+
+    fn proxy_config(&self, net: &NetConfig) -> rkube_proxy::ProxyConfig {
+        rkube_proxy::ProxyConfig {
+            node_name: self.node_name.clone(),
+            node_ip: self.node_ip,
+            bridge: net.bridge.clone(),
+            pod_cidr: net.pod_cidr,
+            cluster_cidr: net.cluster_cidr,
+            service_cidr: net.service_cidr,
+            table: rkube_proxy::ProxyConfig::table_for(&net.bridge),
+        }
+    }
+
+    fn policy_config(&self, net: &NetConfig) -> rkube_netpol::PolicyConfig {
+        rkube_netpol::PolicyConfig {
+            node_name: self.node_name.clone(),
+            bridge: net.bridge.clone(),
+            pod_cidr: net.pod_cidr,
+            cluster_cidr: net.cluster_cidr,
+            table: rkube_netpol::PolicyConfig::table_for(&net.bridge),
+        }
+    }
+
+    fn dns_config(&self, net: &NetConfig) -> rkube_dns::DnsConfig {
+        rkube_dns::DnsConfig {
+            node_name: self.node_name.clone(),
+            address: IpAddr::V4(net.pod_cidr.gateway()),
+            port: 53,
+            cluster_domain: rkube_dns::CLUSTER_DOMAIN.to_string(),
+            upstreams: self.dns_upstreams.clone(),
+        }
     }
 
     fn runc_config(&self) -> RuncConfig {
@@ -148,9 +191,9 @@ async fn try_run(
         options.node_ip,
         &options.data_dir,
     );
-    // The cluster DNS is the networking issue's; until then pods get the
-    // host's resolv.conf and a MissingClusterDNS event.
-    config.cluster_dns = Vec::new();
+    // The cluster DNS: the `kube-dns` Service's address, the tenth of the
+    // service range (as kubeadm), served by this node (`rkube-dns`).
+    config.cluster_dns = vec![IpAddr::V4(options.cluster_dns_ip()?)];
     config.eviction_hard = options.eviction_hard;
     let api = match bind_node_api(&options, &config).await {
         Ok(listener) => {
@@ -174,11 +217,26 @@ async fn try_run(
     let pod_cidr = kubelet::node::wait_for_pod_cidr(&client, &config.node_name)
         .await
         .context("no pod range for the node")?;
+    let net_config = options.net_config(&pod_cidr)?;
     let network = Arc::new(
-        BridgeNetwork::start(options.net_config(&pod_cidr)?)
+        BridgeNetwork::start(net_config.clone())
             .await
             .context("cannot set up the pod network")?,
     );
+    // Services, NetworkPolicy and cluster DNS, each a task of its own that
+    // stops with the node (their tables stay for the next start).
+    let proxy = AbortOnDrop(tokio::spawn(log_exit(
+        "the Service proxy",
+        rkube_proxy::run(client.clone(), options.proxy_config(&net_config)),
+    )));
+    let policy = AbortOnDrop(tokio::spawn(log_exit(
+        "NetworkPolicy enforcement",
+        rkube_netpol::run(client.clone(), options.policy_config(&net_config)),
+    )));
+    let dns = AbortOnDrop(tokio::spawn(log_exit(
+        "the cluster DNS",
+        rkube_dns::run(client.clone(), options.dns_config(&net_config)),
+    )));
     let runtime = Arc::new(
         RuncRuntime::new(
             options.runc_config(),
@@ -215,6 +273,9 @@ async fn try_run(
     });
     let result = kubelet::run(client, config, runtime, Arc::new(images)).await;
     drop(api);
+    drop(dns);
+    drop(policy);
+    drop(proxy);
     drop(import);
     drop(image_gc);
     result.context("the kubelet stopped")
@@ -335,6 +396,16 @@ async fn collect_images(images: ImageStore, runtime: Arc<RuncRuntime>) {
     }
 }
 
+/// Run a part of the node; log why it stopped, if it did.
+async fn log_exit<E: std::fmt::Display>(
+    what: &'static str,
+    part: impl std::future::Future<Output = Result<(), E>>,
+) {
+    if let Err(e) = part.await {
+        error!(error = %e, "{what} stopped");
+    }
+}
+
 /// Kill every running container and stop every sandbox, all at once.
 async fn kill_all(runtime: &RuncRuntime) {
     let grace = Duration::ZERO;
@@ -416,6 +487,12 @@ pub async fn reset(options: &RealNodeOptions) -> anyhow::Result<()> {
     }
     unmount_all_under(&options.data_dir)?;
     let net = options.net_config(&first_range(&options.cluster_cidr))?;
+    rkube_proxy::teardown(&rkube_proxy::ProxyConfig::table_for(&net.bridge))
+        .await
+        .context("cannot remove the Service rules")?;
+    rkube_netpol::teardown(&rkube_netpol::PolicyConfig::table_for(&net.bridge))
+        .await
+        .context("cannot remove the NetworkPolicy rules")?;
     rkube_net::teardown(&net)
         .await
         .context("cannot remove the pod network")?;

@@ -41,6 +41,20 @@ pub struct RealNodeArgs {
         default_value = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%"
     )]
     pub eviction_hard: rkube_node::kubelet::node::thresholds::EvictionThresholds,
+
+    /// Where the cluster DNS forwards names outside the cluster domain, as
+    /// IP or IP:PORT (repeatable). Default: the host's resolvers.
+    #[arg(long = "dns-upstream", value_name = "IP[:PORT]", value_parser = parse_upstream)]
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
+}
+
+/// `--dns-upstream`: an IP (port 53) or IP:PORT.
+fn parse_upstream(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?}: expected an IP address, or IP:PORT (e.g. 127.0.0.1:5353)"))
 }
 
 impl RealNodeArgs {
@@ -81,6 +95,7 @@ impl RealNodeArgs {
             service_range: service_range.to_string(),
             eviction_hard: self.eviction_hard,
             node_api: crate::real_node::NodeApiTls::ClusterCa,
+            dns_upstreams: self.dns_upstreams.clone(),
         }))
     }
 }

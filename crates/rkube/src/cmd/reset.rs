@@ -45,6 +45,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<()> {
         service_range: args.service_cluster_ip_range,
         eviction_hard: Default::default(),
         node_api: Default::default(),
+        dns_upstreams: Vec::new(),
     })
     .await?;
     println!("reset: containers, mounts and the pod network removed");

@@ -1,0 +1,15 @@
+//! [`DnsError`]: why the cluster DNS server cannot serve.
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// A socket could not be bound or used.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API could not be read or written.
+    #[error("the API: {0}")]
+    Api(#[from] kube::Error),
+}
