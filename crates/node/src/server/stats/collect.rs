@@ -4,7 +4,7 @@
 //! worked out from the previous reading of the same container
 //! ([`CpuRates`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -16,9 +16,12 @@ use crate::kubelet::container::sandbox::{
     LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
 };
 
-/// A sample older than this is replaced by the next one (a rate spans
-/// at least this long when requests come often).
+/// Readings of one key are kept at least this far apart, so a rate
+/// spans at least this long once two are kept, however often it is asked
+/// for (a span of a few milliseconds would show a busy container idle).
 const KEEP_SAMPLE: Duration = Duration::from_secs(1);
+/// Readings kept per key.
+const KEPT: usize = 3;
 
 /// CPU figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,29 +77,49 @@ pub struct Snapshot {
     pub pods: Vec<PodUsage>,
 }
 
-/// The previous CPU reading of each container, pod and the node.
+/// The kept CPU readings of each container, pod and the node (oldest
+/// first, at least [`KEEP_SAMPLE`] apart).
 #[derive(Debug, Default)]
 pub struct CpuRates {
-    previous: Mutex<HashMap<String, (u64, SystemTime)>>,
+    previous: Mutex<HashMap<String, VecDeque<(u64, SystemTime)>>>,
 }
 
 impl CpuRates {
-    /// The rate since the kept reading of `key`, keeping this one when the
-    /// kept one is old enough.
+    /// The rate since the newest kept reading of `key` at least
+    /// [`KEEP_SAMPLE`] older than this one (else the oldest kept); this
+    /// reading is kept when it is [`KEEP_SAMPLE`] newer than the last.
+    /// `None` for the first reading, or when the counter went back (a
+    /// restarted container under the same key).
     pub fn rate(&self, key: &str, cumulative: u64, at: SystemTime) -> Option<u64> {
         let Ok(mut previous) = self.previous.lock() else {
             return None;
         };
-        let rate = previous.get(key).and_then(|(before, then)| {
-            let elapsed = at.duration_since(*then).ok()?.as_nanos();
-            let used = u128::from(cumulative.checked_sub(*before)?);
+        let kept = previous.entry(key.to_string()).or_default();
+        // A clock that went back, or a counter that did: start again.
+        if kept
+            .back()
+            .is_some_and(|(c, then)| *then > at || *c > cumulative)
+        {
+            kept.clear();
+        }
+        let old_enough =
+            |then: &SystemTime| at.duration_since(*then).is_ok_and(|d| d >= KEEP_SAMPLE);
+        let base = kept
+            .iter()
+            .rev()
+            .find(|(_, then)| old_enough(then))
+            .or_else(|| kept.front())
+            .copied();
+        let rate = base.and_then(|(before, then)| {
+            let elapsed = at.duration_since(then).ok()?.as_nanos();
+            let used = u128::from(cumulative.checked_sub(before)?);
             (elapsed > 0).then(|| u64::try_from(used * 1_000_000_000 / elapsed).unwrap_or(u64::MAX))
         });
-        let replace = previous.get(key).is_none_or(|(_, then)| {
-            at.duration_since(*then).is_ok_and(|d| d >= KEEP_SAMPLE) || *then > at
-        });
-        if replace {
-            previous.insert(key.to_string(), (cumulative, at));
+        if kept.back().is_none_or(|(_, then)| old_enough(then)) {
+            kept.push_back((cumulative, at));
+            while kept.len() > KEPT {
+                kept.pop_front();
+            }
         }
         rate
     }
@@ -256,4 +279,37 @@ pub async fn collect(
         node_cpu,
         pods,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms)
+    }
+
+    #[test]
+    fn a_rate_spans_a_second_however_often_it_is_asked_for() {
+        let rates = CpuRates::default();
+        // Half a core: 500 ms of CPU per second.
+        assert_eq!(rates.rate("c", 0, at(0)), None, "no rate from one reading");
+        assert_eq!(rates.rate("c", 500_000_000, at(1000)), Some(500_000_000));
+        // Asked again 2 ms later, while the counter has not moved: still
+        // the rate over the last second and more, not zero.
+        let again = rates.rate("c", 500_000_000, at(1002)).expect("a rate");
+        assert!(
+            (490_000_000..=500_000_000).contains(&again),
+            "rate over 1.002 s: {again}"
+        );
+        assert_eq!(rates.rate("c", 1_000_000_000, at(2000)), Some(500_000_000));
+    }
+
+    #[test]
+    fn a_counter_that_goes_back_starts_again() {
+        let rates = CpuRates::default();
+        rates.rate("c", 5_000_000_000, at(0));
+        assert_eq!(rates.rate("c", 1_000, at(1000)), None);
+        assert_eq!(rates.rate("c", 250_001_000, at(2000)), Some(250_000_000));
+    }
 }
