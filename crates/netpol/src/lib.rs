@@ -51,6 +51,8 @@ pub mod objects;
 pub mod ruleset;
 pub mod script;
 pub mod selector;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use compile::compile;
 pub use config::PolicyConfig;
