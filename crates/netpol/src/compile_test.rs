@@ -257,14 +257,10 @@ fn egress_rules_default_the_policy_type_and_return_to_the_base_chain() {
     // The named port as each peer names it.
     let tuples = elements(
         &r,
-        &c[1]
-            .split('@')
+        c[1].split('@')
             .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_string(),
+            .and_then(|rest| rest.split(' ').next())
+            .expect("a set name"),
     );
     assert_eq!(tuples, ["10.1.0.2 . tcp . 8080", "10.2.0.5 . tcp . 9090"]);
 }
@@ -304,7 +300,9 @@ fn a_starting_pod_a_policy_isolates_closes_unknown_addresses() {
         &[],
     ));
     let r = compile(&o, &cfg);
-    assert!(r.ingress.contains_key(&"10.1.0.9".parse().unwrap()));
+    assert!(r
+        .ingress
+        .contains_key(&"10.1.0.9".parse().expect("an address")));
     assert!(!r.forward.iter().any(|l| l.contains("no known address")));
 }
 
