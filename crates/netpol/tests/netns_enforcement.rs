@@ -424,6 +424,32 @@ fn policies_hold_for_real_tcp_and_udp_connections() {
         "a port outside the range passes"
     );
 
+    // A pod a policy isolates, before its address reaches the API: the
+    // node's unknown addresses are closed in that direction until it does.
+    let starting = policy(
+        "x",
+        "starting",
+        json!({"podSelector": {"matchLabels": {"role": "starting"}},
+               "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]}),
+    );
+    let mut pending = objects(vec![starting.clone()], other.clone());
+    pending.pods[2] = pod("x", "c", "n1", None, json!({"role": "starting"}), &[]);
+    lab.apply(&pending);
+    assert!(
+        !lab.tcp(&b, C, 8080),
+        "a starting pod's unknown address is reachable"
+    );
+    assert!(
+        lab.tcp(&b, A, 8080),
+        "a known pod no policy isolates is held"
+    );
+    lab.apply(&objects(vec![starting], json!({"role": "starting"})));
+    assert!(
+        lab.tcp(&b, C, 8080),
+        "the pod's own rule does not admit b once its address is known"
+    );
+    assert!(!lab.tcp(&a, C, 8080), "the pod's own rule admits a");
+
     // A restarted enforcer replaces the table whole; same behaviour.
     lab.applied = None;
     lab.apply(&objects(vec![range], other.clone()));
