@@ -375,6 +375,30 @@ fn policies_hold_for_real_tcp_and_udp_connections() {
         "unselected pods are held"
     );
 
+    // The node itself (its DNS, its API server) is egress like any other:
+    // b may not reach the node; a ports-only rule lets it.
+    let node_ns = lab.node.clone();
+    lab.serve(&node_ns);
+    assert!(
+        !lab.tcp(&b, GATEWAY, 9001),
+        "an egress-isolated pod reaches the node"
+    );
+    assert!(
+        lab.tcp(&c, GATEWAY, 9001),
+        "an unselected pod cannot reach the node"
+    );
+    let to_node = policy(
+        "x",
+        "to-node",
+        json!({"podSelector": {"matchLabels": {"role": "client"}}, "policyTypes": ["Egress"],
+               "egress": [{"ports": [{"port": 9001}]}]}),
+    );
+    lab.apply(&objects(vec![to_node], other.clone()));
+    assert!(
+        lab.tcp(&b, GATEWAY, 9001),
+        "a ports-only egress rule does not admit the node"
+    );
+
     // ipBlock with except (pod addresses are matched as addresses).
     let block = policy(
         "x",
