@@ -8,4 +8,7 @@ pub enum PolicyError {
     /// The API could not be read.
     #[error("reading the API: {0}")]
     Api(#[from] kube::Error),
+    /// A reflector stopped before its first list arrived.
+    #[error("a watch of policies, pods or namespaces stopped before it listed")]
+    Stopped,
 }
