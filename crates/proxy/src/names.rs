@@ -15,7 +15,12 @@ const NAME_MAX: usize = 256;
 
 /// `<prefix><HASH>-<base>`, cut to fit.
 fn hashed(prefix: &str, base: &str) -> String {
-    let digest = Sha256::digest(base.as_bytes());
+    hashed_over(prefix, base, base)
+}
+
+/// `<prefix><HASH of hash_input>-<base>`, cut to fit.
+fn hashed_over(prefix: &str, hash_input: &str, base: &str) -> String {
+    let digest = Sha256::digest(hash_input.as_bytes());
     let mut name = String::with_capacity(prefix.len() + 9 + base.len());
     name.push_str(prefix);
     name.push_str(&base32_8(&digest[..5]));
@@ -82,10 +87,11 @@ pub fn endpoint_chain(p: &ServicePortName, e: &Endpoint) -> String {
 }
 
 /// The set of clients stuck to one endpoint (`sessionAffinity: ClientIP`).
-/// Its timeout is part of the name, so a changed timeout makes a new set
+/// Its timeout is part of the hash, so a changed timeout makes a new set
 /// rather than a clash with the old one's definition.
 pub fn affinity_set(p: &ServicePortName, e: &Endpoint, timeout: u32) -> String {
-    hashed("affinity-", &format!("{}@{timeout}", endpoint_base(p, e)))
+    let base = endpoint_base(p, e);
+    hashed_over("affinity-", &format!("{base} {timeout}"), &base)
 }
 
 /// Whether `name` is one of the per-Service objects.
