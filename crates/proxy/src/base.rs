@@ -14,8 +14,8 @@ use std::fmt::Write as _;
 use rkube_net::Ipv4Cidr;
 
 use crate::rules::{
-    CLUSTER_IPS, FIREWALL_IPS, MARK_MASQ_CHAIN, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES,
-    REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
+    CLUSTER_IPS, FIREWALL_IPS, HAIRPIN_IPS, MARK_MASQ_CHAIN, NO_ENDPOINT_NODEPORTS,
+    NO_ENDPOINT_SERVICES, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 };
 
 /// The packet mark that asks for masquerade (kube-proxy's bit 14).
@@ -80,6 +80,10 @@ pub fn base_commands(c: &BaseConfig) -> String {
         let _ = writeln!(s, "add map {t} {name} {{ type {kind} ; }}");
     }
     let _ = writeln!(s, "add set {t} {CLUSTER_IPS} {{ type ipv4_addr ; }}");
+    let _ = writeln!(
+        s,
+        "add set {t} {HAIRPIN_IPS} {{ type ipv4_addr . ipv4_addr ; }}"
+    );
     for chain in [
         "services",
         "endpoints-check",
@@ -144,6 +148,12 @@ pub fn base_commands(c: &BaseConfig) -> String {
             ),
         ),
         (MARK_MASQ_CHAIN, format!("meta mark set meta mark or {MASQ_MARK}")),
+        (
+            "masquerading",
+            format!(
+                "ct status dnat ip saddr . ip daddr @{HAIRPIN_IPS} masquerade fully-random comment \"hairpin\""
+            ),
+        ),
         ("masquerading", format!("meta mark & {MASQ_MARK} == 0 return")),
         (
             "masquerading",

@@ -33,6 +33,15 @@
 //!   `externalTrafficPolicy: Local`.
 //! - Stale UDP conntrack entries are deleted when an endpoint goes.
 //! - Only IPv4 (the pod network is IPv4).
+//! - Layout: kube-proxy's table, maps and per-Service chains, but no
+//!   per-endpoint chains and no anonymous verdict maps: a Service's chain
+//!   picks an endpoint with one `numgen random mod (N-i) == 0 … dnat to`
+//!   rule per endpoint (uniform, as iptables' `statistic`), and hairpin
+//!   traffic is found by the `hairpin-ips` set. nft 1.0.6 (Debian 12) reads
+//!   every chain, and every set's elements one dump at a time, before each
+//!   transaction: with 1,000 Services × 10 endpoints kube-proxy's layout
+//!   cost ~200 ms per small update here, this one ~50 ms
+//!   (`tests/scale.rs`).
 //! - A full rebuild (first sync, or after a failed transaction) deletes
 //!   and makes the table in one transaction: live connections keep their
 //!   conntrack entries, but `ClientIP` affinity starts afresh (kube-proxy

@@ -1,6 +1,6 @@
 //! The names of the per-Service objects in the table, after kube-proxy's:
 //! `<kind>-<HASH>-<namespace>/<service>/<protocol>/<port>` for a Service
-//! port's chains and `…__<ip>/<port>` for an endpoint's, where HASH is the
+//! port's chains and `…__<ip>/<port>` for an endpoint's affinity set, where HASH is the
 //! first 8 base32 characters of the SHA-256 of the rest (so names that
 //! differ in a digit look different, and a truncated name stays unique).
 //! Every such name holds a `/`, which no fixed object's name does: that
@@ -81,11 +81,6 @@ pub fn firewall_chain(p: &ServicePortName) -> String {
     hashed("firewall-", &port_base(p))
 }
 
-/// The chain that DNATs to one endpoint.
-pub fn endpoint_chain(p: &ServicePortName, e: &Endpoint) -> String {
-    hashed("endpoint-", &endpoint_base(p, e))
-}
-
 /// The set of clients stuck to one endpoint (`sessionAffinity: ClientIP`).
 /// Its timeout is part of the hash, so a changed timeout makes a new set
 /// rather than a clash with the old one's definition.
@@ -124,7 +119,7 @@ mod tests {
             terminating: false,
             local: false,
         };
-        assert!(endpoint_chain(&p, &e).ends_with("-ns1/svc1/tcp/p80__10.180.0.1/80"));
+        assert!(affinity_set(&p, &e, 10).ends_with("-ns1/svc1/tcp/p80__10.180.0.1/80"));
         assert_ne!(affinity_set(&p, &e, 10), affinity_set(&p, &e, 20));
         assert!(is_service_object(&c) && !is_service_object("services"));
         assert_eq!(base32_8(&[0, 0, 0, 0, 0]), "AAAAAAAA");

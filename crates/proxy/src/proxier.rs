@@ -31,7 +31,12 @@ pub struct SyncReport {
     pub full: bool,
     /// The transaction applied (empty: nothing changed).
     pub script: String,
+    /// The whole sync.
     pub duration: Duration,
+    /// Computing the transaction.
+    pub plan_duration: Duration,
+    /// `nft -f` alone.
+    pub apply_duration: Duration,
 }
 
 /// See the module's docs.
@@ -103,6 +108,7 @@ impl Proxier {
     pub async fn sync(&mut self) -> Result<SyncReport, ProxyError> {
         let start = Instant::now();
         let plan = self.tracker.plan();
+        let plan_duration = start.elapsed();
         let full = plan.full;
         let script = plan.script.clone();
         if !script.is_empty() {
@@ -112,6 +118,7 @@ impl Proxier {
                 return Err(e.into());
             }
         }
+        let apply_duration = start.elapsed() - plan_duration;
         let flushes = plan.flushes.clone();
         let triggers = plan.triggers.clone();
         self.tracker.commit(plan, Instant::now());
@@ -141,6 +148,8 @@ impl Proxier {
             full,
             script,
             duration,
+            plan_duration,
+            apply_duration,
         })
     }
 

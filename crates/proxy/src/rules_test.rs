@@ -53,7 +53,7 @@ fn element<'a>(r: &'a ServiceRules, map: &str, key: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn cluster_ip_balances_over_endpoint_chains() {
+fn cluster_ip_balances_over_endpoints() {
     let p = port(Protocol::Tcp);
     let r = service_rules(
         std::slice::from_ref(&p),
@@ -61,22 +61,18 @@ fn cluster_ip_balances_over_endpoint_chains() {
         cidr(),
     );
     let svc = names::service_chain(&p.name);
-    let e2 = names::endpoint_chain(&p.name, &ep(2, true));
-    let e3 = names::endpoint_chain(&p.name, &ep(3, false));
     assert_eq!(
         r.chains[&svc],
         vec![
             "ip daddr 10.96.0.7 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade"
                 .to_string(),
-            format!("numgen random mod 2 vmap {{ 0 : goto {e2}, 1 : goto {e3} }}"),
+            "numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.0.2:8080".to_string(),
+            "meta l4proto tcp dnat to 10.244.0.3:8080".to_string(),
         ]
     );
     assert_eq!(
-        r.chains[&e2],
-        vec![
-            "ip saddr 10.244.0.2 jump mark-for-masquerade".to_string(),
-            "meta l4proto tcp dnat to 10.244.0.2:8080".to_string(),
-        ]
+        element(&r, HAIRPIN_IPS, "10.244.0.2 . 10.244.0.2"),
+        Some("")
     );
     assert_eq!(
         element(&r, SERVICE_IPS, "10.96.0.7 . tcp . 80"),
@@ -87,7 +83,7 @@ fn cluster_ip_balances_over_endpoint_chains() {
         element(&r, NO_ENDPOINT_SERVICES, "10.96.0.7 . tcp . 80"),
         None
     );
-    assert_eq!(r.chains.len(), 3);
+    assert_eq!(r.chains.len(), 1);
     assert!(r.sets.is_empty());
 }
 
@@ -131,12 +127,11 @@ fn client_ip_affinity_sticks_through_sets() {
         cidr(),
     );
     let set = names::affinity_set(&p.name, &ep(2, false), 30);
-    let e2 = names::endpoint_chain(&p.name, &ep(2, false));
     assert_eq!(r.sets.get(&set), Some(&30));
     let svc = &r.chains[&names::service_chain(&p.name)];
-    assert_eq!(svc[1], format!("ip saddr @{set} goto {e2}"));
-    assert!(svc[2].starts_with("numgen random mod 1 vmap"));
-    assert_eq!(r.chains[&e2][1], format!("update @{set} {{ ip saddr }}"));
+    let pick = format!("update @{set} {{ ip saddr }} meta l4proto tcp dnat to 10.244.0.2:8080");
+    assert_eq!(svc[1], format!("ip saddr @{set} {pick}"));
+    assert_eq!(svc[2], pick);
 }
 
 #[test]
@@ -205,7 +200,10 @@ fn external_local_keeps_the_source_and_short_circuits_pods() {
     assert!(ext[2].starts_with(&format!("fib saddr type local goto {svc}")));
     assert_eq!(ext[3], format!("goto {local}"));
     assert!(!ext.iter().any(|r| r == "jump mark-for-masquerade"));
-    assert!(r.chains[&local][0].starts_with("numgen random mod 1 vmap"));
+    assert_eq!(
+        r.chains[&local],
+        vec!["meta l4proto tcp dnat to 10.244.0.2:8080".to_string()]
+    );
     // No local endpoint: external traffic is dropped, pods still get through.
     let r = service_rules(
         std::slice::from_ref(&p),

@@ -36,9 +36,16 @@ pub struct Plan {
     /// Times of the changes it carries (EndpointSlices' trigger times).
     pub triggers: Vec<SystemTime>,
     changes: BTreeMap<ServiceName, Option<ServiceRules>>,
-    elements: ElementMap,
+    /// The claims on every element key this plan touches (all of them on
+    /// a full plan); an empty claim map: the key goes.
+    claims: Claims,
     gone_chains: Vec<String>,
 }
+
+/// Which Services put each element key in the table, with their values;
+/// the first Service by name owns a contested key (two Services with the
+/// same external IP and port), whatever order they changed in.
+type Claims = HashMap<(&'static str, String), BTreeMap<ServiceName, Option<String>>>;
 
 /// A Service's health check (`externalTrafficPolicy: Local` with a
 /// `healthCheckNodePort`) and its ready endpoints on this node.
@@ -61,7 +68,7 @@ pub struct Tracker {
     dirty: BTreeSet<ServiceName>,
     triggers: Vec<SystemTime>,
     applied: BTreeMap<ServiceName, ServiceRules>,
-    applied_elements: ElementMap,
+    claims: Claims,
     /// Flushed chains to delete, with when they were flushed.
     stale_chains: BTreeMap<String, Instant>,
     needs_full: bool,
@@ -78,7 +85,7 @@ impl Tracker {
             dirty: BTreeSet::new(),
             triggers: Vec::new(),
             applied: BTreeMap::new(),
-            applied_elements: ElementMap::new(),
+            claims: Claims::new(),
             stale_chains: BTreeMap::new(),
             needs_full: true,
         }
@@ -229,7 +236,16 @@ impl Tracker {
                     (n, r)
                 })
                 .collect();
-            let elements = collect_elements(changes.values().flatten());
+            let mut claims = Claims::new();
+            for (name, rules) in &changes {
+                for e in rules.iter().flat_map(|r| &r.elements) {
+                    claims
+                        .entry((e.map, e.key.clone()))
+                        .or_default()
+                        .insert(name.clone(), e.value.clone());
+                }
+            }
+            let elements = effective(claims.iter());
             let script = full_script(&self.base, changes.values().flatten(), &elements);
             let mut flushes = BTreeSet::new();
             for (name, new) in &changes {
@@ -241,7 +257,7 @@ impl Tracker {
                 flushes,
                 triggers,
                 changes,
-                elements,
+                claims,
                 gone_chains: Vec::new(),
             };
         }
@@ -262,24 +278,46 @@ impl Tracker {
                 (old, new.as_ref())
             })
             .collect();
-        // Elements are recomputed from every Service (a few per Service: cheap),
-        // so a key two Services claim (the same external IP and port) has one
-        // owner, the first by name, whatever order they changed in.
-        let mut all: BTreeSet<&ServiceName> = self.applied.keys().collect();
-        all.extend(changes.keys());
-        let elements = collect_elements(all.into_iter().filter_map(|n| match changes.get(n) {
-            Some(new) => new.as_ref(),
-            None => self.applied.get(n),
-        }));
+        // Only the element keys the changed Services had or have are
+        // looked at: the rest of the table's elements stay as they are.
+        let mut touched = Claims::new();
+        for (name, new) in &changes {
+            let old = self.applied.get(name);
+            for e in old
+                .iter()
+                .flat_map(|r| &r.elements)
+                .chain(new.iter().flat_map(|r| &r.elements))
+            {
+                let key = (e.map, e.key.clone());
+                if let std::collections::hash_map::Entry::Vacant(slot) = touched.entry(key) {
+                    let committed = self.claims.get(slot.key()).cloned().unwrap_or_default();
+                    slot.insert(committed);
+                }
+            }
+        }
+        for (name, new) in &changes {
+            for e in self.applied.get(name).iter().flat_map(|r| &r.elements) {
+                if let Some(c) = touched.get_mut(&(e.map, e.key.clone())) {
+                    c.remove(name);
+                }
+            }
+            for e in new.iter().flat_map(|r| &r.elements) {
+                if let Some(c) = touched.get_mut(&(e.map, e.key.clone())) {
+                    c.insert(name.clone(), e.value.clone());
+                }
+            }
+        }
+        let old_elements = effective(touched.keys().filter_map(|k| self.claims.get_key_value(k)));
+        let new_elements = effective(touched.iter());
         let (script, gone_chains) =
-            incremental_script(&self.base.table, &deltas, &self.applied_elements, &elements);
+            incremental_script(&self.base.table, &deltas, &old_elements, &new_elements);
         Plan {
             full: false,
             script,
             flushes,
             triggers,
             changes,
-            elements,
+            claims: touched,
             gone_chains,
         }
     }
@@ -289,7 +327,15 @@ impl Tracker {
         if plan.full {
             self.stale_chains.clear();
             self.applied.clear();
+            self.claims.clear();
             self.needs_full = false;
+        }
+        for (key, claims) in plan.claims {
+            if claims.is_empty() {
+                self.claims.remove(&key);
+            } else {
+                self.claims.insert(key, claims);
+            }
         }
         for (name, rules) in plan.changes {
             if let Some(r) = &rules {
@@ -305,7 +351,6 @@ impl Tracker {
         for chain in plan.gone_chains {
             self.stale_chains.insert(chain, now);
         }
-        self.applied_elements = plan.elements;
     }
 
     /// Chains flushed at least `age` ago: safe to delete now.
@@ -380,16 +425,18 @@ fn trigger_time(slice: &EndpointSlice) -> Option<SystemTime> {
     Some(SystemTime::from(ts))
 }
 
-/// Every element, the first Service (by name) owning a contested key.
-fn collect_elements<'a>(rules: impl Iterator<Item = &'a ServiceRules>) -> ElementMap {
-    let mut out = ElementMap::new();
-    for r in rules {
-        for e in &r.elements {
-            out.entry((e.map, e.key.clone()))
-                .or_insert_with(|| e.value.clone());
-        }
-    }
-    out
+/// The elements in the table: each key with its first claimant's value.
+fn effective<'a>(
+    claims: impl Iterator<
+        Item = (
+            &'a (&'static str, String),
+            &'a BTreeMap<ServiceName, Option<String>>,
+        ),
+    >,
+) -> ElementMap {
+    claims
+        .filter_map(|(k, c)| Some((k.clone(), c.values().next()?.clone())))
+        .collect()
 }
 
 #[cfg(test)]

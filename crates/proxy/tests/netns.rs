@@ -463,14 +463,20 @@ async fn cluster_ip_balances_sticks_rejects_and_updates_incrementally() {
         vec!["server-2".to_string(); 3]
     );
 
-    // The flushed chains are deleted a second later, in their own
-    // transaction.
+    // A Service that goes: its chain is flushed at once and deleted a
+    // second later, in a transaction of its own.
+    proxier.tracker().delete_service("t", "dns");
+    let report = proxier.sync().await.expect("service removal");
+    assert!(report.script.contains("flush chain"), "{}", report.script);
+    assert!(lab.list_table().contains("t/dns/"));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(proxier.delete_stale_chains().await.expect("delete stale") > 0);
+    assert_eq!(
+        proxier.delete_stale_chains().await.expect("delete stale"),
+        1
+    );
     assert!(
-        !lab.list_table()
-            .contains(&format!("t/web/tcp/p__{S2}/8080")),
-        "web's chain to the gone endpoint was deleted"
+        !lab.list_table().contains("t/dns/"),
+        "the gone Service's chain was deleted"
     );
 
     // A restarted proxy (a new Proxier, same objects) rebuilds the table in
