@@ -99,22 +99,31 @@ pub async fn run_loop(client: kube::Client, mut proxier: Proxier) {
             },
             ev = nodes.next() => match ev {
                 Some(Ok(ev)) => {
-                    match ev {
-                        Event::Init => { relisting[2] = true; node_buffer = Some(HashMap::new()); }
+                    // Node status changes come often; the simulated set is
+                    // rebuilt only when a node comes, goes or changes kind.
+                    let changed = match ev {
+                        Event::Init => { relisting[2] = true; node_buffer = Some(HashMap::new()); false }
                         Event::InitApply(n) => {
                             let sim = is_simulated(n.annotations());
                             node_buffer.get_or_insert_with(HashMap::new).insert(n.name_any(), sim);
+                            false
                         }
-                        Event::Apply(n) => { simulated.insert(n.name_any(), is_simulated(n.annotations())); }
-                        Event::Delete(n) => { simulated.remove(&n.name_any()); }
+                        Event::Apply(n) => {
+                            let sim = is_simulated(n.annotations());
+                            simulated.insert(n.name_any(), sim) != Some(sim)
+                        }
+                        Event::Delete(n) => simulated.remove(&n.name_any()).is_some(),
                         Event::InitDone => {
                             simulated = node_buffer.take().unwrap_or_default();
                             relisting[2] = false;
                             listed[2] = true;
+                            true
                         }
+                    };
+                    if changed {
+                        let names: HashSet<String> = simulated.iter().filter(|(_, s)| **s).map(|(n, _)| n.clone()).collect();
+                        proxier.tracker().set_simulated_nodes(names);
                     }
-                    let names: HashSet<String> = simulated.iter().filter(|(_, s)| **s).map(|(n, _)| n.clone()).collect();
-                    proxier.tracker().set_simulated_nodes(names);
                 }
                 Some(Err(e)) => warn!(error = %e, "watching Nodes"),
                 None => break,
