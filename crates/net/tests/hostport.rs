@@ -44,7 +44,7 @@ impl Server {
         let port = port.to_string();
         let args = ["netns", "exec", ns, "busybox", "nc", "-l", "-p", &port];
         let child = Command::new("ip")
-            .args(&args)
+            .args(args)
             .stdout(file)
             .stderr(Stdio::null())
             .spawn()
