@@ -16,7 +16,8 @@
 //! `serviceaccount.rs`, `endpoints.rs`, `endpointslice.rs`,
 //! `node_lifecycle.rs`, `nodeipam.rs` (nodes' `spec.podCIDR`),
 //! `disruption.rs` (PodDisruptionBudget status),
-//! `resourcequota.rs`, `hpa/` (HorizontalPodAutoscalers).
+//! `resourcequota.rs`, `hpa/` (HorizontalPodAutoscalers), `servicelb.rs`
+//! (LoadBalancer Services' addresses, as k3s's ServiceLB).
 
 mod cronjob;
 mod daemonset;
@@ -36,6 +37,7 @@ mod replicaset;
 mod replicationcontroller;
 mod resourcequota;
 mod serviceaccount;
+mod servicelb;
 mod statefulset;
 
 use futures::future::select_all;
@@ -53,7 +55,7 @@ pub use nodeipam::{CidrAllocator, DEFAULT_CLUSTER_CIDR};
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 17] = [
+    let controllers: [(&str, Start); 18] = [
         (replicaset::NAME, replicaset::start),
         (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
@@ -71,6 +73,7 @@ pub async fn run(client: Client, options: Options) -> Result<(), ControllerError
         (disruption::NAME, disruption::start),
         (resourcequota::NAME, resourcequota::start),
         (hpa::NAME, hpa::start),
+        (servicelb::NAME, servicelb::start),
     ];
     let mut started = Vec::new();
     for (name, start) in controllers {

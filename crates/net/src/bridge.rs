@@ -25,6 +25,7 @@ use crate::error::NetError;
 use crate::host;
 use crate::ipam::Ipam;
 use crate::link_batcher::LinkBatcher;
+use crate::portmap::HostPorts;
 
 /// Prefix of the host ends of the pods' veths.
 pub const VETH_PREFIX: &str = "rkv";
@@ -35,6 +36,8 @@ pub struct BridgeNetwork {
     config: NetConfig,
     ipam: Ipam,
     host_links: Arc<LinkBatcher>,
+    /// The pods' `hostPort`s (CNI portmap).
+    hostports: HostPorts,
     /// This process's network namespace, the host's: where the host ends
     /// of the veths go (`/proc/<pid>/ns/net`).
     host_netns: PathBuf,
@@ -49,11 +52,13 @@ impl BridgeNetwork {
         host::setup(&config).await?;
         let ipam = Ipam::open(&ipam_dir(&config), config.pod_cidr)?;
         let held = ipam.allocations().len();
+        let hostports = HostPorts::open(&config).await?;
         info!(state_dir = %config.state_dir.display(), addresses_held = held, "pod network started");
         Ok(BridgeNetwork {
             config,
             ipam,
             host_links: Arc::default(),
+            hostports,
             host_netns: PathBuf::from(format!("/proc/{}/ns/net", std::process::id())),
         })
     }
@@ -66,7 +71,13 @@ impl BridgeNetwork {
     /// removed, or to let pod traffic through a firewall that started
     /// after rkube (Docker setting the FORWARD policy to DROP).
     pub async fn resync(&self) -> Result<(), NetError> {
-        host::setup(&self.config).await
+        host::setup(&self.config).await?;
+        self.hostports.restore().await
+    }
+
+    /// The pods' `hostPort` mappings.
+    pub fn hostports(&self) -> &HostPorts {
+        &self.hostports
     }
 
     /// The address recorded for `sandbox_id`, if any.
@@ -200,26 +211,48 @@ impl BridgeNetwork {
 #[async_trait]
 impl NetworkPlugin for BridgeNetwork {
     async fn add(&self, attachment: &NetworkAttachment) -> Result<PodAddress, CriError> {
-        // hostPort mappings (`attachment.port_mappings`) are the service
-        // proxy's (issue 17), not set up here.
-        Ok(self.attach(attachment).await?)
+        let known = self.ipam.get(&attachment.sandbox_id).is_some();
+        let address = self.attach(attachment).await?;
+        let IpAddr::V4(ip) = address.ip else {
+            return Ok(address);
+        };
+        let pod = format!("{}/{}", attachment.pod_namespace, attachment.pod_name);
+        let mapped = self
+            .hostports
+            .add(&attachment.sandbox_id, &pod, ip, &attachment.port_mappings)
+            .await;
+        if let Err(e) = mapped {
+            // A clash (or a failed rule) fails the sandbox: nothing of a
+            // new one stays behind.
+            if !known {
+                if let Err(d) = self.detach(&attachment.sandbox_id).await {
+                    warn!(sandbox = %attachment.sandbox_id, error = %d, "undoing the attachment");
+                }
+            }
+            return Err(e.into());
+        }
+        Ok(address)
     }
 
     async fn del(&self, sandbox_id: &str) -> Result<(), CriError> {
+        self.hostports.del(sandbox_id).await?;
         Ok(self.detach(sandbox_id).await?)
     }
 
     async fn gc(&self, live: &[String]) -> Result<(), CriError> {
-        Ok(self.collect(live).await?)
+        self.collect(live).await?;
+        Ok(self.hostports.gc(live).await?)
     }
 }
 
 /// Removes the node's pod network as `config` names it: every port of the
 /// bridge, the bridge, the dummy interface and their routes, the nftables
-/// table, the host firewall exceptions and the address records. Works
+/// tables (the pod network's and the hostPorts'), the host firewall exceptions and the address records. Works
 /// without a running [`BridgeNetwork`] (`rkube`'s explicit clean-up).
 pub async fn teardown(config: &NetConfig) -> Result<(), NetError> {
     host::teardown(config).await?;
+    crate::portmap::remove(config).await?;
+    crate::node_routes::remove_all(None, config.cluster_cidr).await?;
     let dir = ipam_dir(config);
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

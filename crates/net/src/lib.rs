@@ -3,7 +3,7 @@
 //! `spec.podCIDR`, a veth pair per pod, addresses `.2`…`.254` recorded one
 //! file per address (CNI host-local), masquerade for traffic that leaves
 //! the cluster range, hairpin mode on every pod port — what the CNI
-//! bridge, host-local and (later) portmap plugins do for kind and k3s.
+//! bridge, host-local and portmap plugins do for kind and k3s.
 //!
 //! The integrator's path:
 //!
@@ -52,7 +52,9 @@
 //!
 //! Files: [`config`] (the names and ranges), [`cidr`], [`ipam`] (address
 //! records), [`host`] (bridge, dummy, routes, `ip_forward`), [`nft_table`]
-//! (rkube's table), [`host_firewall`], [`bridge`] (the plugin), `cmd` (the
+//! (rkube's table), [`host_firewall`], [`bridge`] (the plugin),
+//! [`portmap`] (`hostPort`s, in a table of their own), [`node_routes`]
+//! (routes to the other real nodes' pod ranges), `cmd` (the
 //! `ip`/`nft`/`nsenter` processes), `link_batcher` (many pods' host-side
 //! `ip` lines in one process).
 
@@ -66,6 +68,8 @@ pub mod host_firewall;
 pub mod ipam;
 mod link_batcher;
 pub mod nft_table;
+pub mod node_routes;
+pub mod portmap;
 
 pub use bridge::{teardown, veth_name, BridgeNetwork};
 pub use cidr::Ipv4Cidr;

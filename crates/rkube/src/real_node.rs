@@ -237,6 +237,17 @@ async fn try_run(
         "the cluster DNS",
         rkube_dns::run(client.clone(), options.dns_config(&net_config)),
     )));
+    let routes = AbortOnDrop(tokio::spawn(log_exit(
+        "the routes to other nodes' pod ranges",
+        kubelet::node::routes::run(
+            client.clone(),
+            kubelet::node::routes::RoutesConfig {
+                node_name: options.node_name.clone(),
+                pod_cidr: net_config.pod_cidr,
+                cluster_cidr: net_config.cluster_cidr,
+            },
+        ),
+    )));
     let runtime = Arc::new(
         RuncRuntime::new(
             options.runc_config(),
@@ -273,6 +284,7 @@ async fn try_run(
     });
     let result = kubelet::run(client, config, runtime, Arc::new(images)).await;
     drop(api);
+    drop(routes);
     drop(dns);
     drop(policy);
     drop(proxy);

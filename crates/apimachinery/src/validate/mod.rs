@@ -9,6 +9,7 @@
 //! - `workloads.rs`: deployments, replica sets, stateful sets, daemon
 //!   sets, jobs, cron jobs;
 //! - `service.rs`: services;
+//! - `networkpolicy.rs`: network policies;
 //! - `data.rs`: config maps and secrets (`immutable`);
 //! - `core.rs`: pod templates, replication controllers, nodes;
 //! - `node.rs`: runtime classes;
@@ -19,6 +20,7 @@ mod apiregistration;
 mod autoscaling;
 mod core;
 mod data;
+mod networkpolicy;
 mod node;
 mod pod;
 mod service;
@@ -40,6 +42,7 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         ("", "PodTemplate") => core::pod_template(obj),
         ("", "ReplicationController") => core::replication_controller(obj),
         ("", "Node") => core::node(obj),
+        ("networking.k8s.io", "NetworkPolicy") => networkpolicy::network_policy(obj),
         ("node.k8s.io", "RuntimeClass") => node::runtime_class(obj),
         ("apiregistration.k8s.io", "APIService") => apiregistration::api_service(obj),
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
@@ -56,7 +59,10 @@ pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -
     if status {
         return Vec::new();
     }
-    let mut causes = create(group, kind, new);
+    let mut causes = match (group, kind) {
+        ("", "Service") => service::spec_update(old, new),
+        _ => create(group, kind, new),
+    };
     causes.extend(match (group, kind) {
         ("", "Pod") => pod::update(old, new),
         ("", "Service") => service::update(old, new),
@@ -118,6 +124,25 @@ pub fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool {
             })
         });
     labels_ok && exprs_ok
+}
+
+/// What kube-apiserver says of a malformed CIDR.
+pub(crate) const CIDR_HINT: &str =
+    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
+
+/// Whether `s` is an IPv4 or IPv6 CIDR (`10.0.0.0/8`; host bits may be
+/// set, as Go's `ParseCIDR` allows).
+pub(crate) fn is_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    !bits.is_empty()
+        && bits.bytes().all(|b| b.is_ascii_digit())
+        && bits.parse::<u8>().is_ok_and(|b| b <= max)
 }
 
 /// `must be between 1 and 65535, inclusive` for a port number.

@@ -227,3 +227,99 @@ fn a_node_pod_range_is_set_once() {
     let other = json!({"metadata": {"name": "n"}, "spec": {"providerID": "kind://b"}});
     assert_eq!(update("", "Node", &with_provider, &other, false).len(), 1);
 }
+
+#[test]
+fn services_duplicate_ports_and_node_ports() {
+    let m = messages(
+        "",
+        "Service",
+        json!({"spec": {"type": "NodePort", "ports": [
+            {"name": "a", "port": 80, "nodePort": 30001},
+            {"name": "b", "port": 80, "nodePort": 30001},
+            {"name": "c", "port": 80, "protocol": "UDP", "nodePort": 30001}
+        ]}}),
+    );
+    assert_eq!(
+        m,
+        [
+            "spec.ports[1]: Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}",
+            "spec.ports[1].nodePort: Duplicate value: 30001",
+        ]
+    );
+}
+
+#[test]
+fn services_external_ips_affinity_policies_and_ranges() {
+    let m = messages(
+        "",
+        "Service",
+        json!({"spec": {"ports": [{"port": 80}],
+            "externalIPs": ["1.2.3.4", "nope", "127.0.0.1", "0.0.0.0", "169.254.1.1"],
+            "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 86401}},
+            "loadBalancerSourceRanges": ["10.0.0.0/8", "10.0.0.0/40"],
+            "healthCheckNodePort": 31000}}),
+    );
+    assert_eq!(
+        m,
+        [
+            "spec.externalIPs[1]: Invalid value: \"nope\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            "spec.externalIPs[2]: Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)",
+            "spec.externalIPs[3]: Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)",
+            "spec.externalIPs[4]: Invalid value: \"169.254.1.1\": may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+            "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 86401: must be greater than 0 and less than 86400",
+            "spec.healthCheckNodePort: Invalid value: 31000: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+            "spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'",
+            "spec.LoadBalancerSourceRanges[1]: Invalid value: \"10.0.0.0/40\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+        ]
+    );
+    let m = messages(
+        "",
+        "Service",
+        json!({"spec": {"ports": [{"port": 80}], "externalTrafficPolicy": "Local"}}),
+    );
+    assert_eq!(
+        m,
+        ["spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set for externally-accessible services"]
+    );
+    let m = messages(
+        "",
+        "Service",
+        json!({"spec": {"type": "ExternalName", "externalName": "Not_A_Host"}}),
+    );
+    assert_eq!(m.len(), 1);
+    assert!(
+        m[0].starts_with(
+            "spec.externalName: Invalid value: \"Not_A_Host\": a lowercase RFC 1123 subdomain"
+        ),
+        "{m:?}"
+    );
+    assert!(messages(
+        "",
+        "Service",
+        json!({"spec": {"type": "ExternalName", "externalName": "db.example.com."}})
+    )
+    .is_empty());
+    // A LoadBalancer with everything right.
+    assert!(messages(
+        "",
+        "Service",
+        json!({"spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+            "healthCheckNodePort": 31000, "loadBalancerSourceRanges": [" 10.0.0.0/8 "],
+            "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}},
+            "ports": [{"name": "a", "port": 53, "protocol": "UDP"}, {"name": "b", "port": 53}]}})
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_service_changing_type_keeps_its_old_traffic_policy() {
+    let old = json!({"spec": {"type": "NodePort", "externalTrafficPolicy": "Cluster",
+        "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}});
+    let mut new = old.clone();
+    new["spec"]["type"] = json!("ClusterIP");
+    assert!(update("", "Service", &old, &new, false).is_empty());
+    new["spec"]["externalTrafficPolicy"] = json!("Local");
+    assert_eq!(update("", "Service", &old, &new, false).len(), 1);
+}

@@ -254,11 +254,13 @@ impl Drop for TestNet {
                 let _ = child.wait();
             }
         }
-        let t = &c.nft_table;
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", t])
-            .stderr(std::process::Stdio::null())
-            .status();
+        // The pod network's table and the hostPorts' (`portmap`).
+        for t in [c.nft_table.clone(), format!("{}-hostport", c.nft_table)] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &t])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 //! - `conditions.rs`: thresholds and conditions from [`Measurements`]
 //!   (pure); `eviction.rs`: whom to evict and why (pure);
 //! - `status.rs`: the loop of [`run_status`] (measure, write, evict);
-//!   `lease.rs`: the Lease; `clock.rs`: API times.
+//!   `lease.rs`: the Lease; `clock.rs`: API times;
+//! - `routes.rs`: routes to the other real nodes' pod ranges.
 
 mod clock;
 pub mod conditions;
@@ -18,6 +19,7 @@ pub mod host;
 mod lease;
 pub mod object;
 mod register;
+pub mod routes;
 pub mod status;
 pub mod thresholds;
 
