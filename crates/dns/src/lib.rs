@@ -80,7 +80,7 @@ pub const CLUSTER_DOMAIN: &str = "cluster.local";
 pub const METRICS_PORT: u16 = 9153;
 
 /// UDP sockets (and tasks) to read with: one per core.
-fn workers() -> usize {
+pub fn workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -91,6 +91,16 @@ fn workers() -> usize {
 /// node's EndpointSlice and (on port 53) the metrics.
 pub async fn run(client: kube::Client, config: DnsConfig) -> Result<(), DnsError> {
     let server = Server::bind(SocketAddr::new(config.address, config.port), workers()).await?;
+    run_on(client, config, server).await
+}
+
+/// [`run`] on sockets already bound (tests bind port 0 and read the port
+/// first); the node's EndpointSlice names the bound port.
+pub async fn run_on(
+    client: kube::Client,
+    config: DnsConfig,
+    server: Server,
+) -> Result<(), DnsError> {
     let local = server.local_addr();
     let upstreams = upstreams::resolve(&config.upstreams, local);
     if upstreams.is_empty() {
