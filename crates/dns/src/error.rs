@@ -12,4 +12,8 @@ pub enum DnsError {
     /// The API could not be read or written.
     #[error("the API: {0}")]
     Api(#[from] kube::Error),
+    /// An object of ours could not be made (a node name that is no valid
+    /// object name, and the like).
+    #[error("cannot build an object: {0}")]
+    Object(String),
 }

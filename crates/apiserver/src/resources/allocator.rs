@@ -54,10 +54,15 @@ impl ServiceIpRange {
 
     fn random(&self) -> Ipv4Addr {
         let size = 1u64 << (32 - self.prefix_len);
-        // Skip the network address, the first (the kubernetes Service)
-        // and the broadcast address.
-        let offset = rand::thread_rng().gen_range(2..size - 1) as u32;
-        Ipv4Addr::from(self.base + offset)
+        // Skip the network address, the first (the kubernetes Service),
+        // the tenth (kube-dns, made by the server at start; a Service
+        // created before it must not take it) and the broadcast address.
+        loop {
+            let offset = rand::thread_rng().gen_range(2..size - 1) as u32;
+            if offset != 10 {
+                return Ipv4Addr::from(self.base + offset);
+            }
+        }
     }
 }
 

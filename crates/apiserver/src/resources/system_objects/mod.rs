@@ -1,6 +1,7 @@
 //! Objects the API server keeps in the store itself, as kube-apiserver's
 //! own controllers do: the `default/kubernetes` Service with its
-//! Endpoints and EndpointSlice (`kubernetes_service.rs`), one APIService
+//! Endpoints and EndpointSlice (`kubernetes_service.rs`), the
+//! `kube-system/kube-dns` Service (`kube_dns_service.rs`), one APIService
 //! per served group/version (`apiservices.rs`) and the ComponentStatuses
 //! (`component_statuses.rs`). Each is reconciled at start and then
 //! periodically, so an object a user deleted or changed comes back.
@@ -9,6 +10,7 @@
 mod apiservices;
 mod component_statuses;
 mod ensure;
+mod kube_dns_service;
 mod kubernetes_service;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub fn spawn(state: Arc<ApiState>, config: SystemObjectsConfig) -> tokio::task::
         let service = kubernetes_service::run(&state, &config);
         let apiservices = apiservices::run(&state, &config);
         let statuses = component_statuses::run(&state, &config);
-        tokio::join!(service, apiservices, statuses);
+        let dns = kube_dns_service::run(&state, &config);
+        tokio::join!(service, apiservices, statuses, dns);
     })
 }
