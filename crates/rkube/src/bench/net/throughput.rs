@@ -267,7 +267,12 @@ async fn wait_running(pods: &Api<Pod>, name: &str) -> anyhow::Result<Ipv4Addr> {
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the pod {name} is not Running with an IP after 60 s"
+            "the pod {name} is not Running with an IP after 60 s (phase {:?}, podIP {:?}, containers {:?})",
+            status.and_then(|s| s.phase.clone()),
+            status.and_then(|s| s.pod_ip.clone()),
+            status
+                .and_then(|s| s.container_statuses.as_ref())
+                .map(|cs| cs.iter().map(|c| format!("{:?}", c.state)).collect::<Vec<_>>())
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
