@@ -133,7 +133,7 @@ pub(super) async fn build_image(scratch: &Path) -> anyhow::Result<PathBuf> {
     Ok(file)
 }
 
-/// `rkube image load` of `file` into `data`, then `rkube up --real-node`;
+/// `rkube up --real-node`, then `rkube image load` of `file` into it;
 /// waits until the node is Ready with a pod range and the default
 /// service account exists.
 pub(super) async fn start(
@@ -142,7 +142,6 @@ pub(super) async fn start(
     net: &Net,
     upstream: SocketAddr,
 ) -> anyhow::Result<Cluster> {
-    image_load(image, data).await?;
     let extra: Vec<String> = [
         "--real-node",
         "--node-name",
@@ -166,6 +165,8 @@ pub(super) async fn start(
     let (server, _) = Server::start_with(data, Backend::Embedded, None, "up", &extra)
         .await
         .context("cannot start rkube up --real-node")?;
+    // Loaded into the running node, as the end-to-end tests do.
+    image_load(image, data).await?;
     let client = server.client().await?;
     let pod_cidr = wait_node_ready(&client, Duration::from_secs(90)).await?;
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
