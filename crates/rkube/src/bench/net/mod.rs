@@ -126,6 +126,8 @@ async fn on_cluster(
         Ok(c) => c,
         Err(e) => return Outcomes::failed(&e),
     };
+    // The throughput pods first: their containers keep the image in use.
+    let created = throughput::create(&cluster.client).await;
     let needed =
         sizes.services * sizes.endpoints + sizes.changes.div_ceil(4) * (sizes.endpoints + 1);
     let capacity = EndpointAddrs::capacity(net.cluster_cidr, cluster.pod_cidr);
@@ -155,7 +157,7 @@ async fn on_cluster(
     )
     .await;
     info!("bench net: TCP throughput");
-    let throughput = throughput::measure(&cluster.client, sizes.bytes).await;
+    let throughput = throughput::measure(&cluster.client, created, sizes.bytes).await;
     cluster.server.stop().await;
     Outcomes {
         rules,

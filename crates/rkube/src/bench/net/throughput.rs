@@ -42,26 +42,11 @@ pub(super) struct ThroughputOutcome {
     pub loopback: Rate,
 }
 
-/// Run the pods and the Service, measure, delete them.
-pub(super) async fn measure(
-    client: &kube::Client,
-    bytes: usize,
-) -> anyhow::Result<ThroughputOutcome> {
+/// Create the pods and the Service (early: containers that use the image
+/// keep the kubelet's image GC off it); their Service's ClusterIP.
+pub(super) async fn create(client: &kube::Client) -> anyhow::Result<Ipv4Addr> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let svcs: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
-    let result = measure_on(&pods, &svcs, bytes).await;
-    for name in [SERVER, CLIENT] {
-        let _ = pods.delete(name, &DeleteParams::default()).await;
-    }
-    let _ = svcs.delete(SERVER, &DeleteParams::default()).await;
-    result
-}
-
-async fn measure_on(
-    pods: &Api<Pod>,
-    svcs: &Api<Service>,
-    bytes: usize,
-) -> anyhow::Result<ThroughputOutcome> {
     let server: Pod = serde_json::from_value(json!({
         "metadata": {"name": SERVER, "labels": {"app": SERVER}},
         "spec": {
@@ -73,7 +58,7 @@ async fn measure_on(
             }],
         },
     }))?;
-    let client: Pod = serde_json::from_value(json!({
+    let client_pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": CLIENT},
         "spec": {
             "terminationGracePeriodSeconds": 1,
@@ -90,19 +75,44 @@ async fn measure_on(
     pods.create(&PostParams::default(), &server)
         .await
         .context("cannot create the server pod")?;
-    pods.create(&PostParams::default(), &client)
+    pods.create(&PostParams::default(), &client_pod)
         .await
         .context("cannot create the client pod")?;
     let svc = svcs
         .create(&PostParams::default(), &svc)
         .await
         .context("cannot create the server's Service")?;
-    let cluster_ip: Ipv4Addr = svc
-        .spec
+    svc.spec
         .as_ref()
         .and_then(|s| s.cluster_ip.as_deref())
         .and_then(|ip| ip.parse().ok())
-        .context("the server's Service got no ClusterIP")?;
+        .context("the server's Service got no ClusterIP")
+}
+
+/// Measure through the pods and Service [`create`] made, delete them.
+pub(super) async fn measure(
+    client: &kube::Client,
+    created: anyhow::Result<Ipv4Addr>,
+    bytes: usize,
+) -> anyhow::Result<ThroughputOutcome> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let svcs: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
+    let result = match created {
+        Ok(cluster_ip) => measure_on(&pods, cluster_ip, bytes).await,
+        Err(e) => Err(e),
+    };
+    for name in [SERVER, CLIENT] {
+        let _ = pods.delete(name, &DeleteParams::default()).await;
+    }
+    let _ = svcs.delete(SERVER, &DeleteParams::default()).await;
+    result
+}
+
+async fn measure_on(
+    pods: &Api<Pod>,
+    cluster_ip: Ipv4Addr,
+    bytes: usize,
+) -> anyhow::Result<ThroughputOutcome> {
     let server_ip = wait_running(pods, SERVER).await?;
     wait_running(pods, CLIENT).await?;
 
