@@ -12,6 +12,7 @@
 #   6. rkube bench api --quick   a smoke run of the API benchmark
 #   7. rkube bench cluster --quick  a smoke run of the cluster benchmark
 #   8. rkube bench node --quick  a smoke run of the real-node benchmark (root, runc)
+#   9. rkube bench net --quick   a smoke run of Services, DNS and pod network (root, dnsperf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +57,8 @@ cargo run --quiet -p rkube -- bench cluster --quick --dir "$bench_dir"
 
 step "rkube bench node --quick (smoke)"
 cargo run --quiet -p rkube -- bench node --quick --dir "$bench_dir"
+
+step "rkube bench net --quick (smoke)"
+cargo run --quiet -p rkube -- bench net --quick --dir "$bench_dir"
 
 step "all checks passed"

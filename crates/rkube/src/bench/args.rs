@@ -54,6 +54,29 @@ pub struct NodeBenchArgs {
     pub pods: Option<usize>,
 }
 
+/// Options of `rkube bench net`.
+#[derive(Debug, Clone, Args)]
+pub struct NetBenchArgs {
+    /// Shrink to a smoke test [services: 50; endpoints: 3; ~30 rule
+    /// changes; 2 s of DNS; 64 MiB through TCP].
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Where to create the temporary directory (the image, the node's
+    /// data, dnsperf's query file and output).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Services without selectors, each with one EndpointSlice of
+    /// --endpoints made-up addresses [default: 1000; quick: 50].
+    #[arg(long, value_name = "N")]
+    pub services: Option<usize>,
+
+    /// Endpoints of each Service [default: 10; quick: 3].
+    #[arg(long, value_name = "M")]
+    pub endpoints: Option<usize>,
+}
+
 /// Options of `rkube bench api`. Unset sizes take the full defaults, or the
 /// --quick ones.
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,7 @@ pub mod api;
 pub mod args;
 pub mod cluster;
 pub mod duration;
+pub mod net;
 pub mod node;
 mod node_streams;
 

@@ -2,7 +2,9 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::args::{ApiBenchArgs, ClusterBenchArgs, NodeBenchArgs, StoreBenchArgs};
+use crate::bench::args::{
+    ApiBenchArgs, ClusterBenchArgs, NetBenchArgs, NodeBenchArgs, StoreBenchArgs,
+};
 
 /// Run a benchmark and print a table (build with --release for real numbers).
 #[derive(Debug, Args)]
@@ -45,6 +47,18 @@ pub enum BenchCommand {
     /// floor); and the time `rkube image load` takes for a 100 MiB image.
     /// Needs root, runc and /bin/busybox (busybox-static).
     Node(NodeBenchArgs),
+
+    /// Services, DNS and the pod network on one real node (`rkube up
+    /// --real-node`, a child process): N Services without selectors with
+    /// M made-up endpoints each (inside the cluster's pod range, off this
+    /// node: nothing can leave the machine), then the time from a Service
+    /// or endpoint change to its rule in the proxy's nftables table, seen
+    /// by `nft monitor` (p50/p99); Debian's dnsperf against the node's DNS
+    /// with names rkube answers itself (queries/s, latency p50/p99); TCP
+    /// throughput pod to pod, pod to Service and host loopback with
+    /// busybox nc, in the same run. Needs root, runc, nft, dnsperf and
+    /// /bin/busybox (busybox-static).
+    Net(NetBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -53,5 +67,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Api(args) => crate::bench::api::run_api(args).await,
         BenchCommand::Cluster(args) => crate::bench::cluster::run_cluster(args).await,
         BenchCommand::Node(args) => crate::bench::node::run_node(args).await,
+        BenchCommand::Net(args) => crate::bench::net::run_net(args).await,
     }
 }
