@@ -377,7 +377,12 @@ fn names_resolve_through_the_pods_resolv_conf() {
         &["nslookup", "kubernetes.default.svc.cluster.local"],
         &[&answer(&first)],
     );
-    exec_until(&c, "client", &["nslookup", "kubernetes"], &[&answer(&first)]);
+    exec_until(
+        &c,
+        "client",
+        &["nslookup", "kubernetes"],
+        &[&answer(&first)],
+    );
     let web_ip = get(&c, &["service", "web"], "{.spec.clusterIP}");
     exec_until(&c, "client", &["nslookup", "web"], &[&answer(&web_ip)]);
     let ip0 = get(&c, &["pod", "peers-0"], "{.status.podIP}");
