@@ -299,8 +299,13 @@ pub fn compile(objects: &Objects, config: &PolicyConfig) -> Ruleset {
             Some((name, n.metadata.labels.as_ref()?))
         })
         .collect();
-    let (with_ip, pending): (Vec<PodInfo>, Vec<PodInfo>) =
+    let (mut with_ip, pending): (Vec<PodInfo>, Vec<PodInfo>) =
         pods.into_iter().partition(|p| p.ip.is_some());
+    // The node's DNS server is a peer like CoreDNS's pods.
+    with_ip.push(PodInfo::node_dns(
+        &config.node_name,
+        config.pod_cidr.gateway(),
+    ));
     let world = World {
         pods: with_ip,
         namespaces,

@@ -361,3 +361,40 @@ fn full_script_replaces_the_table_in_one_transaction() {
         .expect(&d);
     assert!(del_elem < del_chain, "{d}");
 }
+
+#[test]
+fn the_usual_allow_dns_rule_admits_the_nodes_dns_server() {
+    let r = run(vec![policy(
+        "a",
+        "dns-only",
+        json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [
+            {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": "dns-tcp"}]}
+        ]}),
+    )]);
+    // The node's DNS server answers on the bridge's address, 10.1.0.1.
+    let c = chain(&r, "out-10-1-0-3");
+    assert!(c[0].contains("udp dport 53 return"), "{c:?}");
+    let peers = elements(
+        &r,
+        c[0].split('@')
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .expect("a set name"),
+    );
+    assert_eq!(peers, ["10.1.0.1"]);
+    let named = c
+        .iter()
+        .find(|l| l.contains(". th dport @out-"))
+        .expect("the named port's rule");
+    let tuples = elements(
+        &r,
+        named
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .expect("a set name"),
+    );
+    assert_eq!(tuples, ["10.1.0.1 . tcp . 53"]);
+}

@@ -21,8 +21,9 @@
 //!   which accepts when a rule allows). Each pod chain ends in a drop.
 //! - `input` (hook input): traffic from the bridge to the node itself goes
 //!   through the source pod's egress chain — the node's DNS (the kube-dns
-//!   ClusterIP is DNATed to the bridge address) is not special: an
-//!   egress-isolated pod needs a rule that allows it.
+//!   ClusterIP is DNATed to the bridge address) needs a rule that allows
+//!   it, as CoreDNS would; it is a peer as CoreDNS's pods are
+//!   ([`objects::PodInfo::node_dns`]: `kube-system`, `k8s-app: kube-dns`).
 //! - Host → pod (kubelet probes, `kubectl port-forward`) leaves through the
 //!   `output` hook, which this table does not filter: always allowed.
 //! - Named sets: per policy rule with selector peers, the pods they pick

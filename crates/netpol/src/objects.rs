@@ -85,6 +85,30 @@ impl PodInfo {
         }
     }
 
+    /// The node's own DNS server (`rkube-dns`, on the bridge's address) as
+    /// the peer policies expect cluster DNS to be: a pod of `kube-system`
+    /// labelled `k8s-app: kube-dns` with the ports `dns` (53/UDP) and
+    /// `dns-tcp` (53/TCP), as CoreDNS's pods are. So the usual egress rule
+    /// "allow DNS to kube-system's kube-dns pods" admits it. A peer only:
+    /// its address is the gateway's, which is never enforced as a pod.
+    pub fn node_dns(node: &str, address: Ipv4Addr) -> PodInfo {
+        let port = |name: &str, protocol: &str| NamedPort {
+            name: name.to_string(),
+            protocol: protocol.to_string(),
+            port: 53,
+        };
+        PodInfo {
+            namespace: "kube-system".to_string(),
+            name: format!("rkube-dns-{node}"),
+            labels: BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]),
+            ip: Some(address),
+            node: Some(node.to_string()),
+            host_network: false,
+            finished: false,
+            ports: vec![port("dns", "UDP"), port("dns-tcp", "TCP")],
+        }
+    }
+
     /// The port numbers this pod gives `name` for `protocol`.
     pub fn named_ports<'a>(
         &'a self,
