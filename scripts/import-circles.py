@@ -43,7 +43,9 @@ def strip(text: str) -> str:
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    # Character literals first: '"' would open a string.
+    text = re.sub(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^'\\\n])'", "' '", text)
+    text = re.sub(r'"(?:\\[\s\S]|[^"\\])*"', '""', text)
     out, i = [], 0
     for m in CFG_TEST.finditer(text):
         if m.start() < i:

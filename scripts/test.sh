@@ -36,7 +36,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "no import circles (scripts/import-circles.py)"
 python3 scripts/import-circles.py crates/apimachinery/src crates/apiserver/src crates/controllers/src \
   crates/scheduler/src crates/events/src crates/node/src crates/rkube/src \
-  crates/cri/src crates/image/src crates/net/src crates/stream/src
+  crates/cri/src crates/image/src crates/net/src crates/stream/src \
+  crates/proxy/src crates/dns/src crates/netpol/src
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -26,9 +26,7 @@ use crate::host;
 use crate::ipam::Ipam;
 use crate::link_batcher::LinkBatcher;
 use crate::portmap::HostPorts;
-
-/// Prefix of the host ends of the pods' veths.
-pub const VETH_PREFIX: &str = "rkv";
+pub use crate::veth::{veth_name, VETH_PREFIX};
 
 /// The node's pod network: its bridge, routes and table set up by
 /// [`BridgeNetwork::start`], pods attached by [`NetworkPlugin::add`].
@@ -264,17 +262,6 @@ pub async fn teardown(config: &NetConfig) -> Result<(), NetError> {
 
 fn ipam_dir(config: &NetConfig) -> std::path::PathBuf {
     config.state_dir.join("ipam")
-}
-
-/// The host end's name for `sandbox_id`: `rkv` and 8 hex digits of its
-/// FNV-1a hash (stable across runs and Rust versions).
-pub fn veth_name(sandbox_id: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in sandbox_id.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{VETH_PREFIX}{h:08x}")
 }
 
 /// Host side (idempotent): the host end on the bridge, up, hairpin on.

@@ -70,6 +70,7 @@ mod link_batcher;
 pub mod nft_table;
 pub mod node_routes;
 pub mod portmap;
+pub mod veth;
 
 pub use bridge::{teardown, veth_name, BridgeNetwork};
 pub use cidr::Ipv4Cidr;

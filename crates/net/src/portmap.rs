@@ -223,8 +223,8 @@ impl Record {
 /// `hp-` and 8 hex digits of the sandbox id's hash: the prefix of its
 /// chains.
 pub fn chain_prefix(sandbox_id: &str) -> String {
-    let veth = crate::bridge::veth_name(sandbox_id);
-    format!("hp-{}", &veth[crate::bridge::VETH_PREFIX.len()..])
+    let veth = crate::veth::veth_name(sandbox_id);
+    format!("hp-{}", &veth[crate::veth::VETH_PREFIX.len()..])
 }
 
 fn element_key(m: &Mapping) -> String {
