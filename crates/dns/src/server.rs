@@ -59,6 +59,27 @@ impl Server {
     /// Bind UDP (`workers` sockets) and TCP on `addr` (port 0: one picked
     /// for all of them).
     pub async fn bind(addr: SocketAddr, workers: usize) -> Result<Server, DnsError> {
+        // Port 0: the UDP port the kernel picks may be taken for TCP by
+        // someone else; pick again a few times.
+        let tries = if addr.port() == 0 { 8 } else { 1 };
+        let mut last = None;
+        for _ in 0..tries {
+            match Self::bind_once(addr, workers).await {
+                Err(DnsError::Io { what, source })
+                    if source.kind() == std::io::ErrorKind::AddrInUse && addr.port() == 0 =>
+                {
+                    last = Some(DnsError::Io { what, source });
+                }
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| DnsError::Io {
+            what: format!("cannot bind {addr}"),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        }))
+    }
+
+    async fn bind_once(addr: SocketAddr, workers: usize) -> Result<Server, DnsError> {
         let first = udp_socket(addr).map_err(io(format!("cannot bind UDP {addr}")))?;
         let local = first
             .local_addr()
