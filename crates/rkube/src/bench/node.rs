@@ -261,7 +261,8 @@ async fn time_load(file: &Path, data_dir: &Path) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-async fn image_load(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
+/// `rkube image load FILE` into `data_dir` (also `bench net`'s).
+pub(crate) async fn image_load(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the rkube binary")?;
     let out = Command::new(exe)
         .arg("image")

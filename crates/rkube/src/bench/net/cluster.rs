@@ -166,7 +166,7 @@ pub(super) async fn start(
         .await
         .context("cannot start rkube up --real-node")?;
     // Loaded into the running node, as the end-to-end tests do.
-    image_load(image, data).await?;
+    crate::bench::node::image_load(image, data).await?;
     let client = server.client().await?;
     let pod_cidr = wait_node_ready(&client, Duration::from_secs(90)).await?;
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
@@ -210,27 +210,6 @@ async fn wait_node_ready(client: &kube::Client, timeout: Duration) -> anyhow::Re
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn image_load(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot find the rkube binary")?;
-    let out = Command::new(exe)
-        .arg("image")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("load")
-        .arg(file)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("cannot run rkube image load")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rkube image load {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(())
 }
 
 /// `rkube reset` of the node's data directory and network, then any
