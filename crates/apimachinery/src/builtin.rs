@@ -35,6 +35,7 @@ const NODE: &str = "node.k8s.io";
 const POLICY: &str = "policy";
 const RBAC: &str = "rbac.authorization.k8s.io";
 const SCHEDULING: &str = "scheduling.k8s.io";
+const STORAGE: &str = "storage.k8s.io";
 
 /// A `v1` resource with all eight verbs.
 fn r(group: &str, kind: &str, plural: &str, singular: &str, namespaced: bool) -> ResourceInfo {
@@ -300,6 +301,39 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
             false,
         )
         .with_short_names(&["pc"]),
+        // storage.k8s.io/v1
+        r(STORAGE, "CSIDriver", "csidrivers", "csidriver", false),
+        r(STORAGE, "CSINode", "csinodes", "csinode", false),
+        ns(
+            STORAGE,
+            "CSIStorageCapacity",
+            "csistoragecapacities",
+            "csistoragecapacity",
+        ),
+        r(
+            STORAGE,
+            "StorageClass",
+            "storageclasses",
+            "storageclass",
+            false,
+        )
+        .with_short_names(&["sc"]),
+        r(
+            STORAGE,
+            "VolumeAttachment",
+            "volumeattachments",
+            "volumeattachment",
+            false,
+        )
+        .with_subresource(status("VolumeAttachment")),
+        r(
+            STORAGE,
+            "VolumeAttributesClass",
+            "volumeattributesclasses",
+            "volumeattributesclass",
+            false,
+        )
+        .with_short_names(&["vac"]),
         // metrics.k8s.io/v1beta1, as metrics-server registers it (no
         // singular names, so `node` and `pod` stay the core kinds').
         ResourceInfo::new(METRICS, "v1beta1", "NodeMetrics", "nodes", "", false)

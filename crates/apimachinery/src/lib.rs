@@ -63,6 +63,7 @@ pub mod registry;
 mod resource_info;
 pub mod selector;
 pub mod status;
+pub mod storage;
 pub mod strategic;
 pub mod table;
 pub mod typed;

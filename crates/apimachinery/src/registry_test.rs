@@ -171,6 +171,30 @@ fn builtin_names_scope_and_short_names() {
             false,
             &["pc"],
         ),
+        (
+            "storage.k8s.io",
+            "storageclasses",
+            "StorageClass",
+            "storageclass",
+            false,
+            &["sc"],
+        ),
+        (
+            "storage.k8s.io",
+            "csistoragecapacities",
+            "CSIStorageCapacity",
+            "csistoragecapacity",
+            true,
+            &[],
+        ),
+        (
+            "storage.k8s.io",
+            "volumeattributesclasses",
+            "VolumeAttributesClass",
+            "volumeattributesclass",
+            false,
+            &["vac"],
+        ),
     ];
     for (group, plural, kind, singular, namespaced, short) in cases {
         let info = r
@@ -351,6 +375,7 @@ fn group_and_version_order() {
             "networking.k8s.io",
             "policy",
             "rbac.authorization.k8s.io",
+            "storage.k8s.io",
             "apiextensions.k8s.io",
             "scheduling.k8s.io",
             "coordination.k8s.io",

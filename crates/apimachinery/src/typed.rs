@@ -84,6 +84,7 @@ fn roundtrip(group: &str, version: &str, kind: &str, obj: &Value) -> Option<Resu
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
         node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
@@ -128,6 +129,12 @@ fn roundtrip(group: &str, version: &str, kind: &str, obj: &Value) -> Option<Resu
         "apiextensions.k8s.io" "CustomResourceDefinition" => apiextensions::CustomResourceDefinition,
         "apiregistration.k8s.io" "APIService" => apiregistration::APIService,
         "node.k8s.io" "RuntimeClass" => node::RuntimeClass,
+        "storage.k8s.io" "CSIDriver" => storage::CSIDriver,
+        "storage.k8s.io" "CSINode" => storage::CSINode,
+        "storage.k8s.io" "CSIStorageCapacity" => storage::CSIStorageCapacity,
+        "storage.k8s.io" "StorageClass" => storage::StorageClass,
+        "storage.k8s.io" "VolumeAttachment" => storage::VolumeAttachment,
+        "storage.k8s.io" "VolumeAttributesClass" => storage::VolumeAttributesClass,
     )
 }
 

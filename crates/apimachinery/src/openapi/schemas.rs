@@ -57,6 +57,7 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &str) ->
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
         node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
@@ -98,6 +99,12 @@ fn builtin(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &str) ->
         ("rbac.authorization.k8s.io", "RoleBinding") => def::<rbac::RoleBinding>(gen),
         ("scheduling.k8s.io", "PriorityClass") => def::<scheduling::PriorityClass>(gen),
         ("node.k8s.io", "RuntimeClass") => def::<node::RuntimeClass>(gen),
+        ("storage.k8s.io", "CSIDriver") => def::<storage::CSIDriver>(gen),
+        ("storage.k8s.io", "CSINode") => def::<storage::CSINode>(gen),
+        ("storage.k8s.io", "CSIStorageCapacity") => def::<storage::CSIStorageCapacity>(gen),
+        ("storage.k8s.io", "StorageClass") => def::<storage::StorageClass>(gen),
+        ("storage.k8s.io", "VolumeAttachment") => def::<storage::VolumeAttachment>(gen),
+        ("storage.k8s.io", "VolumeAttributesClass") => def::<storage::VolumeAttributesClass>(gen),
         ("apiregistration.k8s.io", "APIService") => def::<apiregistration::APIService>(gen),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             def::<apiextensions::CustomResourceDefinition>(gen)
