@@ -9,6 +9,7 @@
 #   kopf               a real operator framework (PyPI), for the operator test
 #   conntrack          the Service proxy removes stale UDP flows with it (Debian)
 #   dnsperf            `rkube bench net`'s DNS load (Debian)
+#   cargo-nextest      runs the test binaries side by side (crates.io)
 #
 # Whatever cannot be installed is named and the script exits non-zero: the
 # tests that need a tool fail without it, so a setup that "succeeded" without
@@ -108,6 +109,14 @@ else
     pip_install kopf && "$python" -c 'import kopf' >/dev/null 2>&1 ||
       fail "kopf" "cannot install kopf (pip install kopf); the kopf operator test needs it"
   fi
+fi
+
+# --- cargo-nextest: the tests of all binaries side by side (most wait on a
+# cluster rather than compute); this machine kind ships it, else build it.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest (cargo install, a few minutes)"
+  cargo install --quiet --locked cargo-nextest >/dev/null 2>&1 ||
+    fail "cargo-nextest" "cannot install cargo-nextest (cargo install --locked cargo-nextest); the test command runs the tests with it"
 fi
 
 if [ "${#failed[@]}" -gt 0 ]; then

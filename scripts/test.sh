@@ -6,7 +6,9 @@
 #   2. cargo fmt --check         formatting
 #   3. cargo clippy -D warnings  lints, on every target
 #      + import-circles.py       no file uses a file that uses it back
-#   4. cargo test --workspace    unit, crate integration and binary tests
+#   4. cargo nextest run         unit, crate integration and e2e tests, the
+#                                binaries side by side (.config/nextest.toml)
+#      + cargo test --doc        the doctests (nextest does not run them)
 #      + gen-protobuf-schema.py --check  schema.txt still what its generator writes
 #   5. rkube bench store --quick a smoke run of the store benchmark
 #   6. rkube bench api --quick   a smoke run of the API benchmark
@@ -39,8 +41,11 @@ python3 scripts/import-circles.py crates/apimachinery/src crates/apiserver/src c
   crates/cri/src crates/image/src crates/net/src crates/stream/src \
   crates/proxy/src crates/dns/src crates/netpol/src
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo nextest run --workspace (.config/nextest.toml)"
+cargo nextest run --workspace
+
+step "cargo test --workspace --doc"
+cargo test --workspace --doc
 
 step "protobuf schema.txt up to date (scripts/gen-protobuf-schema.py --check)"
 python3 scripts/gen-protobuf-schema.py --check

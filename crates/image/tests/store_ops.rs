@@ -209,7 +209,7 @@ async fn the_import_loop_picks_up_files_dropped_while_running() {
 }
 
 #[test]
-fn a_100_mib_image_loads_in_at_most_two_seconds() {
+fn a_100_mib_image_loads_whole() {
     let fx = Fixture::new();
     let layers = (0..4)
         .map(|i| layer_tar(&[Entry::File(format!("f{i}"), noise(25 << 20, i + 7), 0o644)]))
@@ -223,12 +223,11 @@ fn a_100_mib_image_loads_in_at_most_two_seconds() {
         &path,
     )
     .unwrap();
-    let size = std::fs::metadata(&path).unwrap().len();
-    let started = Instant::now();
+    // How fast: `rkube bench node` measures it (target ≤ 2 s).
     fx.store.load_file(&path).unwrap();
-    let elapsed = started.elapsed();
-    eprintln!("loaded {} MiB in {elapsed:?}", size >> 20);
-    assert!(elapsed <= Duration::from_secs(2), "{elapsed:?}");
+    let info = fx.store.resolve("big:1").unwrap().expect("big:1 is loaded");
+    // Four layers of 25 MiB of noise (incompressible) are all on disk.
+    assert!(info.size >= 100 << 20, "only {} bytes on disk", info.size);
 }
 
 #[test]

@@ -223,7 +223,7 @@ async fn teardown_leaves_nothing_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_pods_attach_in_well_under_two_seconds() {
+async fn a_hundred_pods_attach_at_once_with_their_own_addresses() {
     let mut t = TestNet::new();
     let namespaces = t.netns_many(100);
     let net = std::sync::Arc::new(BridgeNetwork::start(t.config.clone()).await.expect("test"));
@@ -232,7 +232,8 @@ async fn a_hundred_pods_attach_in_well_under_two_seconds() {
         .enumerate()
         .map(|(i, ns)| t.attachment(&t.sandbox(&format!("p{i}")), ns))
         .collect();
-    let started = Instant::now();
+    // All at once, as a node starting many pods does (how fast is
+    // `rkube bench node`'s to measure).
     let mut set = tokio::task::JoinSet::new();
     for a in attachments.clone() {
         let net = net.clone();
@@ -242,55 +243,20 @@ async fn a_hundred_pods_attach_in_well_under_two_seconds() {
     while let Some(r) = set.join_next().await {
         results.push(r.expect("test"));
     }
-    let took = started.elapsed();
     let mut ips: Vec<IpAddr> = results.into_iter().map(|r| r.expect("test").ip).collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 100, "addresses given twice");
-    // The floor on this machine now: the same number of bare `ip`
-    // processes in those namespaces (a busy shared machine makes each
-    // process start cost ten times what it does on an idle one).
-    let floor = process_floor(&namespaces).await;
-    eprintln!("100 pods attached in {took:?}; 100 bare nsenter+ip processes: {floor:?}");
-    assert!(
-        took < Duration::from_secs(2) || took < floor * 2,
-        "100 pods took {took:?} (bare processes: {floor:?})"
-    );
     assert!(ping(&namespaces[99], &ips[0].to_string()));
 
     // Ten deleted one by one, the other ninety collected at once (an agent
     // restarted after they went).
-    let started = Instant::now();
     for a in &attachments[..10] {
         net.del(&a.sandbox_id).await.expect("del");
     }
-    eprintln!("10 pods detached one by one in {:?}", started.elapsed());
-    let started = Instant::now();
     net.gc(&[]).await.expect("gc");
-    eprintln!("90 pods collected in {:?}", started.elapsed());
     for a in &attachments {
         assert!(!link_exists(&veth_name(&a.sandbox_id)));
         assert_eq!(net.address_of(&a.sandbox_id), None);
     }
-}
-
-/// How long one empty `nsenter … ip -batch -` per namespace takes, all at
-/// once.
-async fn process_floor(namespaces: &[String]) -> Duration {
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for ns in namespaces {
-        let net = format!("--net=/run/netns/{ns}");
-        set.spawn(async move {
-            tokio::process::Command::new("nsenter")
-                .args([net.as_str(), "--", "ip", "-batch", "-"])
-                .stdin(std::process::Stdio::null())
-                .status()
-                .await
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        assert!(r.expect("join").expect("nsenter").success());
-    }
-    started.elapsed()
 }

@@ -23,6 +23,25 @@ pub struct RealCluster {
     /// The cluster's pod range (one /24: one node).
     pub cluster_cidr: String,
     pub service_range: String,
+    /// Holds `10.200.N` and `10.201.N` for this cluster while it lives.
+    _range: RangeClaim,
+}
+
+/// A claim on the test range `10.200.<n>` across every test process on
+/// the host: an abstract Unix socket named after it, which only one process
+/// can bind and which goes with the process (nothing to clean up). The
+/// pod-network tests of `crates/net` claim their ranges the same way.
+struct RangeClaim(#[allow(dead_code)] std::os::unix::net::UnixListener);
+
+impl RangeClaim {
+    fn take(n: u8) -> Option<RangeClaim> {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("rkube-test-range-10.200.{n}");
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+        std::os::unix::net::UnixListener::bind_addr(&addr)
+            .ok()
+            .map(RangeClaim)
+    }
 }
 
 fn random_u32() -> u32 {
@@ -66,11 +85,12 @@ impl RealCluster {
     pub fn up_with(extra: &[&str]) -> RealCluster {
         preflight();
         let taken = routes();
-        let n = (0..64)
+        let (n, range) = (0..250)
             .map(|i| (random_u32().wrapping_add(i) % 250) as u8)
-            .find(|n| {
+            .filter(|n| {
                 !taken.contains(&format!("10.200.{n}.")) && !taken.contains(&format!("10.201.{n}."))
             })
+            .find_map(|n| RangeClaim::take(n).map(|claim| (n, claim)))
             .expect("a free test range in 10.200.0.0/16");
         let bridge = format!("rk{:06x}", random_u32() & 0xff_ffff);
         let cluster_cidr = format!("10.200.{n}.0/24");
@@ -95,6 +115,7 @@ impl RealCluster {
             bridge: bridge.clone(),
             cluster_cidr: cluster_cidr.clone(),
             service_range: service_range.clone(),
+            _range: range,
         };
         let image = busybox_image(real.cluster.dir.path(), BUSYBOX);
         real.image_load(&image);

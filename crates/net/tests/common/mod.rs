@@ -53,6 +53,24 @@ pub struct TestNet {
     pub suffix: String,
     pub namespaces: Vec<String>,
     _state: tempfile::TempDir,
+    _ranges: Vec<RangeClaim>,
+}
+
+/// A claim on `10.200.<n>` across every test process on the host (tests
+/// run side by side under cargo-nextest): an abstract Unix socket named
+/// after it, which one process at a time can bind and which goes with the
+/// process. The end-to-end tests' real clusters claim theirs the same way.
+pub struct RangeClaim(#[allow(dead_code)] std::os::unix::net::UnixListener);
+
+impl RangeClaim {
+    fn take(third: u32) -> Option<RangeClaim> {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("rkube-test-range-10.200.{third}");
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+        std::os::unix::net::UnixListener::bind_addr(&addr)
+            .ok()
+            .map(RangeClaim)
+    }
 }
 
 fn unique_suffix() -> String {
@@ -94,10 +112,14 @@ impl TestNet {
             if [x, x + 1, y].iter().any(|t| third_octet_used(&routes, *t)) || y == x {
                 continue;
             }
-            chosen = Some((x, y));
-            break;
+            let claims: Option<Vec<RangeClaim>> =
+                [x, x + 1, y].iter().map(|t| RangeClaim::take(*t)).collect();
+            if let Some(claims) = claims {
+                chosen = Some((x, y, claims));
+                break;
+            }
         }
-        let (x, y) = chosen.expect("no free /24 left in 10.200.0.0/16");
+        let (x, y, claims) = chosen.expect("no free /24 left in 10.200.0.0/16");
         let state = tempfile::tempdir().expect("test");
         let config = NetConfig {
             bridge: format!("rkb{suffix}"),
@@ -115,6 +137,7 @@ impl TestNet {
             suffix,
             namespaces: Vec::new(),
             _state: state,
+            _ranges: claims,
         };
         let c = &net.config;
         // No dummy driver in some kernels (this host's): an ifb then.
