@@ -5,7 +5,9 @@
 //! provisioned volume on that simulated node, deleted with the claim; a
 //! claim naming a missing class stays Pending with the event; pvc-protection
 //! keeps a used claim Terminating until its pod goes; a generic ephemeral
-//! volume's claim is made for its pod and goes with it.
+//! volume's claim is made for its pod and goes with it; a StatefulSet's
+//! claim per ordinal outlives its pod and, under `whenScaled: Delete`,
+//! goes with a scaled-down pod.
 
 use std::time::Duration;
 
@@ -248,4 +250,64 @@ fn a_used_claim_stays_until_its_pod_goes_and_ephemeral_claims_follow_their_pod()
     c.wait_until("the ephemeral claim gone with its pod", T, || {
         gone(&c, &["pvc", "eph-scratch"])
     });
+}
+
+#[test]
+fn a_statefulset_keeps_claims_per_ordinal_and_deletes_a_scaled_down_ones_claim() {
+    let c = up();
+    apply(&c, "pv0.yaml", &static_pv("disk-a", "Retain"));
+    apply(&c, "pv1.yaml", &static_pv("disk-b", "Retain"));
+    apply(
+        &c,
+        "sts.yaml",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  \
+         replicas: 2\n  serviceName: web\n  podManagementPolicy: Parallel\n  \
+         selector: {matchLabels: {app: web}}\n  \
+         persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}\n  \
+         template:\n    metadata: {labels: {app: web}}\n    spec:\n      \
+         containers: [{name: c, image: busybox, volumeMounts: [{name: data, mountPath: /d}]}]\n  \
+         volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      \
+         accessModes: [ReadWriteOnce]\n      storageClassName: manual\n      \
+         resources: {requests: {storage: 1Gi}}\n",
+    );
+    c.wait_until("both claims Bound and both pods scheduled", T, || {
+        get(&c, &["pvc", "data-web-0"], "{.status.phase}") == "Bound"
+            && get(&c, &["pvc", "data-web-1"], "{.status.phase}") == "Bound"
+            && !get(&c, &["pod", "web-1"], "{.spec.nodeName}").is_empty()
+    });
+    let set_uid = get(&c, &["statefulset", "web"], "{.metadata.uid}");
+    assert_eq!(
+        get(
+            &c,
+            &["pvc", "data-web-1"],
+            "{.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].uid} {.metadata.ownerReferences[0].controller}"
+        ),
+        format!("StatefulSet {set_uid} true")
+    );
+    // A pod deleted comes back to the same claim.
+    let volume = get(&c, &["pvc", "data-web-0"], "{.spec.volumeName}");
+    let old = get(&c, &["pod", "web-0"], "{.metadata.uid}");
+    c.ok(&["delete", "pod", "web-0", "--grace-period=0", "--force"]);
+    c.wait_until("web-0 made again", T, || {
+        let uid = get(&c, &["pod", "web-0"], "{.metadata.uid}");
+        !uid.is_empty() && uid != old
+    });
+    assert_eq!(
+        get(
+            &c,
+            &["pod", "web-0"],
+            "{.spec.volumes[0].persistentVolumeClaim.claimName}"
+        ),
+        "data-web-0"
+    );
+    assert_eq!(
+        get(&c, &["pvc", "data-web-0"], "{.spec.volumeName}"),
+        volume
+    );
+    // Scaled down: the condemned pod's claim goes with it, the other stays.
+    c.ok(&["scale", "statefulset", "web", "--replicas=1"]);
+    c.wait_until("data-web-1 deleted after web-1", T, || {
+        gone(&c, &["pvc", "data-web-1"]) && gone(&c, &["pod", "web-1"])
+    });
+    assert_eq!(get(&c, &["pvc", "data-web-0"], "{.status.phase}"), "Bound");
 }
