@@ -17,7 +17,10 @@
 //! `node_lifecycle.rs`, `nodeipam.rs` (nodes' `spec.podCIDR`),
 //! `disruption.rs` (PodDisruptionBudget status),
 //! `resourcequota.rs`, `hpa/` (HorizontalPodAutoscalers), `servicelb.rs`
-//! (LoadBalancer Services' addresses, as k3s's ServiceLB).
+//! (LoadBalancer Services' addresses, as k3s's ServiceLB),
+//! `persistentvolume/` (binding, phases, reclaim, expansion),
+//! `local_path/` (rkube's local-path provisioner), `pvc_protection.rs`,
+//! `pv_protection.rs`, `ephemeral.rs` (generic ephemeral volumes' claims).
 
 mod cronjob;
 mod daemonset;
@@ -25,14 +28,19 @@ mod deployment;
 mod disruption;
 mod endpoints;
 mod endpointslice;
+mod ephemeral;
 mod framework;
 mod garbage_collector;
 mod hpa;
 mod job;
+mod local_path;
 mod namespace;
 mod node_lifecycle;
 mod nodeipam;
+mod persistentvolume;
 mod pods;
+mod pv_protection;
+mod pvc_protection;
 mod replicaset;
 mod replicationcontroller;
 mod resourcequota;
@@ -55,7 +63,7 @@ pub use nodeipam::{CidrAllocator, DEFAULT_CLUSTER_CIDR};
 pub async fn run(client: Client, options: Options) -> Result<(), ControllerError> {
     let ctx = Context::new(client, options);
     let mut tasks = Tasks(Vec::new());
-    let controllers: [(&str, Start); 18] = [
+    let controllers: [(&str, Start); 23] = [
         (replicaset::NAME, replicaset::start),
         (replicationcontroller::NAME, replicationcontroller::start),
         (deployment::NAME, deployment::start),
@@ -74,6 +82,11 @@ pub async fn run(client: Client, options: Options) -> Result<(), ControllerError
         (resourcequota::NAME, resourcequota::start),
         (hpa::NAME, hpa::start),
         (servicelb::NAME, servicelb::start),
+        (persistentvolume::NAME, persistentvolume::start),
+        (local_path::NAME, local_path::start),
+        (pvc_protection::NAME, pvc_protection::start),
+        (pv_protection::NAME, pv_protection::start),
+        (ephemeral::NAME, ephemeral::start),
     ];
     let mut started = Vec::new();
     for (name, start) in controllers {

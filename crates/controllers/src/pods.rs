@@ -1,11 +1,13 @@
 //! What controllers ask of pods: active or not, ready and available, who
-//! controls them, and which to delete first when scaling down.
+//! controls them, which to delete first when scaling down, and which
+//! claims they use.
 
 use std::cmp::Ordering;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 
 /// The owner reference with `controller: true`.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -114,6 +116,24 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         .then(ready_since(b).cmp(&ready_since(a)))
         .then(restarts(b).cmp(&restarts(a)))
         .then(created(b).cmp(&created(a)))
+}
+
+/// The names of the claims `pod` uses (its `persistentVolumeClaim`
+/// volumes and the claims of its generic ephemeral volumes).
+pub(crate) fn claims_of(pod: &Pod) -> Vec<String> {
+    let pod_name = pod.name_any();
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| {
+            if let Some(c) = &v.persistent_volume_claim {
+                return Some(c.claim_name.clone());
+            }
+            v.ephemeral
+                .as_ref()
+                .map(|_| format!("{pod_name}-{}", v.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]

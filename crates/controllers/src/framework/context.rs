@@ -12,11 +12,12 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    Endpoints, Namespace, Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota,
-    Service, ServiceAccount,
+    Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, ResourceQuota, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::{CSIStorageCapacity, StorageClass};
 use kube::api::Api;
 use kube::Client;
 use rkube_events::Recorder;
@@ -34,6 +35,10 @@ pub struct Informers {
     pub endpointslices: Arc<Informer<EndpointSlice>>,
     pub serviceaccounts: Arc<Informer<ServiceAccount>>,
     pub persistentvolumeclaims: Arc<Informer<PersistentVolumeClaim>>,
+    pub persistentvolumes: Arc<Informer<PersistentVolume>>,
+    pub storageclasses: Arc<Informer<StorageClass>>,
+    /// Free space per node and class, as nodes publish it.
+    pub csistoragecapacities: Arc<Informer<CSIStorageCapacity>>,
     pub resourcequotas: Arc<Informer<ResourceQuota>>,
     pub replicasets: Arc<Informer<ReplicaSet>>,
     pub replicationcontrollers: Arc<Informer<ReplicationController>>,
@@ -61,6 +66,9 @@ impl Informers {
             endpointslices: Informer::new(Api::all(c()), "endpointslices"),
             serviceaccounts: Informer::new(Api::all(c()), "serviceaccounts"),
             persistentvolumeclaims: Informer::new(Api::all(c()), "persistentvolumeclaims"),
+            persistentvolumes: Informer::new(Api::all(c()), "persistentvolumes"),
+            storageclasses: Informer::new(Api::all(c()), "storageclasses"),
+            csistoragecapacities: Informer::new(Api::all(c()), "csistoragecapacities"),
             resourcequotas: Informer::new(Api::all(c()), "resourcequotas"),
             replicasets: Informer::new(Api::all(c()), "replicasets"),
             replicationcontrollers: Informer::new(Api::all(c()), "replicationcontrollers"),
@@ -87,6 +95,9 @@ impl Informers {
             self.endpointslices.start(),
             self.serviceaccounts.start(),
             self.persistentvolumeclaims.start(),
+            self.persistentvolumes.start(),
+            self.storageclasses.start(),
+            self.csistoragecapacities.start(),
             self.resourcequotas.start(),
             self.replicasets.start(),
             self.replicationcontrollers.start(),

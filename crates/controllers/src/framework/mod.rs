@@ -9,6 +9,8 @@
 //! - `pod_index.rs`: pods by controller, orphans by namespace;
 //! - `owner.rs`: owner references; `claim.rs`: adopting and releasing
 //!   what a controller's selector matches (one rule for every controller);
+//! - `event.rs`: an event a pure decision asks for;
+//! - `finalizer.rs`: adding and removing one finalizer;
 //! - `history.rs`: controller revisions; `status.rs`: status merge patches;
 //! - `leader.rs`: leader election through a `coordination.k8s.io/v1` Lease;
 //! - `context.rs`: what the controllers share; `error.rs`: their error.
@@ -16,7 +18,9 @@
 pub mod claim;
 pub mod context;
 pub mod error;
+pub mod event;
 pub mod expectations;
+pub mod finalizer;
 pub mod history;
 pub mod informer;
 pub mod leader;

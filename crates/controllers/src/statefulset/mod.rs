@@ -6,11 +6,14 @@
 //!   `apps.kubernetes.io/pod-index` and `controller-revision-hash`, with
 //!   `hostname` = its name and `subdomain` = `spec.serviceName`;
 //! - a PersistentVolumeClaim `<claim>-<set>-<ordinal>` per
-//!   volumeClaimTemplate, created before the pod (rkube has no storage
-//!   provisioner: claims stay Pending, pods run anyway on simulated
-//!   nodes); `persistentVolumeClaimRetentionPolicy` `whenDeleted: Delete`
-//!   puts an owner reference to the set on the claim, `whenScaled: Delete`
-//!   deletes a condemned pod's claims with it;
+//!   volumeClaimTemplate, created before the pod and kept when the pod is
+//!   deleted, so the pod made again at that ordinal gets the same claim
+//!   (a claim still being deleted makes the pod wait);
+//!   `persistentVolumeClaimRetentionPolicy` as Kubernetes applies it
+//!   through owner references (`pods::claim_owner_refs`): `whenDeleted:
+//!   Delete` makes the set the claim's controller, `whenScaled: Delete`
+//!   makes a condemned pod its controller before the pod is deleted, and
+//!   the garbage collector deletes the claim after its owner;
 //! - `OrderedReady`: one pod at a time, lowest ordinal first, each Running
 //!   and Ready (and available for minReadySeconds) before the next; scale
 //!   down from the highest ordinal, one at a time. `Parallel`: all at once;

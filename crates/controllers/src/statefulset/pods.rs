@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::json;
@@ -54,15 +55,65 @@ pub(super) fn claims(set: &StatefulSet, ord: i32) -> Vec<PersistentVolumeClaim> 
             labels.extend(selector_labels.clone());
             c.metadata.labels = Some(labels);
             c.metadata.annotations = t.metadata.annotations.clone();
+            // The pod does not exist yet: only the set's reference
+            // (`claim_owner_refs` keeps them right afterwards).
             if when_deleted == Some("Delete") {
-                let mut r = owner_ref(set);
-                r.controller = None;
-                c.metadata.owner_references = Some(vec![r]);
+                c.metadata.owner_references = Some(vec![owner_ref(set)]);
             }
             c.status = None;
             c
         })
         .collect()
+}
+
+/// The owner references `claim` (of the pod `pod`) should have under the
+/// set's `persistentVolumeClaimRetentionPolicy`, as Kubernetes'
+/// `updateClaimOwnerRefForSetAndPod` leaves them: `whenScaled: Delete` and
+/// the pod condemned (scaled down): the pod controls the claim (the
+/// garbage collector deletes it with the pod); else `whenDeleted: Delete`:
+/// the set does; else neither. Other owners stay; a claim another
+/// controller controls gets no new controller; a claim referring to an
+/// older set or pod of the same name is not touched. `None`: nothing to
+/// change.
+pub(super) fn claim_owner_refs(
+    set: &StatefulSet,
+    claim: &PersistentVolumeClaim,
+    pod: &Pod,
+    condemned: bool,
+) -> Option<Vec<OwnerReference>> {
+    let policy = set.spec.persistent_volume_claim_retention_policy.as_ref();
+    let when_deleted = policy.and_then(|p| p.when_deleted.as_deref());
+    let when_scaled = policy.and_then(|p| p.when_scaled.as_deref());
+    let set_uid = set.uid().unwrap_or_default();
+    let pod_uid = pod.uid().unwrap_or_default();
+    let refs = claim.owner_references().to_vec();
+    // The uid a reference to the set or the pod (by kind and name)
+    // should have; `None` for other owners.
+    let ours = |r: &OwnerReference| -> Option<String> {
+        if r.kind == "StatefulSet" && r.name == set.name_any() {
+            Some(set_uid.clone())
+        } else if r.kind == "Pod" && r.name == pod.name_any() {
+            Some(pod_uid.clone())
+        } else {
+            None
+        }
+    };
+    if refs.iter().any(|r| ours(r).is_some_and(|uid| uid != r.uid)) {
+        return None;
+    }
+    let unexpected = refs
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid != set_uid && r.uid != pod_uid);
+    let mut want: Vec<OwnerReference> =
+        refs.iter().filter(|r| ours(r).is_none()).cloned().collect();
+    if !unexpected {
+        if when_scaled == Some("Delete") && condemned {
+            want.push(owner_ref(pod));
+        } else if when_deleted == Some("Delete") {
+            want.push(owner_ref(set));
+        }
+    }
+    (want != refs).then_some(want)
 }
 
 /// The pod at `ord`, from `template` at revision `revision`.
@@ -161,5 +212,83 @@ mod tests {
         assert_eq!(claim.name_any(), "data-web-2");
         assert_eq!(claim.labels().get("app").map(String::as_str), Some("web"));
         assert_eq!(claim.owner_references()[0].uid, "u1");
+    }
+
+    fn set_with(when_deleted: &str, when_scaled: &str) -> StatefulSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "set-uid"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"]}}],
+                "persistentVolumeClaimRetentionPolicy":
+                    {"whenDeleted": when_deleted, "whenScaled": when_scaled}
+            }
+        }))
+        .expect("set")
+    }
+
+    fn stateful_pod(uid: &str) -> Pod {
+        serde_json::from_value(
+            json!({"metadata": {"name": "web-1", "namespace": "ns", "uid": uid}}),
+        )
+        .expect("pod")
+    }
+
+    fn owners(refs: &[OwnerReference]) -> Vec<(String, String, Option<bool>)> {
+        refs.iter()
+            .map(|r| (r.kind.clone(), r.uid.clone(), r.controller))
+            .collect()
+    }
+
+    #[test]
+    fn claim_owners_follow_the_retention_policy_as_kubernetes_sets_them() {
+        let pod = stateful_pod("pod-uid");
+        // whenDeleted: Delete — the set controls the claim it creates.
+        let set = set_with("Delete", "Retain");
+        let claim = claims(&set, 1).remove(0);
+        assert_eq!(
+            owners(claim.owner_references()),
+            vec![("StatefulSet".to_string(), "set-uid".to_string(), Some(true))]
+        );
+        assert_eq!(claim_owner_refs(&set, &claim, &pod, false), None);
+        assert_eq!(claim_owner_refs(&set, &claim, &pod, true), None);
+        // whenScaled: Delete — a condemned pod takes over, the set lets go.
+        let both = set_with("Delete", "Delete");
+        let refs = claim_owner_refs(&both, &claim, &pod, true).expect("changed");
+        assert_eq!(
+            owners(&refs),
+            vec![("Pod".to_string(), "pod-uid".to_string(), Some(true))]
+        );
+        assert_eq!(claim_owner_refs(&both, &claim, &pod, false), None);
+        // Retain both: our references go, others stay.
+        let retain = set_with("Retain", "Retain");
+        let mut kept = claim.clone();
+        kept.metadata.owner_references = Some(vec![
+            owner_ref(&set),
+            OwnerReference {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: "x".into(),
+                uid: "cm".into(),
+                ..OwnerReference::default()
+            },
+        ]);
+        let refs = claim_owner_refs(&retain, &kept, &pod, false).expect("changed");
+        assert_eq!(
+            owners(&refs),
+            vec![("ConfigMap".to_string(), "cm".to_string(), None)]
+        );
+        // whenScaled: Delete only: nothing until the pod is condemned.
+        let scaled = set_with("Retain", "Delete");
+        let bare = claims(&scaled, 1).remove(0);
+        assert_eq!(claim_owner_refs(&scaled, &bare, &pod, false), None);
+        assert!(claim_owner_refs(&scaled, &bare, &pod, true).is_some());
+        // A reference to an older pod of that name: left alone.
+        let mut stale = bare.clone();
+        stale.metadata.owner_references = Some(vec![owner_ref(&stateful_pod("old-uid"))]);
+        assert_eq!(claim_owner_refs(&scaled, &stale, &pod, true), None);
     }
 }

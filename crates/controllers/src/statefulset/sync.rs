@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use rkube_apimachinery::matching::label_selector_matches;
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 use super::plan::{ordinal_of, plan, scaled, Action, PodView, SetView};
-use super::pods::{claims, new_pod, pod_view};
+use super::pods::{claim_owner_refs, claims, new_pod, pod_view};
 use super::Controller;
 use crate::framework::claim::Claimer;
 use crate::framework::error::ControllerError;
@@ -133,6 +133,13 @@ impl Controller {
             )
             .await?;
 
+        // Claims' owners follow the retention policy (before any pod is
+        // deleted, so a condemned pod's claims go with it).
+        for (ord, pod) in &pods {
+            let condemned = *ord < view.start || *ord >= view.start + replicas;
+            self.fix_claim_owners(&set, pod, *ord, condemned).await?;
+        }
+
         let actions = plan(&view, &views);
         let current_template =
             history::template_of(&current_rev).unwrap_or_else(|| spec.template.clone());
@@ -144,21 +151,21 @@ impl Controller {
                     } else {
                         (&current_template, &current_name)
                     };
-                    self.create_claims(&set, ord).await?;
+                    if !self.create_claims(&set, ord).await? {
+                        // A claim of this ordinal is still being deleted:
+                        // the pod waits for it to go (Kubernetes'
+                        // `PodClaimIsStale`).
+                        return Ok(Some(Duration::from_secs(1)));
+                    }
                     let pod = new_pod(&set, template, ord, rev)?;
                     self.create_pod(&set, &pods_api, &pod).await?;
                 }
                 Action::Delete(ord) => {
                     if let Some(p) = pods.get(&ord) {
+                        // A condemned pod's claims already name it as
+                        // their owner under `whenScaled: Delete` (above):
+                        // the garbage collector deletes them after it.
                         self.delete_pod(&set, &pods_api, p).await?;
-                        let condemned = ord < view.start || ord >= view.start + replicas;
-                        let when_scaled = spec
-                            .persistent_volume_claim_retention_policy
-                            .as_ref()
-                            .and_then(|p| p.when_scaled.as_deref());
-                        if condemned && when_scaled == Some("Delete") {
-                            self.delete_claims(&set, ord).await?;
-                        }
                     }
                 }
             }
@@ -259,14 +266,18 @@ impl Controller {
         }
     }
 
-    /// The claims of `ord` that do not exist yet.
-    async fn create_claims(&self, set: &StatefulSet, ord: i32) -> Result<(), ControllerError> {
+    /// Creates the claims of `ord` that do not exist yet; false if one of
+    /// them is being deleted (the pod must wait).
+    async fn create_claims(&self, set: &StatefulSet, ord: i32) -> Result<bool, ControllerError> {
         let ns = set.namespace().unwrap_or_default();
         let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &ns);
         let store = self.ctx.informers.persistentvolumeclaims.store();
         for claim in claims(set, ord) {
             let name = claim.name_any();
-            if store.get(&ObjectRef::new(&name).within(&ns)).is_some() {
+            if let Some(existing) = store.get(&ObjectRef::new(&name).within(&ns)) {
+                if existing.metadata.deletion_timestamp.is_some() {
+                    return Ok(false);
+                }
                 continue;
             }
             let pod = format!("{}-{ord}", set.name_any());
@@ -293,18 +304,43 @@ impl Controller {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    async fn delete_claims(&self, set: &StatefulSet, ord: i32) -> Result<(), ControllerError> {
+    /// Writes the owner references the retention policy wants on the
+    /// claims of `pod` (at `ord`).
+    async fn fix_claim_owners(
+        &self,
+        set: &StatefulSet,
+        pod: &Pod,
+        ord: i32,
+        condemned: bool,
+    ) -> Result<(), ControllerError> {
         let ns = set.namespace().unwrap_or_default();
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &ns);
-        for claim in claims(set, ord) {
+        let store = self.ctx.informers.persistentvolumeclaims.store();
+        for want in claims(set, ord) {
+            let Some(claim) = store.get(&ObjectRef::new(&want.name_any()).within(&ns)) else {
+                continue;
+            };
+            if claim.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let Some(refs) = claim_owner_refs(set, &claim, pod, condemned) else {
+                continue;
+            };
+            let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &ns);
+            let body = json!({"metadata": {"ownerReferences": refs,
+                "resourceVersion": claim.resource_version()}});
             match api
-                .delete(&claim.name_any(), &DeleteParams::default())
+                .patch(
+                    &claim.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&body),
+                )
                 .await
             {
-                Ok(_) => {}
+                Ok(_) => debug!(statefulset = %set.name_any(), claim = %claim.name_any(),
+                    "claim owners follow the retention policy"),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
