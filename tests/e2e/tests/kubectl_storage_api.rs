@@ -6,7 +6,8 @@
 //! (an unknown reclaim policy, a changed provisioner, a volume without a
 //! source, a claim shrunk below its capacity, a claim grown where its class
 //! forbids it); `kubectl explain storageclass`; and the official Python
-//! client listing the classes.
+//! client listing the classes. (kubectl words a 422 as `The <Kind> "<name>"
+//! is invalid: ...`; the server's own message names `<kind>.<group>`.)
 
 use std::process::Command;
 use std::time::Duration;
@@ -411,7 +412,7 @@ fn bad_storage_input_is_refused_with_kube_apiservers_messages() {
     );
     let err = c.fails(&["create", "-f", bad_policy.to_str().unwrap_or_default()]);
     assert!(
-        err.contains(r#"StorageClass.storage.k8s.io "bad" is invalid: reclaimPolicy: Unsupported value: "Recycle": supported values: "Delete", "Retain""#),
+        err.contains(r#"The StorageClass "bad" is invalid: reclaimPolicy: Unsupported value: "Recycle": supported values: "Delete", "Retain""#),
         "{err}"
     );
 
@@ -424,7 +425,7 @@ fn bad_storage_input_is_refused_with_kube_apiservers_messages() {
         r#"{"provisioner":"example.com/other"}"#,
     ]);
     assert!(
-        err.contains(r#"StorageClass.storage.k8s.io "fixed" is invalid: provisioner: Forbidden: updates to provisioner are forbidden."#),
+        err.contains(r#"The StorageClass "fixed" is invalid: provisioner: Forbidden: updates to provisioner are forbidden."#),
         "{err}"
     );
     // What may change does.
@@ -443,7 +444,7 @@ fn bad_storage_input_is_refused_with_kube_apiservers_messages() {
     );
     let err = c.fails(&["create", "-f", no_source.to_str().unwrap_or_default()]);
     assert!(
-        err.contains(r#"PersistentVolume "empty" is invalid: spec: Required value: must specify a volume type"#),
+        err.contains(r#"The PersistentVolume "empty" is invalid: spec: Required value: must specify a volume type"#),
         "{err}"
     );
 
@@ -454,7 +455,7 @@ fn bad_storage_input_is_refused_with_kube_apiservers_messages() {
     let err = String::from_utf8_lossy(&shrink.stderr);
     assert!(
         !shrink.status.success()
-            && err.contains(r#"PersistentVolumeClaim "fixed-claim" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity"#),
+            && err.contains(r#"The PersistentVolumeClaim "fixed-claim" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity"#),
         "{err}"
     );
     let grow = resize(&c, "fixed-claim", "3Gi");
@@ -468,7 +469,7 @@ fn bad_storage_input_is_refused_with_kube_apiservers_messages() {
     // An unbound claim's spec may not change at all.
     let err = String::from_utf8_lossy(&resize(&c, "plain", "2Gi").stderr).to_string();
     assert!(
-        err.contains(r#"PersistentVolumeClaim "plain" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"#),
+        err.contains(r#"The PersistentVolumeClaim "plain" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"#),
         "{err}"
     );
     // A bound claim of local-path (expandable) grows.
