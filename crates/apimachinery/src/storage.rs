@@ -44,6 +44,13 @@ pub const PV_PROTECTION_FINALIZER: &str = "kubernetes.io/pv-protection";
 
 /// rkube's node-local provisioner (as k3s's `rancher.io/local-path`).
 pub const LOCAL_PATH_PROVISIONER: &str = "rkube.io/local-path";
+/// The CSIDriver object rkube creates to describe its local-path volumes
+/// (no attach, persistent and ephemeral). A CSIDriver's name is a DNS
+/// subdomain, so it cannot be [`LOCAL_PATH_PROVISIONER`] itself (which has
+/// a `/`, like k3s's `rancher.io/local-path`); being another name, its
+/// `storageCapacity: true` never makes the scheduler wait for
+/// CSIStorageCapacity objects for `local-path` claims.
+pub const LOCAL_PATH_CSI_DRIVER: &str = "local-path.rkube.io";
 /// The default StorageClass rkube creates, backed by [`LOCAL_PATH_PROVISIONER`].
 pub const LOCAL_PATH_CLASS: &str = "local-path";
 /// On a real node: the absolute directory under which its local-path

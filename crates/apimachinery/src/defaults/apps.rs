@@ -46,6 +46,7 @@ pub fn replica_set(rs: &mut Value) {
 
 pub fn stateful_set(s: &mut Value) {
     pod::template(s, "/spec/template");
+    super::storage::stateful_set_claims(s);
     let Some(spec) = obj(s, "spec") else { return };
     set(spec, "replicas", json!(1));
     set(spec, "podManagementPolicy", json!("OrderedReady"));

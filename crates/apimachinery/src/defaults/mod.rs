@@ -10,6 +10,8 @@
 //! - `apps.rs`: deployments, replica sets, stateful sets, daemon sets;
 //! - `batch.rs`: jobs and cron jobs;
 //! - `autoscaling.rs`: horizontal pod autoscalers (v1 and v2);
+//! - `storage.rs`: storage classes, CSI drivers, persistent volumes and
+//!   claims (and claim templates wherever they appear);
 //! - `status.rs`: the status every kind that has one answers with when
 //!   nobody wrote it (a Service's `loadBalancer: {}`, phases);
 //! - this file: dispatch by kind, and the small ones (secrets'
@@ -22,6 +24,7 @@ mod core;
 mod pod;
 mod service;
 mod status;
+mod storage;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -98,6 +101,10 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("batch", "Job") => batch::job(obj),
         ("batch", "CronJob") => batch::cron_job(obj),
         ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::horizontal_pod_autoscaler(obj),
+        ("", "PersistentVolume") => storage::persistent_volume(obj),
+        ("", "PersistentVolumeClaim") => storage::persistent_volume_claim(obj),
+        ("storage.k8s.io", "StorageClass") => storage::storage_class(obj),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver(obj),
         _ => {}
     }
 }

@@ -99,6 +99,7 @@ pub fn spec(spec: &mut Value) {
     if let Some(vs) = m.get_mut("volumes").and_then(Value::as_array_mut) {
         vs.iter_mut().for_each(volume);
     }
+    super::storage::pod_spec_claims(spec);
 }
 
 /// Defaults the pod template at `template` of a workload.

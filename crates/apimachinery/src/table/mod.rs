@@ -4,8 +4,8 @@
 //! kind (see `shared/reference/tables.md`). Pure: objects in, JSON out.
 //!
 //! - `age.rs`: HumanDuration and timestamps;
-//! - `core.rs`, `workloads.rs`, `other.rs`, `autoscaling.rs`: one printer
-//!   per kind;
+//! - `core.rs`, `workloads.rs`, `other.rs`, `autoscaling.rs`,
+//!   `storage.rs`: one printer per kind;
 //! - this file: the Table document, rows, objects per `includeObject`,
 //!   the default convertor (NAME, CREATED AT) and shared cell helpers.
 
@@ -13,6 +13,7 @@ mod age;
 mod autoscaling;
 mod core;
 mod other;
+mod storage;
 mod workloads;
 
 use serde_json::{json, Map, Value};
@@ -107,6 +108,19 @@ fn printer(group: &str, kind: &str) -> (&'static [Column], Printer) {
         ("scheduling.k8s.io", "PriorityClass") => (other::PRIORITYCLASS, other::priorityclass),
         ("node.k8s.io", "RuntimeClass") => (other::RUNTIMECLASS, other::runtimeclass),
         ("apiregistration.k8s.io", "APIService") => (other::APISERVICE, other::apiservice),
+        ("storage.k8s.io", "StorageClass") => (storage::STORAGECLASS, storage::storageclass),
+        ("storage.k8s.io", "CSIDriver") => (storage::CSIDRIVER, storage::csidriver),
+        ("storage.k8s.io", "CSINode") => (storage::CSINODE, storage::csinode),
+        ("storage.k8s.io", "CSIStorageCapacity") => {
+            (storage::CSISTORAGECAPACITY, storage::csistoragecapacity)
+        }
+        ("storage.k8s.io", "VolumeAttachment") => {
+            (storage::VOLUMEATTACHMENT, storage::volumeattachment)
+        }
+        ("storage.k8s.io", "VolumeAttributesClass") => (
+            storage::VOLUMEATTRIBUTESCLASS,
+            storage::volumeattributesclass,
+        ),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
             (other::BINDING, other::binding)
         }

@@ -142,6 +142,12 @@ fn every_kind_prints_one_cell_per_column() {
         ("apiregistration.k8s.io", "APIService"),
         ("rbac.authorization.k8s.io", "RoleBinding"),
         ("", "LimitRange"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "CSIStorageCapacity"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
     ] {
         for o in [
             json!({}),
@@ -157,4 +163,56 @@ fn every_kind_prints_one_cell_per_column() {
             );
         }
     }
+}
+
+#[test]
+fn volumes_and_claims() {
+    let pv = json!({"metadata": {"name": "pvc-1", "creationTimestamp": "2023-11-14T22:08:20Z"},
+        "spec": {"capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOncePod", "ReadWriteOnce", "ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "local-path",
+            "claimRef": {"namespace": "default", "name": "data"}, "volumeMode": "Filesystem"},
+        "status": {"phase": "Bound"}});
+    assert_eq!(
+        cells("", "PersistentVolume", pv),
+        [
+            json!("pvc-1"),
+            json!("1Gi"),
+            json!("RWO,RWOP"),
+            json!("Delete"),
+            json!("Bound"),
+            json!("default/data"),
+            json!("local-path"),
+            json!("<unset>"),
+            json!(""),
+            json!("5m"),
+            json!("Filesystem"),
+        ]
+    );
+    let pending = json!({"metadata": {"name": "data", "creationTimestamp": "2023-11-14T22:08:20Z"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-path",
+            "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Pending"}});
+    assert_eq!(
+        cells("", "PersistentVolumeClaim", pending),
+        [
+            json!("data"),
+            json!("Pending"),
+            json!(""),
+            json!(""),
+            json!(""),
+            json!("local-path"),
+            json!("<unset>"),
+            json!("5m"),
+            json!("<unset>"),
+        ]
+    );
+    let bound = json!({"metadata": {"name": "data", "deletionTimestamp": "2023-11-14T22:13:00Z"},
+        "spec": {"volumeName": "pvc-1", "volumeMode": "Filesystem"},
+        "status": {"phase": "Bound", "capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteMany"]}});
+    let got = cells("", "PersistentVolumeClaim", bound);
+    assert_eq!(got[1], "Terminating");
+    assert_eq!(got[2], "pvc-1");
+    assert_eq!(got[3], "2Gi");
+    assert_eq!(got[4], "RWX");
 }

@@ -13,6 +13,11 @@
 //! - `data.rs`: config maps and secrets (`immutable`);
 //! - `core.rs`: pod templates, replication controllers, nodes;
 //! - `node.rs`: runtime classes;
+//! - `storage.rs`: the storage.k8s.io kinds (StorageClass, CSIDriver,
+//!   CSINode, CSIStorageCapacity, VolumeAttachment,
+//!   VolumeAttributesClass);
+//! - `volume.rs`: persistent volumes and claims;
+//! - `selectors.rs`: label, node and topology selectors inside specs;
 //! - `apiregistration.rs`: API services;
 //! - `autoscaling.rs`: horizontal pod autoscalers.
 
@@ -23,7 +28,10 @@ mod data;
 mod networkpolicy;
 mod node;
 mod pod;
+mod selectors;
 mod service;
+mod storage;
+mod volume;
 mod workloads;
 
 use serde_json::Value;
@@ -44,6 +52,14 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         ("", "Node") => core::node(obj),
         ("networking.k8s.io", "NetworkPolicy") => networkpolicy::network_policy(obj),
         ("node.k8s.io", "RuntimeClass") => node::runtime_class(obj),
+        ("", "PersistentVolume") => volume::persistent_volume(obj),
+        ("", "PersistentVolumeClaim") => volume::persistent_volume_claim(obj),
+        ("storage.k8s.io", "StorageClass") => storage::storage_class(obj),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver(obj),
+        ("storage.k8s.io", "CSINode") => storage::csi_node(obj),
+        ("storage.k8s.io", "CSIStorageCapacity") => storage::csi_storage_capacity(obj),
+        ("storage.k8s.io", "VolumeAttachment") => storage::volume_attachment(obj),
+        ("storage.k8s.io", "VolumeAttributesClass") => storage::volume_attributes_class(obj),
         ("apiregistration.k8s.io", "APIService") => apiregistration::api_service(obj),
         ("batch", "Job") => workloads::job(obj.get("spec"), "spec"),
         ("batch", "CronJob") => workloads::cron_job(obj),
@@ -55,10 +71,20 @@ pub fn create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
 
 /// Causes for replacing `old` with `new` (through the main resource when
 /// `status` is false).
+///
+/// `old` is compared as kube-apiserver reads it from storage: with the
+/// kind's defaults applied (and `new` with them too, as the pipeline
+/// decoded it), so an object stored before a default existed (a claim
+/// without `volumeMode`, a StatefulSet's claim templates) is not taken
+/// for changed.
 pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -> Vec<Cause> {
     if status {
         return Vec::new();
     }
+    let (mut old, mut new) = (old.clone(), new.clone());
+    crate::defaults::apply(group, kind, &mut old);
+    crate::defaults::apply(group, kind, &mut new);
+    let (old, new) = (&old, &new);
     let mut causes = match (group, kind) {
         ("", "Service") => service::spec_update(old, new),
         _ => create(group, kind, new),
@@ -71,6 +97,16 @@ pub fn update(group: &str, kind: &str, old: &Value, new: &Value, status: bool) -
         ("apps", k) => workloads::apps_update(k, old, new),
         ("batch", "Job") => workloads::job_update(old, new),
         ("node.k8s.io", "RuntimeClass") => node::runtime_class_update(old, new),
+        ("", "PersistentVolume") => volume::persistent_volume_update(old, new),
+        ("", "PersistentVolumeClaim") => volume::persistent_volume_claim_update(old, new),
+        ("storage.k8s.io", "StorageClass") => storage::storage_class_update(old, new),
+        ("storage.k8s.io", "CSIDriver") => storage::csi_driver_update(old, new),
+        ("storage.k8s.io", "CSINode") => storage::csi_node_update(old, new),
+        ("storage.k8s.io", "CSIStorageCapacity") => storage::csi_storage_capacity_update(old, new),
+        ("storage.k8s.io", "VolumeAttachment") => storage::volume_attachment_update(old, new),
+        ("storage.k8s.io", "VolumeAttributesClass") => {
+            storage::volume_attributes_class_update(old, new)
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => [
             immutable(old, new, "/spec/group", "spec.group"),
             immutable(old, new, "/spec/scope", "spec.scope"),

@@ -2,15 +2,16 @@
 //! lifecycle, mutating plugins, then (after the kind's strategy) validating
 //! ones, with the cluster state they read — the namespace, its
 //! LimitRanges and ResourceQuotas. Which plugins look at a kind is its
-//! strategy's [`Admitted`]; they act on creates (as rkube's plugins do
-//! today). The rules are `rkube_apimachinery::admission`.
+//! strategy's [`Admitted`]; they act on creates, but for
+//! PersistentVolumeClaimResize, which judges updates of a claim. The rules
+//! are `rkube_apimachinery::admission`.
 //!
 //! ResourceQuota usage is counted from the objects themselves (no quota
 //! controller needed) and the quota's new `status` is written in the same
 //! store transaction as the object, guarded by the quota's revision.
 
 use bytes::Bytes;
-use rkube_apimachinery::admission::{self, quota, Context};
+use rkube_apimachinery::admission::{self, claim_resize, quota, Context};
 use rkube_apimachinery::{ApiError, ResourceInfo};
 use rkube_store::{Compare, CompareOp, KeyRange, RangeRequest, Store, TxnOp};
 use serde_json::Value;
@@ -67,6 +68,16 @@ async fn list(store: &dyn Store, prefix: String) -> Result<Vec<(Value, i64, Byte
         .collect())
 }
 
+/// The StorageClass called `name`, if it exists.
+async fn storage_class(store: &dyn Store, name: &str) -> Result<Option<Value>, ApiError> {
+    let key = Bytes::from(format!("/registry/storage.k8s.io/storageclasses/{name}"));
+    Ok(store
+        .get(key)
+        .await
+        .map_err(store_error)?
+        .and_then(|kv| decode(&kv).ok()))
+}
+
 /// What the plugins need for a new object in `ns` (`namespace`: that
 /// namespace, as [`check_namespace`] read it; `pod_runtime_class`: the
 /// RuntimeClass a new pod names).
@@ -77,6 +88,17 @@ pub async fn context(
     namespace: Option<Value>,
     pod_runtime_class: Option<&str>,
 ) -> Result<Context, ApiError> {
+    if strategy.admitted() == Admitted::Claim {
+        let classes = list(
+            store,
+            "/registry/storage.k8s.io/storageclasses/".to_string(),
+        )
+        .await?;
+        return Ok(Context {
+            storage_classes: admission::storage_classes(classes.into_iter().map(|(v, _, _)| v)),
+            ..Context::default()
+        });
+    }
     let (Some(ns), true) = (ns, pod_plugins(strategy, Operation::Create)) else {
         return Ok(Context::default());
     };
@@ -104,6 +126,28 @@ pub async fn context(
         runtime_class,
         limit_ranges,
         priority_classes,
+        ..Context::default()
+    })
+}
+
+/// What the plugins need for an update to `new` (through `status` when
+/// `status`): the StorageClass an updated claim names.
+pub async fn update_context(
+    store: &dyn Store,
+    strategy: &dyn Strategy,
+    status: bool,
+    new: &Value,
+) -> Result<Context, ApiError> {
+    if status || strategy.admitted() != Admitted::Claim {
+        return Ok(Context::default());
+    }
+    let class = match claim_resize::claim_class(new) {
+        "" => None,
+        name => storage_class(store, name).await?,
+    };
+    Ok(Context {
+        claim_class: admission::storage_classes(class).pop(),
+        ..Context::default()
     })
 }
 
@@ -121,19 +165,31 @@ pub fn mutate(
         admission::mutate_pod(obj, ctx)
             .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
     }
+    match (strategy.admitted(), op) {
+        (Admitted::Claim, Operation::Create) => admission::mutate_claim(obj, ctx),
+        (Admitted::Volume, Operation::Create) => admission::mutate_volume(obj),
+        _ => {}
+    }
     Ok(())
 }
 
 /// Validating plugins (after the kind's validation): a 403 naming the
-/// object, or the warnings to send.
+/// object, or the warnings to send. `old` is the stored object an update
+/// through the main resource replaces (`None` for creates and status
+/// writes).
 pub fn validate(
     info: &ResourceInfo,
     strategy: &dyn Strategy,
     op: Operation,
     name: &str,
-    obj: &Value,
+    (old, obj): (Option<&Value>, &Value),
     ctx: &Context,
 ) -> Result<Vec<String>, ApiError> {
+    if let (Admitted::Claim, Operation::Update, Some(old)) = (strategy.admitted(), op, old) {
+        admission::validate_claim_update(old, obj, ctx)
+            .map_err(|d| ApiError::forbidden(&info.group, &info.plural, name, d.0))?;
+        return Ok(Vec::new());
+    }
     if !pod_plugins(strategy, op) {
         return Ok(Vec::new());
     }

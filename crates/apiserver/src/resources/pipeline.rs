@@ -19,7 +19,6 @@
 //! Kind-specific behaviour comes from the kind's [`Strategy`].
 
 use bytes::Bytes;
-use rkube_apimachinery::admission::Context;
 use rkube_apimachinery::typed::{self, FieldValidation};
 use rkube_apimachinery::{defaults, managed, ApiError, Cause, ResourceInfo};
 use rkube_store::{Compare, CompareOp, Revision, Store, TxnOp, TxnRequest};
@@ -159,7 +158,7 @@ pub async fn create(
         strategy,
         Operation::Create,
         &name,
-        &obj,
+        (None, &obj),
         &ctx,
     )?);
     // 6. store write.
@@ -272,7 +271,7 @@ pub async fn update(
         Managed::Update => field_manager::manage(info, Some(old), &mut new, opts, subresource),
     }
     // 3. mutating admission.
-    let ctx = Context::default();
+    let ctx = admission::update_context(store, strategy, status, &new).await?;
     admission::mutate(info, strategy, Operation::Update, name, &mut new, &ctx)?;
     // 4. strategy: the precondition, then BeforeUpdate.
     precondition(info, strategy, name, &mut new, mod_rev)?;
@@ -294,7 +293,7 @@ pub async fn update(
         strategy,
         Operation::Update,
         name,
-        &new,
+        ((!status).then_some(old), &new),
         &ctx,
     )?);
     // 6. store write.

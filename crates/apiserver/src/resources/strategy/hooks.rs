@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::super::allocator::Allocation;
 
-/// Which admission plugins look at a kind's writes (the plugins of
-/// `rkube_apimachinery::admission` are written for pods).
+/// Which admission plugins of `rkube_apimachinery::admission` look at a
+/// kind's writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admitted {
     /// No plugin but the namespace lifecycle and ResourceQuota.
@@ -16,6 +16,11 @@ pub enum Admitted {
     /// ServiceAccount, DefaultTolerationSeconds, LimitRanger, Priority,
     /// PodSecurity: the pod plugins.
     Pod,
+    /// DefaultStorageClass and StorageObjectInUseProtection on create,
+    /// PersistentVolumeClaimResize on update: claims.
+    Claim,
+    /// StorageObjectInUseProtection on create: volumes.
+    Volume,
 }
 
 /// What a create of a kind does instead of storing the object.

@@ -22,7 +22,9 @@
 //!   pod admission);
 //! - `job.rs`: Jobs (the selector from the uid);
 //! - `service.rs`: Services (cluster IPs and node ports);
-//! - `binding.rs`: `bindings` (a create that binds a pod).
+//! - `binding.rs`: `bindings` (a create that binds a pod);
+//! - `volume.rs`: PersistentVolumes and claims (the storage admission
+//!   plugins).
 
 mod apiservice;
 mod binding;
@@ -34,6 +36,7 @@ mod job;
 mod namespace;
 mod pod;
 mod service;
+mod volume;
 
 use rkube_apimachinery::ResourceInfo;
 
@@ -51,6 +54,8 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "Pod") => &pod::PodStrategy,
         ("", "Service") => &service::ServiceStrategy,
         ("", "Binding") => &binding::BindingStrategy,
+        ("", "PersistentVolumeClaim") => &volume::ClaimStrategy,
+        ("", "PersistentVolume") => &volume::VolumeStrategy,
         ("batch", "Job") => &job::JobStrategy,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &crd::CrdStrategy,
         ("apiregistration.k8s.io", "APIService") => &apiservice::ApiServiceStrategy,
@@ -111,6 +116,10 @@ mod tests {
         assert_eq!(for_resource(&pods).admitted(), Admitted::Pod);
         let cms = builtin("", "configmaps");
         assert_eq!(for_resource(&cms).admitted(), Admitted::Plain);
+        let pvcs = builtin("", "persistentvolumeclaims");
+        assert_eq!(for_resource(&pvcs).admitted(), Admitted::Claim);
+        let pvs = builtin("", "persistentvolumes");
+        assert_eq!(for_resource(&pvs).admitted(), Admitted::Volume);
         assert_eq!(for_resource(&cms).create_action(), CreateAction::Store);
         let ns = builtin("", "namespaces");
         let s = for_resource(&ns);
