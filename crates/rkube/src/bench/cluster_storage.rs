@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn claims_come_from_a_template_of_the_local_path_class() {
         let with: StatefulSet = serde_json::from_value(statefulset(1, 100, true)).expect("set");
-        let spec = with.spec.expect("spec");
+        let spec = with.spec;
         assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
         let t = &spec.volume_claim_templates.expect("templates")[0];
         assert_eq!(
@@ -218,7 +218,7 @@ mod tests {
             Some(CLASS)
         );
         let without: StatefulSet = serde_json::from_value(statefulset(1, 100, false)).expect("set");
-        assert!(without.spec.expect("spec").volume_claim_templates.is_none());
+        assert!(without.spec.volume_claim_templates.is_none());
     }
 
     #[test]
