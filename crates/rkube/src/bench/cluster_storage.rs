@@ -149,7 +149,15 @@ pub(super) fn render(
     let secs = |d: Duration| human_seconds(d.as_secs_f64());
     let rows: [Row; 7] = [
         ("pods Ready", &|o| o.pods.to_string(), None, ""),
-        ("claims Bound", &|o| o.claims.to_string(), None, ""),
+        (
+            "claims Bound",
+            &|o| match o.claims {
+                0 => "-".into(),
+                n => n.to_string(),
+            },
+            None,
+            "",
+        ),
         (
             "time to all Ready (and claims Bound)",
             &|o| secs(o.all_ready),
