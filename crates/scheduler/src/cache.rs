@@ -4,12 +4,13 @@
 //! the other never share the last free resources; the watch confirms the
 //! binding later, or a failed binding takes the pod back off.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::resources::{allocatable, pod_requests, Amounts};
+use crate::volume_cache::pod_claim_keys;
 
 /// A host port: protocol, port, host IP (empty: all).
 pub type HostPort = (String, i32, String);
@@ -68,6 +69,8 @@ struct Placed {
     amounts: Amounts,
     ports: Vec<HostPort>,
     owner: Option<String>,
+    /// Its claims (`namespace/name`).
+    claims: Vec<String>,
 }
 
 /// The uid of a pod's controller (ReplicaSet, Job, StatefulSet…).
@@ -87,6 +90,9 @@ pub struct Cache {
     /// Placed pods with required anti-affinity (0: nobody repels anyone,
     /// and pods without affinity rules of their own skip that work).
     pub with_anti_affinity: usize,
+    /// The placed pods (uids) using each claim (`namespace/name`), for
+    /// ReadWriteOncePod.
+    claim_users: HashMap<String, HashSet<String>>,
 }
 
 pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
@@ -165,7 +171,14 @@ impl Cache {
             amounts: pod_requests(pod),
             ports: host_ports(pod),
             owner: owner_of(pod),
+            claims: pod_claim_keys(pod),
         };
+        for c in &placed.claims {
+            self.claim_users
+                .entry(c.clone())
+                .or_default()
+                .insert(uid.to_string());
+        }
         if let Some(info) = self.nodes.get_mut(node) {
             info.pods.insert(uid.to_string(), placed.meta.clone());
             info.requested.add(&placed.amounts);
@@ -183,6 +196,14 @@ impl Cache {
         };
         if !placed.meta.anti_affinity.is_empty() {
             self.with_anti_affinity -= 1;
+        }
+        for c in &placed.claims {
+            if let Some(users) = self.claim_users.get_mut(c) {
+                users.remove(uid);
+                if users.is_empty() {
+                    self.claim_users.remove(c);
+                }
+            }
         }
         if let Some(info) = self.nodes.get_mut(&placed.node) {
             info.pods.remove(uid);
@@ -205,5 +226,10 @@ impl Cache {
 
     pub fn is_placed(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)
+    }
+
+    /// The placed (bound or assumed) pods using the claim `namespace/name`.
+    pub fn claim_users(&self, claim: &str) -> impl Iterator<Item = &String> {
+        self.claim_users.get(claim).into_iter().flatten()
     }
 }

@@ -15,11 +15,21 @@
 //!   node affinity;
 //! - `preemption.rs`: which lower-priority pods to delete, and where, for
 //!   a pod no node fits;
+//! - `volume_cache.rs`: claims, volumes, storage classes and CSI storage
+//!   capacities kept from watches, with what the scheduler assumed of
+//!   them (the assume cache);
+//! - `volume_binding.rs`: the VolumeBinding plugin (claims that must
+//!   exist and be bound, volume node affinity, a volume or provisioning
+//!   for WaitForFirstConsumer claims on the chosen node);
+//! - `volume_restrictions.rs`: the VolumeRestrictions plugin
+//!   (ReadWriteOncePod claims used by one pod at a time);
 //! - `scheduler.rs`: the queue, binding, retries with backoff, and the
 //!   `Scheduled` / `FailedScheduling` events.
 //!
 //! What it must not do: touch the store or the API server's code, or write
-//! anything of a pod but its binding, its `PodScheduled` condition and events.
+//! anything of a pod but its binding, its `PodScheduled` condition and events
+//! — and of storage only a volume's `claimRef` (a static volume chosen for a
+//! WaitForFirstConsumer claim) and a claim's `selected-node` annotation.
 
 mod affinity;
 mod cache;
@@ -28,5 +38,8 @@ mod preemption;
 mod resources;
 mod scheduler;
 mod score;
+mod volume_binding;
+mod volume_cache;
+mod volume_restrictions;
 
-pub use scheduler::{run, SchedulerError, SCHEDULER_NAME};
+pub use scheduler::{run, run_with, Options, SchedulerError, SCHEDULER_NAME};

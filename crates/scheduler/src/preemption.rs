@@ -51,13 +51,30 @@ fn without(info: &NodeInfo, gone: &[&Arc<PodMeta>]) -> NodeInfo {
     }
 }
 
-pub fn find(pod: &Pod, requests: &Amounts, cache: &Cache) -> Option<Plan> {
+/// `must_evict`: pods (uids) that have to go wherever the pod lands (they
+/// hold its ReadWriteOncePod claims); `volumes_fit`: the pod's volumes
+/// allow the node.
+pub fn find(
+    pod: &Pod,
+    requests: &Amounts,
+    cache: &Cache,
+    must_evict: &[String],
+    volumes_fit: &dyn Fn(&NodeInfo) -> bool,
+) -> Option<Plan> {
     if !may_preempt(pod) {
         return None;
     }
     let mine = priority(pod);
     let mut best: Option<((i32, i64, usize), Plan)> = None;
     for (name, info) in &cache.nodes {
+        let forced = must_evict.iter().all(|u| {
+            info.pods
+                .get(u)
+                .is_some_and(|p| p.priority < mine && !p.deleting)
+        });
+        if !forced || !volumes_fit(info) {
+            continue;
+        }
         // Pods already on their way out free their room soon: wait for them.
         if info.pods.values().any(|p| p.deleting && p.priority < mine) {
             continue;
@@ -78,6 +95,9 @@ pub fn find(pod: &Pod, requests: &Amounts, cache: &Cache) -> Option<Plan> {
         lower.sort_by_key(|(_, p)| std::cmp::Reverse(p.priority));
         let mut victims: Vec<(&String, &Arc<PodMeta>)> = lower.clone();
         for candidate in &lower {
+            if must_evict.contains(candidate.0) {
+                continue;
+            }
             let trial: Vec<&Arc<PodMeta>> = victims
                 .iter()
                 .filter(|(u, _)| *u != candidate.0)
@@ -144,19 +164,50 @@ mod tests {
         c.place("3", "b", &pod("m", 100, "2"));
         c.place("4", "b", &pod("l3", 10, "2"));
         let big = pod("big", 1000, "2");
-        let plan = find(&big, &pod_requests(&big), &c).expect("a plan");
+        let plan = find(&big, &pod_requests(&big), &c, &[], &|_| true).expect("a plan");
         // One victim of priority 10 on either node; a and b tie on priority, a wins on sum? b's victim is one pod (10) too: tie → first node.
         assert_eq!(plan.victims.len(), 1);
         assert_eq!(plan.victims[0].1.priority, 10);
         let lowly = pod("lowly", 5, "2");
         assert!(
-            find(&lowly, &pod_requests(&lowly), &c).is_none(),
+            find(&lowly, &pod_requests(&lowly), &c, &[], &|_| true).is_none(),
             "nothing below priority 5"
         );
         let mut never = pod("never", 1000, "2");
         if let Some(s) = never.spec.as_mut() {
             s.preemption_policy = Some("Never".into());
         }
-        assert!(find(&never, &pod_requests(&never), &c).is_none());
+        assert!(find(&never, &pod_requests(&never), &c, &[], &|_| true).is_none());
+    }
+
+    #[test]
+    fn the_holder_of_a_read_write_once_pod_claim_is_the_victim_on_its_node() {
+        let mut c = Cache::default();
+        for n in ["a", "b"] {
+            c.set_node(
+                serde_json::from_value(json!({"metadata": {"name": n},
+                    "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "10"}}}))
+                .expect("node"),
+            );
+        }
+        c.place("holder", "b", &pod("holder", 10, "1"));
+        c.place("other", "b", &pod("other", 10, "1"));
+        let p = pod("p", 100, "1");
+        let holders = ["holder".to_string()];
+        let plan = find(&p, &pod_requests(&p), &c, &holders, &|_| true).expect("a plan");
+        assert_eq!(plan.node, "b");
+        let victims: Vec<&str> = plan.victims.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(victims, ["holder"]);
+        // A node the pod's volumes rule out is no candidate.
+        assert!(find(&p, &pod_requests(&p), &c, &holders, &|i| i
+            .node
+            .metadata
+            .name
+            .as_deref()
+            != Some("b"))
+        .is_none());
+        // A holder of higher priority stays.
+        let low = pod("low", 5, "1");
+        assert!(find(&low, &pod_requests(&low), &c, &holders, &|_| true).is_none());
     }
 }

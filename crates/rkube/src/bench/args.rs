@@ -34,6 +34,15 @@ pub struct ClusterBenchArgs {
     /// Replicas of each small Deployment [default: 10].
     #[arg(long, value_name = "N")]
     pub per_deployment: Option<usize>,
+
+    /// StatefulSets, run once without and once with a claim per pod
+    /// [default: 10; quick: 2].
+    #[arg(long, value_name = "N")]
+    pub statefulsets: Option<usize>,
+
+    /// Replicas of each StatefulSet [default: 100; quick: 10].
+    #[arg(long, value_name = "N")]
+    pub per_statefulset: Option<usize>,
 }
 
 /// Options of `rkube bench node`.

@@ -3,9 +3,11 @@
 //! numbers); the benchmark creates workloads through kube-rs and watches
 //! their pods from outside, so every time measured is what a client sees.
 //!
-//! Two scenarios, each on a fresh cluster (for a clean peak RSS):
+//! Four scenarios, each on a fresh cluster (for a clean peak RSS):
 //! - one Deployment of `--replicas` pods;
-//! - `--deployments` Deployments of `--per-deployment` pods.
+//! - `--deployments` Deployments of `--per-deployment` pods;
+//! - `--statefulsets` StatefulSets of `--per-statefulset` pods, without
+//!   and then with a claim per pod (`cluster_storage.rs`).
 //!
 //! For each: time from the first create to every pod Running and Ready;
 //! pod startup latency (the watch seeing the pod → the watch seeing it
@@ -27,34 +29,12 @@ use serde_json::json;
 use tracing::info;
 
 use super::api::server::{Backend, Server};
+use super::cluster_plan::{Outcome, Plan, Workload};
+use super::cluster_storage;
 use super::duration::human_seconds;
 use super::proc_status::human_bytes;
 use super::stats::Percentiles;
 use crate::bench::args::ClusterBenchArgs;
-
-/// Sizes of one run.
-#[derive(Clone, Debug)]
-struct Plan {
-    nodes: usize,
-    replicas: usize,
-    deployments: usize,
-    per_deployment: usize,
-    timeout: Duration,
-}
-
-/// What one scenario measured.
-#[derive(Debug, Default)]
-struct Outcome {
-    pods: usize,
-    all_ready: Duration,
-    startup: Option<Percentiles>,
-    /// Seen created → seen bound: the part of startup spent before a node.
-    binding: Option<Percentiles>,
-    created_per_s: f64,
-    scheduled_per_s: f64,
-    peak_rss: u64,
-    cpu_s: f64,
-}
 
 pub async fn run_cluster(args: ClusterBenchArgs) -> anyhow::Result<()> {
     let q = args.quick;
@@ -63,6 +43,8 @@ pub async fn run_cluster(args: ClusterBenchArgs) -> anyhow::Result<()> {
         replicas: args.replicas.unwrap_or(if q { 200 } else { 10_000 }),
         deployments: args.deployments.unwrap_or(if q { 10 } else { 1_000 }),
         per_deployment: args.per_deployment.unwrap_or(10),
+        statefulsets: args.statefulsets.unwrap_or(if q { 2 } else { 10 }),
+        per_statefulset: args.per_statefulset.unwrap_or(if q { 10 } else { 100 }),
         timeout: Duration::from_secs(if q { 60 } else { 300 }),
     };
     std::fs::create_dir_all(&args.dir)?;
@@ -70,20 +52,36 @@ pub async fn run_cluster(args: ClusterBenchArgs) -> anyhow::Result<()> {
         .prefix(".rkube-bench-cluster-")
         .tempdir_in(&args.dir)
         .context("cannot create a scratch directory")?;
-    let one = scenario(&plan, &base.path().join("one"), &[(1, plan.replicas)]).await;
+    let one = scenario(
+        &plan,
+        &base.path().join("one"),
+        Workload::Deployments(1, plan.replicas),
+    )
+    .await;
     let many = scenario(
         &plan,
         &base.path().join("many"),
-        &[(plan.deployments, plan.per_deployment)],
+        Workload::Deployments(plan.deployments, plan.per_deployment),
     )
     .await;
+    let sets = |claims| Workload::StatefulSets {
+        count: plan.statefulsets,
+        replicas: plan.per_statefulset,
+        claims,
+    };
+    let plain = scenario(&plan, &base.path().join("sts"), sets(false)).await;
+    let claimed = scenario(&plan, &base.path().join("sts-claims"), sets(true)).await;
     print!("{}", render(&plan, &one, &many));
+    println!();
+    print!("{}", cluster_storage::render(&plan, &plain, &claimed));
     one?;
     many?;
+    plain?;
+    claimed?;
     Ok(())
 }
 
-async fn scenario(plan: &Plan, dir: &Path, shape: &[(usize, usize)]) -> anyhow::Result<Outcome> {
+async fn scenario(plan: &Plan, dir: &Path, workload: Workload) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(dir)?;
     let extra = vec![
         "--sim-nodes".to_string(),
@@ -120,56 +118,107 @@ async fn scenario(plan: &Plan, dir: &Path, shape: &[(usize, usize)]) -> anyhow::
     )
     .await?;
     let cpu_before = server.cpu_seconds().unwrap_or(0.0);
-    let total: usize = shape.iter().map(|(d, r)| d * r).sum();
+    let total: usize = match workload {
+        Workload::Deployments(d, r) => d * r,
+        Workload::StatefulSets {
+            count, replicas, ..
+        } => count * replicas,
+    };
     info!(
         total,
         nodes = plan.nodes,
-        "bench cluster: creating deployments"
+        ?workload,
+        "bench cluster: creating"
     );
 
-    // Watch first, so every pod is seen from its creation.
+    // Watch first, so every pod (and claim) is seen from its creation.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "bench");
     let watch = tokio::spawn(observe(pods, total, plan.timeout));
-    let started = Instant::now();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench");
-    let mut i = 0;
-    for &(count, replicas) in shape {
-        let creates = (0..count).map(|_| {
-            i += 1;
-            let d: Result<Deployment, _> = serde_json::from_value(json!({
-                "metadata": {"name": format!("d{i}")},
-                "spec": {
-                    "replicas": replicas,
-                    "selector": {"matchLabels": {"app": format!("d{i}")}},
-                    "template": {
-                        "metadata": {"labels": {"app": format!("d{i}")}},
-                        "spec": {"containers": [{"name": "c", "image": "registry.local/app:1",
-                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
-                    },
-                },
-            }));
-            let deployments = deployments.clone();
-            async move {
-                deployments
-                    .create(&PostParams::default(), &d?)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
-        });
-        let results: Vec<_> = futures::stream::iter(creates)
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        for r in results {
-            r?;
+    let claims = match workload {
+        Workload::StatefulSets { claims: true, .. } => {
+            Some(tokio::spawn(cluster_storage::observe_claims(
+                Api::namespaced(client.clone(), "bench"),
+                total,
+                plan.timeout,
+            )))
         }
+        _ => None,
+    };
+    let started = Instant::now();
+    match workload {
+        Workload::Deployments(count, replicas) => {
+            create_deployments(&client, count, replicas).await?
+        }
+        Workload::StatefulSets {
+            count,
+            replicas,
+            claims,
+        } => cluster_storage::create_statefulsets(&client, count, replicas, claims).await?,
     }
-    let seen = watch.await.context("the pod watch failed")??;
+    let seen = watch.await.context("the pod watch failed")?;
+    let bound = match claims {
+        Some(w) => Some(w.await.context("the claim watch failed")?),
+        None => None,
+    };
+    let (seen, claims_bound) = match (seen, bound) {
+        (Ok(seen), None) => (seen, 0),
+        (Ok(seen), Some(Ok(b))) => (seen, b),
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(Ok(_))) => return Err(e),
+        (Ok(_), Some(Err(c))) => return Err(c),
+        (Err(e), Some(Err(c))) => return Err(e.context(format!("{c:#}"))),
+    };
     let all_ready = started.elapsed();
     let rss = server.rss()?;
     let cpu = server.cpu_seconds().unwrap_or(0.0) - cpu_before;
     server.stop().await;
+    Ok(outcome(&seen, claims_bound, all_ready, rss.peak, cpu))
+}
 
+async fn create_deployments(
+    client: &kube::Client,
+    count: usize,
+    replicas: usize,
+) -> anyhow::Result<()> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench");
+    let creates = (1..=count).map(|i| {
+        let d: Result<Deployment, _> = serde_json::from_value(json!({
+            "metadata": {"name": format!("d{i}")},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": format!("d{i}")}},
+                "template": {
+                    "metadata": {"labels": {"app": format!("d{i}")}},
+                    "spec": {"containers": [{"name": "c", "image": "registry.local/app:1",
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
+                },
+            },
+        }));
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .create(&PostParams::default(), &d?)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    });
+    let results: Vec<anyhow::Result<Deployment>> = futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
+fn outcome(
+    seen: &HashMap<String, Seen>,
+    claims: usize,
+    all_ready: Duration,
+    peak_rss: u64,
+    cpu_s: f64,
+) -> Outcome {
     let startup: Vec<Duration> = seen
         .values()
         .filter_map(|p| Some(p.ready? - p.added))
@@ -185,16 +234,17 @@ async fn scenario(plan: &Plan, dir: &Path, shape: &[(usize, usize)]) -> anyhow::
         (Some(a), Some(b)) if b > a => seen.len() as f64 / (b - a).as_secs_f64(),
         _ => 0.0,
     };
-    Ok(Outcome {
+    Outcome {
         pods: seen.len(),
+        claims,
         all_ready,
         startup: (!startup.is_empty()).then(|| Percentiles::of(startup)),
         binding: (!binding.is_empty()).then(|| Percentiles::of(binding)),
         created_per_s: rate(first, last_added),
         scheduled_per_s: rate(first, last_bound),
-        peak_rss: rss.peak,
-        cpu_s: cpu,
-    })
+        peak_rss,
+        cpu_s,
+    }
 }
 
 struct Seen {

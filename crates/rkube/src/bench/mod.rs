@@ -14,6 +14,8 @@
 pub mod api;
 pub mod args;
 pub mod cluster;
+mod cluster_plan;
+pub mod cluster_storage;
 pub mod duration;
 pub mod net;
 pub mod node;
