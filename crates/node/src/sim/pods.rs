@@ -74,11 +74,11 @@ struct Agent {
     in_flight: JoinSet<()>,
 }
 
-/// What the agent's three watches tell.
+/// What the agent's three watches tell (boxed: the events are large).
 enum Seen {
-    Pod(Result<watcher::Event<Pod>, watcher::Error>),
-    Claim(Result<watcher::Event<PersistentVolumeClaim>, watcher::Error>),
-    Volume(Result<watcher::Event<PersistentVolume>, watcher::Error>),
+    Pod(Box<Result<watcher::Event<Pod>, watcher::Error>>),
+    Claim(Box<Result<watcher::Event<PersistentVolumeClaim>, watcher::Error>>),
+    Volume(Box<Result<watcher::Event<PersistentVolume>, watcher::Error>>),
 }
 
 pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), SimError> {
@@ -101,13 +101,13 @@ pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), Si
     };
     let pod_events = watcher(pods, watcher::Config::default().fields("spec.nodeName!="))
         .default_backoff()
-        .map(Seen::Pod);
+        .map(|e| Seen::Pod(Box::new(e)));
     let claim_events = watcher(claims, watcher::Config::default())
         .default_backoff()
-        .map(Seen::Claim);
+        .map(|e| Seen::Claim(Box::new(e)));
     let volume_events = watcher(volumes.clone(), watcher::Config::default())
         .default_backoff()
-        .map(Seen::Volume);
+        .map(|e| Seen::Volume(Box::new(e)));
     let mut events = futures::stream::select(
         pod_events,
         futures::stream::select(claim_events, volume_events),
@@ -116,40 +116,13 @@ pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), Si
     let mut seen_in_init: HashSet<String> = HashSet::new();
     while let Some(seen) = events.next().await {
         let event = match seen {
-            Seen::Pod(event) => event,
-            Seen::Claim(Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c))) => {
-                for pod in agent.claims.claim_seen(&c) {
-                    agent.observe(&pod);
-                }
+            Seen::Pod(event) => *event,
+            Seen::Claim(event) => {
+                agent.on_claim(*event);
                 continue;
             }
-            Seen::Claim(Ok(watcher::Event::Delete(c))) => {
-                agent.claims.claim_gone(&c);
-                continue;
-            }
-            Seen::Claim(Ok(watcher::Event::Init)) => {
-                agent.claims.relist_started();
-                continue;
-            }
-            Seen::Claim(Ok(watcher::Event::InitDone)) => {
-                agent.claims.relist_done();
-                continue;
-            }
-            Seen::Claim(Err(error)) => {
-                warn!(%error, "claim watch failed; retrying");
-                continue;
-            }
-            Seen::Volume(Ok(watcher::Event::Apply(pv) | watcher::Event::InitApply(pv))) => {
-                agent.release(&volumes, &pv);
-                continue;
-            }
-            Seen::Volume(Ok(watcher::Event::Delete(pv))) => {
-                agent.releasing.remove(&pv.name_any());
-                continue;
-            }
-            Seen::Volume(Ok(_)) => continue,
-            Seen::Volume(Err(error)) => {
-                warn!(%error, "volume watch failed; retrying");
+            Seen::Volume(event) => {
+                agent.on_volume(&volumes, *event);
                 continue;
             }
         };
@@ -263,6 +236,37 @@ impl Agent {
             format!("10.{a}.{b}.{}", (*n - 1) % 253 + 2)
         };
         self.spawn_start(pod, uid, host, ip, already_running);
+    }
+
+    /// A claim event: pods waiting for a claim that became Bound start.
+    fn on_claim(&mut self, event: Result<watcher::Event<PersistentVolumeClaim>, watcher::Error>) {
+        match event {
+            Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c)) => {
+                for pod in self.claims.claim_seen(&c) {
+                    self.observe(&pod);
+                }
+            }
+            Ok(watcher::Event::Delete(c)) => self.claims.claim_gone(&c),
+            Ok(watcher::Event::Init) => self.claims.relist_started(),
+            Ok(watcher::Event::InitDone) => self.claims.relist_done(),
+            Err(error) => warn!(%error, "claim watch failed; retrying"),
+        }
+    }
+
+    /// A volume event: simulated nodes' deleted volumes are released.
+    fn on_volume(
+        &mut self,
+        api: &Api<PersistentVolume>,
+        event: Result<watcher::Event<PersistentVolume>, watcher::Error>,
+    ) {
+        match event {
+            Ok(watcher::Event::Apply(pv) | watcher::Event::InitApply(pv)) => self.release(api, &pv),
+            Ok(watcher::Event::Delete(pv)) => {
+                self.releasing.remove(&pv.name_any());
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "volume watch failed; retrying"),
+        }
     }
 
     /// Release the cleanup finalizer of a deleted volume of a simulated
