@@ -252,7 +252,9 @@ fn prebound_claim_keeps_its_data_across_pods_and_a_restart_of_rkube() {
 #[test]
 fn prebound_pods_wait_for_their_claim_and_bad_sub_paths_are_refused() {
     let c = RealCluster::up();
-    // A claim that is not bound yet: the pod waits in ContainerCreating.
+    // A claim that is not bound yet: the pod (put on the node directly, as
+    // the scheduler would not place it) waits in ContainerCreating.
+    let node = node_name(&c);
     c.apply(
         "waiter",
         &pod(
@@ -260,7 +262,7 @@ fn prebound_pods_wait_for_their_claim_and_bad_sub_paths_are_refused() {
             "cat /data/f; sleep 3600",
             "    - name: data\n      mountPath: /data\n",
             &claim_volume("later"),
-            "",
+            &format!("  nodeName: {node}\n"),
         ),
     );
     c.wait_for(
@@ -613,7 +615,7 @@ fn statefulset_pods_find_their_own_data_and_scale_down_deletes_claims() {
     let before: Vec<String> = (0..3).map(|i| uid(&c, &format!("web-{i}"))).collect();
     c.cluster
         .ok(&["delete", "pod", "web-0", "web-1", "web-2", "--wait=false"]);
-    for i in 0..3 {
+    for (i, old) in before.iter().enumerate() {
         let pod = format!("web-{i}");
         until(&c, "the pod is recreated and running", || {
             let out = c.cluster.kubectl(&[
@@ -624,7 +626,7 @@ fn statefulset_pods_find_their_own_data_and_scale_down_deletes_claims() {
                 "jsonpath={.metadata.uid} {.status.phase}",
             ]);
             let s = String::from_utf8_lossy(&out.stdout).to_string();
-            s.ends_with(" Running") && !s.starts_with(&before[i])
+            s.ends_with(" Running") && !s.starts_with(old.as_str())
         });
         assert_eq!(exec(&c, &pod, "cat /data/ordinal"), format!("{i}\n"));
     }
@@ -774,8 +776,7 @@ fn ephemeral_volume_lives_and_dies_with_its_pod() {
             "    - name: scratch\n      mountPath: /scratch\n",
             "  - name: scratch\n    ephemeral:\n      volumeClaimTemplate:\n        spec:\n          accessModes: [ReadWriteOnce]\n          resources:\n            requests:\n              storage: 64Mi\n",
             "",
-        )
-        .replace("      mountPath: /scratch\n", "      mountPath: /scratch\n"),
+        ),
     );
     running(&c, "eph");
     let claim = json(&c, &["get", "pvc", "eph-scratch"]);
