@@ -91,7 +91,8 @@ spec:
 }
 
 /// A hostPath PersistentVolume at `path` and a claim pre-bound to it,
-/// both marked Bound through `/status` as the PV controller would.
+/// both marked Bound through `/status` as the PV controller would. `modes`:
+/// one access mode.
 fn prebound(c: &RealCluster, name: &str, path: &Path, modes: &str) {
     c.apply(
         &format!("{name}-claim"),
@@ -156,7 +157,7 @@ spec:
         "--type=merge",
         "-p",
         &format!(
-            r#"{{"status":{{"phase":"Bound","accessModes":[{modes}],"capacity":{{"storage":"1Gi"}}}}}}"#
+            r#"{{"status":{{"phase":"Bound","accessModes":["{modes}"],"capacity":{{"storage":"1Gi"}}}}}}"#
         ),
     ]);
 }
