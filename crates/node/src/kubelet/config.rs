@@ -45,6 +45,10 @@ pub struct KubeletConfig {
     pub port: u16,
     /// The node's own log files, served at `/logs/` (`/var/log`).
     pub node_log_dir: PathBuf,
+    /// Where local-path volumes live (`DATA_DIR/storage/local-path`,
+    /// published as the Node annotation `storage.rkube.io/local-path-root`);
+    /// None: the node holds no local-path volumes.
+    pub local_path_root: Option<PathBuf>,
 }
 
 impl KubeletConfig {
@@ -66,6 +70,12 @@ impl KubeletConfig {
             eviction_hard: EvictionThresholds::default(),
             port: KUBELET_PORT,
             node_log_dir: PathBuf::from("/var/log"),
+            local_path_root: Some(
+                std::path::absolute(data_dir)
+                    .unwrap_or_else(|_| data_dir.to_path_buf())
+                    .join("storage")
+                    .join("local-path"),
+            ),
         }
     }
 }

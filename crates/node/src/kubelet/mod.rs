@@ -12,7 +12,9 @@
 //!   image (command and args, env and envFrom, securityContext, resources,
 //!   mounts), the sandbox configuration (DNS, hostname, cgroup);
 //! - `volumes/`: emptyDir, configMap, secret, downwardAPI, projected and
-//!   hostPath volumes under the pod's directory.
+//!   hostPath volumes under the pod's directory; claims (their
+//!   PersistentVolume's directory) and local-path volumes (made on first
+//!   mount, removed with their PersistentVolume, the free space published).
 //!
 //! What it must not do: touch the store, run processes itself (the runtime
 //! does), or decide where pods go.
@@ -47,9 +49,11 @@ pub async fn run(
         runtime.clone(),
         images.clone(),
     );
+    let local_path = volumes::local_path_sync::run(client.clone(), config.clone());
     let pods = pods::run(client, config, runtime, images);
     tokio::select! {
         r = status => r,
         r = pods => r,
+        () = local_path => Ok(()),
     }
 }

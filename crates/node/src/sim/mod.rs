@@ -8,11 +8,15 @@
 //!   `kube-node-lease`;
 //! - `pods.rs`: the pod lifecycle — bound pods become Running and Ready
 //!   after a delay, pods of Jobs finish after the time their annotation
-//!   asks for, deleted pods are stopped and removed.
+//!   asks for, deleted pods are stopped and removed;
+//! - `claims.rs`: pods with claims wait until they are Bound;
+//!   `volumes.rs`: the local-path cleanup finalizer released on volumes of
+//!   simulated nodes (they have no directories).
 //!
 //! Simulated addresses are made up; nothing here ever connects to them.
 
 mod addresses;
+mod claims;
 mod clock;
 mod config;
 mod error;
@@ -20,6 +24,7 @@ mod lease;
 mod pods;
 mod register;
 mod run;
+mod volumes;
 
 pub use config::SimConfig;
 pub use error::SimError;

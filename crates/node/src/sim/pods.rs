@@ -11,14 +11,17 @@
 //!   at once, as well-behaved programs do on SIGTERM, or after
 //!   `sim.rkube.io/stop-delay`, but never later than its deletion grace
 //!   period — and is then removed with grace period 0 and a uid
-//!   precondition, as kubelet removes it.
+//!   precondition, as kubelet removes it;
+//! - a pod with claims starts only once they are Bound (one watch of all
+//!   claims, `claims.rs`), and deleted volumes of simulated nodes lose the
+//!   local-path cleanup finalizer (one watch of all volumes, `volumes.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
@@ -28,9 +31,11 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::sim::addresses::{node_ip, pod_cidr_base};
+use crate::sim::claims::Claims;
 use crate::sim::clock::now;
 use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
+use crate::sim::volumes::needs_release;
 
 /// How long a pod that does not restart runs (annotation on the pod, as a
 /// duration: `500ms`, `2s`, `1m`).
@@ -59,14 +64,27 @@ struct Agent {
     /// Pod IPs handed out per node.
     next_ip: HashMap<u32, u32>,
     stages: HashMap<String, Stage>,
+    claims: Claims,
+    /// Volumes whose finalizer is being released: the version it was
+    /// asked for, by name (a newer version asks again).
+    releasing: HashMap<String, String>,
     writes: Arc<Semaphore>,
     /// Starts and stops in progress; dropped (aborted) with the agent, so
     /// none outlives it.
     in_flight: JoinSet<()>,
 }
 
+/// What the agent's three watches tell (boxed: the events are large).
+enum Seen {
+    Pod(Box<Result<watcher::Event<Pod>, watcher::Error>>),
+    Claim(Box<Result<watcher::Event<PersistentVolumeClaim>, watcher::Error>>),
+    Volume(Box<Result<watcher::Event<PersistentVolume>, watcher::Error>>),
+}
+
 pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), SimError> {
-    let pods: Api<Pod> = Api::all(client);
+    let pods: Api<Pod> = Api::all(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let volumes: Api<PersistentVolume> = Api::all(client);
     let nodes = (0..config.nodes)
         .map(|i| (config.node_name(i), i))
         .collect();
@@ -76,15 +94,38 @@ pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), Si
         nodes,
         next_ip: HashMap::new(),
         stages: HashMap::new(),
+        claims: Claims::default(),
+        releasing: HashMap::new(),
         writes: Arc::new(Semaphore::new(CONCURRENCY)),
         in_flight: JoinSet::new(),
     };
-    let events = watcher(pods, watcher::Config::default().fields("spec.nodeName!="))
+    let pod_events = watcher(pods, watcher::Config::default().fields("spec.nodeName!="))
         .default_backoff()
-        .boxed();
-    let mut events = events;
+        .map(|e| Seen::Pod(Box::new(e)));
+    let claim_events = watcher(claims, watcher::Config::default())
+        .default_backoff()
+        .map(|e| Seen::Claim(Box::new(e)));
+    let volume_events = watcher(volumes.clone(), watcher::Config::default())
+        .default_backoff()
+        .map(|e| Seen::Volume(Box::new(e)));
+    let mut events = futures::stream::select(
+        pod_events,
+        futures::stream::select(claim_events, volume_events),
+    )
+    .boxed();
     let mut seen_in_init: HashSet<String> = HashSet::new();
-    while let Some(event) = events.next().await {
+    while let Some(seen) = events.next().await {
+        let event = match seen {
+            Seen::Pod(event) => *event,
+            Seen::Claim(event) => {
+                agent.on_claim(*event);
+                continue;
+            }
+            Seen::Volume(event) => {
+                agent.on_volume(&volumes, *event);
+                continue;
+            }
+        };
         match event {
             Ok(watcher::Event::Apply(pod)) => agent.observe(&pod),
             Ok(watcher::Event::InitApply(pod)) => {
@@ -95,10 +136,13 @@ pub(crate) async fn run(client: Client, config: Arc<SimConfig>) -> Result<(), Si
             Ok(watcher::Event::InitDone) => {
                 // Forget pods that went while the watch was down.
                 agent.stages.retain(|uid, _| seen_in_init.contains(uid));
+                agent.claims.retain_pods(&seen_in_init);
                 seen_in_init.clear();
             }
             Ok(watcher::Event::Delete(pod)) => {
-                agent.stages.remove(&pod.uid().unwrap_or_default());
+                let uid = pod.uid().unwrap_or_default();
+                agent.claims.forget(&uid);
+                agent.stages.remove(&uid);
             }
             Err(error) => warn!(%error, "pod watch failed; retrying"),
         }
@@ -156,6 +200,7 @@ impl Agent {
         };
         let stage = self.stages.get(&uid).copied();
         if pod.metadata.deletion_timestamp.is_some() {
+            self.claims.forget(&uid);
             if stage != Some(Stage::Stopping) {
                 self.stages.insert(uid.clone(), Stage::Stopping);
                 self.spawn_stop(pod, uid);
@@ -167,6 +212,10 @@ impl Agent {
         }
         let already_running =
             phase(pod) == "Running" && pod.status.as_ref().is_some_and(|s| s.pod_ip.is_some());
+        // As the kubelet: not started until its claims are Bound.
+        if !already_running && !self.claims.ready_or_wait(pod) {
+            return;
+        }
         self.stages.insert(uid.clone(), Stage::Starting);
         if already_running && restarts(pod) {
             // Started by an earlier run of the agent: nothing to do.
@@ -187,6 +236,56 @@ impl Agent {
             format!("10.{a}.{b}.{}", (*n - 1) % 253 + 2)
         };
         self.spawn_start(pod, uid, host, ip, already_running);
+    }
+
+    /// A claim event: pods waiting for a claim that became Bound start.
+    fn on_claim(&mut self, event: Result<watcher::Event<PersistentVolumeClaim>, watcher::Error>) {
+        match event {
+            Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c)) => {
+                for pod in self.claims.claim_seen(&c) {
+                    self.observe(&pod);
+                }
+            }
+            Ok(watcher::Event::Delete(c)) => self.claims.claim_gone(&c),
+            Ok(watcher::Event::Init) => self.claims.relist_started(),
+            Ok(watcher::Event::InitDone) => self.claims.relist_done(),
+            Err(error) => warn!(%error, "claim watch failed; retrying"),
+        }
+    }
+
+    /// A volume event: simulated nodes' deleted volumes are released.
+    fn on_volume(
+        &mut self,
+        api: &Api<PersistentVolume>,
+        event: Result<watcher::Event<PersistentVolume>, watcher::Error>,
+    ) {
+        match event {
+            Ok(watcher::Event::Apply(pv) | watcher::Event::InitApply(pv)) => self.release(api, &pv),
+            Ok(watcher::Event::Delete(pv)) => {
+                self.releasing.remove(&pv.name_any());
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "volume watch failed; retrying"),
+        }
+    }
+
+    /// Release the cleanup finalizer of a deleted volume of a simulated
+    /// node (once per volume while the write is in flight).
+    fn release(&mut self, api: &Api<PersistentVolume>, pv: &PersistentVolume) {
+        let rv = pv.resource_version().unwrap_or_default();
+        if !needs_release(pv, &self.nodes) || self.releasing.get(&pv.name_any()) == Some(&rv) {
+            return;
+        }
+        self.releasing.insert(pv.name_any(), rv);
+        let api = api.clone();
+        let pv = pv.clone();
+        let writes = self.writes.clone();
+        self.spawn(async move {
+            let Ok(_permit) = writes.acquire().await else {
+                return;
+            };
+            crate::kubelet::volumes::local_path_sync::remove_finalizer(&api, &pv).await;
+        });
     }
 
     /// Runs `work` until it ends or the agent stops.

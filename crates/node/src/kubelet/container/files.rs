@@ -1,17 +1,20 @@
 //! The files the kubelet makes on the host before a container is created:
 //! the pod's `/etc/hosts`, the container's empty termination-message file
 //! (writable by any user, as the kubelet makes it), its log directory, and
-//! the directories `subPath` mounts name.
+//! its `subPath` mounts (made and bound safely by `volumes::subpath`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::kubelet::container::env::{kubelet_env, EnvList};
+use crate::kubelet::container::fieldref::Addresses;
 use crate::kubelet::container::mounts::{
-    container_log_path, etc_hosts, etc_hosts_path, termination_log_path,
+    container_log_path, etc_hosts, etc_hosts_path, sub_path, sub_path_target, termination_log_path,
 };
 use crate::kubelet::container::sandbox::host_network;
 use crate::kubelet::container::{ConfigError, ContainerInputs};
+use crate::kubelet::volumes::subpath;
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> ConfigError {
     ConfigError {
@@ -39,6 +42,7 @@ pub fn prepare_container_files(inputs: &ContainerInputs<'_>) -> Result<(), Confi
         volumes,
         pod_ip,
         config,
+        env,
         ..
     } = *inputs;
     let hosts_path = etc_hosts_path(config, pod);
@@ -61,21 +65,36 @@ pub fn prepare_container_files(inputs: &ContainerInputs<'_>) -> Result<(), Confi
         .map_err(|e| io_error("cannot chmod", &term, e))?;
     let log = container_log_path(config, pod, &container.name, attempt);
     ensure_parent(&log)?;
-    for m in container.volume_mounts.iter().flatten() {
-        let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) else {
+    // subPathExpr needs the container's environment.
+    let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+    let kenv = if mounts
+        .iter()
+        .any(|m| m.sub_path_expr.as_deref().is_some_and(|e| !e.is_empty()))
+    {
+        let node = crate::kubelet::node::host::allocatable(&config.root_dir);
+        let addrs = Addresses {
+            host_ip: config.node_ip,
+            pod_ip: pod_ip.or_else(|| host_network(pod).then_some(config.node_ip)),
+        };
+        kubelet_env(pod, container, env, addrs, &node)?
+    } else {
+        EnvList::default()
+    };
+    for (index, m) in mounts.iter().enumerate() {
+        let Some(sub) = sub_path(m, container, &kenv)? else {
             continue;
         };
         let Some(base) = volumes.paths.get(&m.name) else {
             continue;
         };
-        let path = base.join(sub);
-        // Only directories the volume does not have yet; the path was
-        // checked to stay inside the volume by `mounts`.
-        if base.is_dir() && !path.exists() && !sub.split('/').any(|c| c == "..") {
-            fs::create_dir_all(&path).map_err(|e| io_error("cannot create", &path, e))?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o750))
-                .map_err(|e| io_error("cannot chmod", &path, e))?;
-        }
+        let target = sub_path_target(config, pod, container, index, &m.name);
+        subpath::prepare(base, &sub, &target).map_err(|e| ConfigError {
+            reason: "CreateContainerConfigError",
+            message: format!(
+                "failed to prepare subPath for volumeMount \"{}\" of container \"{}\": {e}",
+                m.name, container.name
+            ),
+        })?;
     }
     Ok(())
 }

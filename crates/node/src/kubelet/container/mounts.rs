@@ -1,13 +1,15 @@
 //! The container's mounts: its `volumeMounts` (with `subPath`,
-//! `subPathExpr`, `readOnly`; configMap, secret, downwardAPI and projected
-//! volumes always read-only), the pod's `/etc/hosts` and its own
+//! `subPathExpr` — mounted from the bind mount `volumes::subpath` makes
+//! under `volume-subpaths/` — and `readOnly`; configMap, secret,
+//! downwardAPI and projected volumes, and claims used read-only, always
+//! read-only), the pod's `/etc/hosts` and its own
 //! termination-message file; and the paths of the files the kubelet keeps
 //! per pod and per container.
 
 use std::net::IpAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
 use rkube_cri::Mount;
 
 use crate::kubelet::config::KubeletConfig;
@@ -15,7 +17,7 @@ use crate::kubelet::container::env::EnvList;
 use crate::kubelet::container::expand::expand;
 use crate::kubelet::container::sandbox::{hostname, pod_log_dir};
 use crate::kubelet::container::ConfigError;
-use crate::kubelet::volumes::PodVolumes;
+use crate::kubelet::volumes::{subpath, PodVolumes};
 
 /// The default `terminationMessagePath`.
 pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
@@ -114,13 +116,37 @@ fn config_error(message: String) -> ConfigError {
     }
 }
 
-/// A `subPath` must stay inside its volume.
-fn safe_sub_path(p: &str) -> bool {
-    let path = Path::new(p);
-    !path.is_absolute()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+/// The mount's `subPath`, or its `subPathExpr` expanded with the
+/// container's environment (`$(VAR)`); refused when absolute or with `..`.
+pub fn sub_path(
+    m: &VolumeMount,
+    c: &Container,
+    env: &EnvList,
+) -> Result<Option<String>, ConfigError> {
+    let sub = match (m.sub_path.as_deref(), m.sub_path_expr.as_deref()) {
+        (Some(s), _) if !s.is_empty() => s.to_string(),
+        (_, Some(e)) if !e.is_empty() => expand(e, |n| env.get(n)),
+        _ => return Ok(None),
+    };
+    if !subpath::valid(&sub) {
+        return Err(config_error(format!(
+            "failed to prepare subPath for volumeMount \"{}\" of container \"{}\": subPath {sub:?} must be a relative path within the volume",
+            m.name, c.name
+        )));
+    }
+    Ok(Some(sub))
+}
+
+/// Where the container's `index`-th mount's sub-path is bound:
+/// `pods/<uid>/volume-subpaths/<volume>/<container>/<index>`.
+pub fn sub_path_target(
+    config: &KubeletConfig,
+    pod: &Pod,
+    c: &Container,
+    index: usize,
+    volume: &str,
+) -> PathBuf {
+    subpath::target(&pod_dir(config, uid(pod)), volume, &c.name, index)
 }
 
 /// Volumes whose contents the kubelet owns: always mounted read-only.
@@ -150,32 +176,23 @@ pub fn mounts(
     env: &EnvList,
 ) -> Result<Vec<Mount>, ConfigError> {
     let mut out = Vec::new();
-    for m in c.volume_mounts.iter().flatten() {
+    for (index, m) in c.volume_mounts.iter().flatten().enumerate() {
         let base = volumes.paths.get(&m.name).ok_or_else(|| {
             config_error(format!(
                 "cannot find volume \"{}\" to mount into container \"{}\"",
                 m.name, c.name
             ))
         })?;
-        let sub = match (m.sub_path.as_deref(), m.sub_path_expr.as_deref()) {
-            (Some(s), _) if !s.is_empty() => Some(s.to_string()),
-            (_, Some(e)) if !e.is_empty() => Some(expand(e, |n| env.get(n))),
-            _ => None,
-        };
-        let host_path = match sub {
-            Some(s) if !safe_sub_path(&s) => {
-                return Err(config_error(format!(
-                    "failed to prepare subPath for volumeMount \"{}\" of container \"{}\": subPath {s:?} must be a relative path within the volume",
-                    m.name, c.name
-                )))
-            }
-            Some(s) => base.join(s),
+        let host_path = match sub_path(m, c, env)? {
+            Some(_) => sub_path_target(config, pod, c, index, &m.name),
             None => base.clone(),
         };
         out.push(Mount {
             container_path: m.mount_path.clone(),
             host_path,
-            readonly: m.read_only.unwrap_or(false) || always_read_only(pod, &m.name),
+            readonly: m.read_only.unwrap_or(false)
+                || volumes.read_only.contains(&m.name)
+                || always_read_only(pod, &m.name),
         });
     }
     if !out.iter().any(|m| m.container_path == "/etc/hosts") {
@@ -200,6 +217,7 @@ pub fn mounts(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::path::Path;
 
     fn config() -> KubeletConfig {
         KubeletConfig::new(
@@ -233,6 +251,7 @@ mod tests {
                 ("cfg".to_string(), PathBuf::from("/v/cfg")),
             ]
             .into(),
+            ..PodVolumes::default()
         }
     }
 
@@ -251,9 +270,20 @@ mod tests {
         };
         assert_eq!(find("/data").host_path, PathBuf::from("/v/data"));
         assert!(!find("/data").readonly);
-        assert_eq!(find("/sub").host_path, PathBuf::from("/v/data/a/b"));
+        assert_eq!(
+            find("/sub").host_path,
+            PathBuf::from("/d/kubelet/pods/u/volume-subpaths/data/c/1")
+        );
         assert!(find("/sub").readonly);
-        assert_eq!(find("/expr").host_path, PathBuf::from("/v/data/p"));
+        assert_eq!(
+            find("/expr").host_path,
+            PathBuf::from("/d/kubelet/pods/u/volume-subpaths/data/c/2")
+        );
+        let vm = &c.volume_mounts.as_ref().expect("test input")[2];
+        assert_eq!(
+            sub_path(vm, c, &env).expect("expanded"),
+            Some("p".to_string())
+        );
         assert!(find("/cfg").readonly);
         assert_eq!(
             find("/etc/hosts").host_path,
@@ -266,6 +296,51 @@ mod tests {
         assert_eq!(
             container_log_path(&config(), &p, "c", 3),
             PathBuf::from("/d/kubelet/pod-logs/ns_p_u/c/3.log")
+        );
+    }
+
+    #[test]
+    fn read_only_claims() {
+        let p = pod();
+        let c = &p.spec.as_ref().expect("test input").containers[0];
+        let mut v = volumes();
+        v.read_only.insert("data".to_string());
+        let m = mounts(&config(), &p, c, 0, &v, &EnvList::default()).expect("test input");
+        assert!(m
+            .iter()
+            .filter(
+                |m| m.container_path != "/etc/hosts" && m.container_path != "/dev/termination-log"
+            )
+            .all(|m| m.readonly));
+    }
+
+    #[test]
+    fn sub_path_expr_refused_outside_the_volume() {
+        let p = pod();
+        let c = &p.spec.as_ref().expect("test input").containers[0];
+        let vm = &c.volume_mounts.as_ref().expect("test input")[2];
+        for bad in ["..", "../x", "/abs", "a/../.."] {
+            let mut env = EnvList::default();
+            env.set("POD", bad.into());
+            let e = sub_path(vm, c, &env).expect_err("refused");
+            assert_eq!(e.reason, "CreateContainerConfigError");
+            assert!(
+                e.message
+                    .contains("must be a relative path within the volume"),
+                "{}",
+                e.message
+            );
+        }
+        let mut env = EnvList::default();
+        env.set("POD", "web-0/logs".into());
+        assert_eq!(
+            sub_path(vm, c, &env).expect("ok"),
+            Some("web-0/logs".to_string())
+        );
+        // An unknown variable stays as written (kube's expansion).
+        assert_eq!(
+            sub_path(vm, c, &EnvList::default()).expect("ok"),
+            Some("$(POD)".to_string())
         );
     }
 

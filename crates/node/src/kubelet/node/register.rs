@@ -16,6 +16,8 @@ use crate::kubelet::node::clock::now;
 use crate::kubelet::node::conditions::PressureState;
 use crate::kubelet::node::host::{go_arch, Capacity, HostInfo};
 use crate::kubelet::node::object;
+use crate::kubelet::volumes::local_path;
+use rkube_apimachinery::storage::LOCAL_PATH_ROOT;
 
 fn api_error(what: String) -> impl FnOnce(kube::Error) -> KubeletError {
     move |source| KubeletError::Api { what, source }
@@ -30,11 +32,20 @@ pub async fn register(
     let nodes: Api<Node> = Api::all(client.clone());
     let name = config.node_name.clone();
     let labels = object::labels(&name, go_arch());
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("node.alpha.kubernetes.io/ttl".into(), json!("0"));
+    // Where this node's local-path volumes live, for the provisioner.
+    if let Some(root) = &config.local_path_root {
+        let root = local_path::ensure_root(root).map_err(|e| KubeletError::Io {
+            what: "cannot make the local-path root".to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        annotations.insert(LOCAL_PATH_ROOT.into(), json!(root.display().to_string()));
+    }
     let body = json!({
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": labels,
-                     "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
     });
     let node: Node = serde_json::from_value(body.clone())
         .map_err(kube::Error::SerdeError)
@@ -47,7 +58,9 @@ pub async fn register(
                 .patch(
                     &name,
                     &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"labels": labels}})),
+                    &Patch::Merge(
+                        json!({"metadata": {"labels": labels, "annotations": annotations}}),
+                    ),
                 )
                 .await
                 .map_err(api_error(format!("cannot update node {name}")))?

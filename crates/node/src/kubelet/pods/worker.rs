@@ -40,6 +40,9 @@ use crate::kubelet::volumes::PodVolumes;
 
 /// The kubelet's shortest grace period for a container stop.
 const MIN_GRACE: Duration = Duration::from_secs(2);
+/// How long a pod waits for its claims before a `FailedMount` event (the
+/// kubelet's `WaitForAttachAndMount` timeout, 2 minutes and 3 seconds).
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(123);
 /// How often the volumes of a running pod are refreshed.
 const VOLUME_REFRESH: Duration = Duration::from_secs(60);
 /// Exited runs kept per container (the last one and the one before, for
@@ -100,6 +103,9 @@ pub struct Worker {
     /// The status last written.
     written: Option<Value>,
     volumes: Option<PodVolumes>,
+    /// Since when the volumes wait for claims to be bound, and when that
+    /// was last told in an event.
+    mount_wait: Option<(Instant, Option<Instant>)>,
     refreshed: Instant,
     /// When it last changed something in the runtime: it plans again only
     /// from a relist begun after that.
@@ -133,6 +139,7 @@ impl Worker {
             probers: HashMap::new(),
             written: None,
             volumes: None,
+            mount_wait: None,
             refreshed: Instant::now(),
             acted: None,
             deadline_exceeded: false,
@@ -444,7 +451,29 @@ impl Worker {
         match self.ctx.setup.setup_volumes(&self.pod).await {
             Ok(v) => {
                 self.volumes = Some(v.clone());
+                self.mount_wait = None;
                 Some(v)
+            }
+            Err(e) if e.waiting.is_some() => {
+                // As the kubelet's volume manager: wait for the claims,
+                // and tell after MOUNT_TIMEOUT (then again as often).
+                let now = Instant::now();
+                let (since, told) = *self.mount_wait.get_or_insert((now, None));
+                let due = told.unwrap_or(since) + MOUNT_TIMEOUT;
+                if now >= due {
+                    self.mount_wait = Some((since, Some(now)));
+                    let names = e.waiting.clone().unwrap_or_default().join(" ");
+                    self.ctx.warning(
+                        &self.pod,
+                        "FailedMount",
+                        &format!(
+                            "Unable to attach or mount volumes: unmounted volumes=[{names}], unattached volumes=[{names}], failed to process volumes=[{names}]: timed out waiting for the condition ({})",
+                            e.message
+                        ),
+                    );
+                }
+                debug!(pod = %self.key(), error = %e, "waiting for the pod's claims");
+                None
             }
             Err(e) => {
                 self.ctx.warning(&self.pod, "FailedMount", &e.message);

@@ -12,17 +12,27 @@
 //!   configMap/secret/downwardAPI/projected volumes hold (pure);
 //! - `host_path.rs`: `type` checks; `tmpfs.rs`: memory-backed mounts;
 //!   `ownership.rs`: `fsGroup`; `token.rs`: TokenRequest; `usage.rs`: disk
-//!   use (for eviction).
+//!   use (for eviction);
+//! - `claims.rs`: which claim and PersistentVolume a volume uses (pure
+//!   checks); `local_path.rs`: local-path directories (made, removed);
+//!   `local_path_sync.rs`: the cleanup finalizer and the published
+//!   capacity; `subpath.rs`: `subPath` mounts opened safely;
+//!   `claim_record.rs`: which volumes are claims, for the node's stats.
 
 pub mod atomic_writer;
+pub mod claim_record;
+pub mod claims;
 mod host_path;
+pub mod local_path;
+pub mod local_path_sync;
 mod ownership;
 pub mod payload;
+pub mod subpath;
 pub mod tmpfs;
 mod token;
 pub mod usage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -45,12 +55,22 @@ use crate::kubelet::volumes::payload::{ProjectedSources, DEFAULT_MODE};
 #[error("{message}")]
 pub struct VolumeError {
     pub message: String,
+    /// Waiting for the controllers (a claim not Bound yet): told only
+    /// after a while, as the kubelet's volume manager times out.
+    /// `volumes` names the volumes not mounted.
+    pub waiting: Option<Vec<String>>,
 }
 
 /// Where each of a pod's volumes is on the host, by volume name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodVolumes {
     pub paths: BTreeMap<String, PathBuf>,
+    /// Volumes every container mounts read-only whatever its
+    /// `volumeMounts` say (claims used `readOnly`, ReadOnlyMany volumes).
+    pub read_only: BTreeSet<String>,
+    /// The claim behind each persistentVolumeClaim or ephemeral volume
+    /// (`pvcRef` in the node's stats).
+    pub claims: BTreeMap<String, String>,
 }
 
 /// The kubelet's directory names of the volume plugins.
@@ -74,6 +94,7 @@ pub fn volume_dir(config: &KubeletConfig, pod_uid: &str, plugin: &str, name: &st
 fn failed(volume: &str, why: impl std::fmt::Display) -> VolumeError {
     VolumeError {
         message: format!("MountVolume.SetUp failed for volume \"{volume}\" : {why}"),
+        waiting: None,
     }
 }
 
@@ -97,10 +118,55 @@ impl VolumeManager {
     /// mounts are not doubled).
     pub async fn setup(&self, pod: &Pod) -> Result<PodVolumes, VolumeError> {
         let mut out = PodVolumes::default();
+        let mut waiting: Vec<String> = Vec::new();
+        let mut why = Vec::new();
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            if let Some(u) = claims::claim_use(pod, v) {
+                match self.setup_claim(pod, v, &u).await {
+                    Ok((path, read_only)) => {
+                        out.paths.insert(v.name.clone(), path);
+                        if read_only {
+                            out.read_only.insert(v.name.clone());
+                        }
+                        out.claims.insert(v.name.clone(), u.claim.clone());
+                    }
+                    Err(e) if e.waiting.is_some() => {
+                        waiting.push(v.name.clone());
+                        why.push(e.message);
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let path = self.setup_one(pod, v, false).await?;
             if let Some(path) = path {
                 out.paths.insert(v.name.clone(), path);
+            }
+        }
+        if !waiting.is_empty() {
+            return Err(VolumeError {
+                message: why.join("; "),
+                waiting: Some(waiting),
+            });
+        }
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let records: Vec<claim_record::ClaimRecord> = out
+            .claims
+            .iter()
+            .filter_map(|(volume, claim)| {
+                Some(claim_record::ClaimRecord {
+                    volume: volume.clone(),
+                    claim: claim.clone(),
+                    namespace: ns.to_string(),
+                    path: out.paths.get(volume)?.clone(),
+                })
+            })
+            .collect();
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        if !uid.is_empty() && !uid.contains('/') {
+            let dir = self.config.root_dir.join("pods").join(uid);
+            if let Err(error) = claim_record::write(&dir, &records) {
+                tracing::warn!(%error, pod_uid = uid, "cannot record the pod's claim volumes");
             }
         }
         Ok(out)
@@ -122,6 +188,7 @@ impl VolumeManager {
         if pod_uid.is_empty() || pod_uid.contains('/') || pod_uid.starts_with('.') {
             return Err(VolumeError {
                 message: format!("invalid pod uid {pod_uid:?}"),
+                waiting: None,
             });
         }
         let dir = self.config.root_dir.join("pods").join(pod_uid);
@@ -130,10 +197,89 @@ impl VolumeManager {
         }
         tmpfs::unmount_under(&dir).map_err(|e| VolumeError {
             message: format!("UnmountVolume.TearDown failed for pod {pod_uid}: {e}"),
+            waiting: None,
         })?;
+        // Never remove through a mount left behind (a subPath bind mount
+        // of a claim's data would take the data with it).
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if let Some(m) = tmpfs::mount_points()
+            .into_iter()
+            .find(|m| m.starts_with(&canonical))
+        {
+            return Err(VolumeError {
+                message: format!(
+                    "UnmountVolume.TearDown failed for pod {pod_uid}: {} is still mounted",
+                    m.display()
+                ),
+                waiting: None,
+            });
+        }
         fs::remove_dir_all(&dir).map_err(|e| VolumeError {
             message: format!("cannot remove {}: {e}", dir.display()),
+            waiting: None,
         })
+    }
+
+    /// A claim's volume: its PersistentVolume's path on the host (made
+    /// for a local-path volume; `type`-checked for hostPath), with
+    /// `fsGroup` applied to local and local-path volumes. Returns the path
+    /// and whether it is mounted read-only.
+    async fn setup_claim(
+        &self,
+        pod: &Pod,
+        v: &Volume,
+        u: &claims::ClaimUse,
+    ) -> Result<(PathBuf, bool), VolumeError> {
+        let name = v.name.as_str();
+        let cv = match claims::resolve(&self.client, pod, u).await {
+            Ok(cv) => cv,
+            Err(claims::ClaimError::Waiting(m)) => {
+                return Err(VolumeError {
+                    message: m,
+                    waiting: Some(vec![name.to_string()]),
+                })
+            }
+            Err(claims::ClaimError::Refused(m)) => return Err(failed(name, m)),
+        };
+        let (path, owned) = match &cv.source {
+            claims::VolumeSource::HostPath { path, kind } => {
+                let root = self.config.local_path_root.as_deref();
+                match root.filter(|r| local_path::is_under_root(path, r)) {
+                    Some(root) => {
+                        local_path::ensure_root(root).map_err(|e| failed(name, e))?;
+                        local_path::ensure_volume_dir(path, root).map_err(|e| failed(name, e))?;
+                        (path.clone(), true)
+                    }
+                    None => {
+                        host_path::check(path, kind).map_err(|e| failed(name, e))?;
+                        (path.clone(), false)
+                    }
+                }
+            }
+            claims::VolumeSource::Local { path } => {
+                if !path.exists() {
+                    return Err(failed(
+                        name,
+                        format!(
+                            "path {:?} does not exist on this node",
+                            path.display().to_string()
+                        ),
+                    ));
+                }
+                (path.clone(), true)
+            }
+        };
+        if let (Some(gid), true, false) = (Self::fs_group(pod), owned, cv.read_only) {
+            let policy = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.security_context.as_ref())
+                .and_then(|s| s.fs_group_change_policy.as_deref())
+                .unwrap_or("Always");
+            ownership::apply(&path, gid, policy).map_err(|e| failed(name, e))?;
+        }
+        tracing::debug!(volume = name, pv = %cv.pv_name, path = %path.display(), read_only = cv.read_only, "claim volume ready");
+        Ok((path, cv.read_only))
     }
 
     fn fs_group(pod: &Pod) -> Option<u32> {

@@ -15,6 +15,8 @@ use super::host::{self, HostUsage};
 use crate::kubelet::container::sandbox::{
     LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
 };
+use crate::kubelet::volumes::claim_record;
+use crate::kubelet::volumes::usage::disk_usage;
 
 /// Readings of one key are kept at least this far apart, so a rate
 /// spans at least this long once two are kept, however often it is asked
@@ -67,6 +69,40 @@ pub struct PodUsage {
     pub memory: Memory,
     /// Bytes received and sent on the pod's interface.
     pub network: Option<(SystemTime, u64, u64)>,
+    /// Its PersistentVolumeClaim volumes.
+    pub volumes: Vec<VolumeUsage>,
+}
+
+/// One claim volume of a pod: its file system and what its directory
+/// holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub claim: String,
+    pub namespace: String,
+    pub time: Option<SystemTime>,
+    pub fs: Option<host::FsUsage>,
+    pub used: u64,
+}
+
+/// The claim volumes of the pod `uid` (from the record the volume manager
+/// keeps in the pod's directory under `root_dir`).
+pub fn claim_volumes(root_dir: &Path, uid: &str) -> Vec<VolumeUsage> {
+    if uid.is_empty() || uid.contains('/') || uid.starts_with('.') {
+        return Vec::new();
+    }
+    let dir = root_dir.join("pods").join(uid);
+    claim_record::read(&dir)
+        .into_iter()
+        .map(|r| VolumeUsage {
+            time: Some(SystemTime::now()),
+            fs: host::fs_usage(&r.path),
+            used: disk_usage(&r.path),
+            name: r.volume,
+            claim: r.claim,
+            namespace: r.namespace,
+        })
+        .collect()
 }
 
 /// A reading of the whole node.
@@ -156,6 +192,7 @@ pub async fn collect(
         Err(e) => return Err(e),
     };
     let fs_path = fs_path.to_path_buf();
+    let root_dir = fs_path.clone();
     let host = tokio::task::spawn_blocking(move || host::read(&fs_path))
         .await
         .unwrap_or_default();
@@ -272,6 +309,17 @@ pub async fn collect(
         pod.containers.sort_by(|a, b| a.name.cmp(&b.name));
     }
     rates.retain(&live);
+    let uids: Vec<String> = pods.iter().map(|p| p.uid.clone()).collect();
+    let volumes = tokio::task::spawn_blocking(move || {
+        uids.iter()
+            .map(|u| claim_volumes(&root_dir, u))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (pod, v) in pods.iter_mut().zip(volumes) {
+        pod.volumes = v;
+    }
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
     Ok(Snapshot {

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use super::collect::{ContainerUsage, Cpu, Memory, PodUsage, Snapshot};
+use super::collect::{ContainerUsage, Cpu, Memory, PodUsage, Snapshot, VolumeUsage};
 use super::host::FsUsage;
 
 /// A time as `metav1.Time` writes it (seconds, UTC).
@@ -116,6 +116,15 @@ fn container(c: &ContainerUsage, node_fs: Option<&FsUsage>) -> Value {
     ])
 }
 
+/// A claim volume as the kubelet reports it: its file system's figures,
+/// the bytes its directory holds, its name and `pvcRef`.
+fn volume(v: &VolumeUsage) -> Value {
+    let mut out = fs(v.time, v.fs.as_ref(), Some(v.used));
+    out["name"] = json!(v.name);
+    out["pvcRef"] = json!({"name": v.claim, "namespace": v.namespace});
+    out
+}
+
 fn pod(p: &PodUsage, node_fs: Option<&FsUsage>) -> Value {
     let network = p
         .network
@@ -142,6 +151,14 @@ fn pod(p: &PodUsage, node_fs: Option<&FsUsage>) -> Value {
         (
             "ephemeral-storage",
             fs(p.cpu.time, node_fs, Some(ephemeral)),
+        ),
+        (
+            "volume",
+            if p.volumes.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(p.volumes.iter().map(volume).collect())
+            },
         ),
     ])
 }
@@ -173,4 +190,47 @@ pub fn summary(node_name: &str, s: &Snapshot) -> Value {
         "node": node,
         "pods": s.pods.iter().map(|p| pod(p, h.fs.as_ref())).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_volumes_carry_their_pvc_ref() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::write(data.join("f"), vec![0u8; 50_000]).expect("write");
+        crate::kubelet::volumes::claim_record::write(
+            &tmp.path().join("pods/u1"),
+            &[crate::kubelet::volumes::claim_record::ClaimRecord {
+                volume: "data".into(),
+                claim: "data-web-0".into(),
+                namespace: "ns".into(),
+                path: data,
+            }],
+        )
+        .expect("record");
+        let snapshot = Snapshot {
+            pods: vec![PodUsage {
+                name: "web-0".into(),
+                namespace: "ns".into(),
+                uid: "u1".into(),
+                volumes: super::super::collect::claim_volumes(tmp.path(), "u1"),
+                ..PodUsage::default()
+            }],
+            ..Snapshot::default()
+        };
+        let s = summary("n", &snapshot);
+        let v = &s["pods"][0]["volume"][0];
+        assert_eq!(v["name"], "data");
+        assert_eq!(
+            v["pvcRef"],
+            json!({"name": "data-web-0", "namespace": "ns"})
+        );
+        assert!(v["usedBytes"].as_u64().expect("used") >= 50_000);
+        assert!(v["capacityBytes"].as_u64().expect("capacity") > 0);
+        assert!(super::super::collect::claim_volumes(tmp.path(), "../x").is_empty());
+    }
 }
