@@ -311,3 +311,56 @@ fn a_statefulset_keeps_claims_per_ordinal_and_deletes_a_scaled_down_ones_claim()
     });
     assert_eq!(get(&c, &["pvc", "data-web-0"], "{.status.phase}"), "Bound");
 }
+
+/// The issue's StatefulSet on 100 simulated nodes: every pod's claim (of
+/// the default class, which the API server fills in) is provisioned by
+/// local-path on the node the scheduler chose for the pod, and bound.
+#[test]
+fn a_statefulset_on_a_hundred_simulated_nodes_binds_every_claim() {
+    let c = Cluster::up_with(&["--sim-nodes", "100"]);
+    c.wait_until("a hundred nodes", Duration::from_secs(60), || {
+        c.ok(&["get", "nodes", "-o", "name"]).lines().count() == 100
+    });
+    apply(
+        &c,
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  \
+         replicas: 3\n  serviceName: web\n  selector: {matchLabels: {app: web}}\n  \
+         template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      \
+         - name: c\n        image: busybox\n        volumeMounts: [{name: data, mountPath: /data}]\n  \
+         volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      \
+         accessModes: [ReadWriteOnce]\n      resources: {requests: {storage: 1Gi}}\n",
+    );
+    c.wait_until("three Ready replicas", Duration::from_secs(90), || {
+        get(&c, &["statefulset", "web"], "{.status.readyReplicas}") == "3"
+    });
+    for ordinal in 0..3 {
+        let claim = format!("data-web-{ordinal}");
+        assert_eq!(
+            get(&c, &["pvc", &claim], "{.spec.storageClassName}"),
+            "local-path",
+            "the default class is filled in"
+        );
+        assert_eq!(get(&c, &["pvc", &claim], "{.status.phase}"), "Bound");
+        let volume = get(&c, &["pvc", &claim], "{.spec.volumeName}");
+        let node = get(&c, &["pod", &format!("web-{ordinal}")], "{.spec.nodeName}");
+        assert_eq!(
+            get(
+                &c,
+                &["pvc", &claim],
+                "{.metadata.annotations.volume\\.kubernetes\\.io/selected-node}"
+            ),
+            node
+        );
+        assert_eq!(
+            get(
+                &c,
+                &["pv", &volume],
+                "{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"
+            ),
+            node,
+            "the volume is on its pod's node"
+        );
+        assert_eq!(get(&c, &["pv", &volume], "{.status.phase}"), "Bound");
+    }
+}
