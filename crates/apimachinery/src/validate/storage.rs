@@ -73,20 +73,6 @@ fn class_name(name: &str, field: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-/// Core's `ValidateCSIDriverName`: required, at most 63 bytes, a DNS
-/// subdomain once lower-cased.
-pub(crate) fn csi_driver_name(name: &str, field: &str, causes: &mut Vec<Cause>) {
-    if name.is_empty() {
-        causes.push(Cause::required(field, ""));
-    }
-    if name.len() > 63 {
-        causes.push(Cause::too_long(field, 63));
-    }
-    for msg in is_dns1123_subdomain(&name.to_ascii_lowercase()) {
-        causes.push(Cause::invalid(field, name, &msg));
-    }
-}
-
 /// A StorageClass: provisioner, parameters, reclaim policy, binding mode
 /// and allowed topologies.
 pub fn storage_class(obj: &Value) -> Vec<Cause> {
@@ -288,7 +274,7 @@ pub fn csi_node(obj: &Value) -> Vec<Cause> {
     {
         let at = format!("spec.drivers[{i}]");
         let name = d.get("name").and_then(Value::as_str).unwrap_or("");
-        csi_driver_name(name, &format!("{at}.name"), &mut causes);
+        volume::csi_driver_name(name, &format!("{at}.name"), &mut causes);
         let node_id = d.get("nodeID").and_then(Value::as_str).unwrap_or("");
         if node_id.is_empty() {
             causes.push(Cause::required(format!("{at}.nodeID"), ""));
@@ -436,7 +422,7 @@ pub fn volume_attachment(obj: &Value) -> Vec<Cause> {
     }
     // v1's extra checks: the attacher as a CSI driver name, the volume's name.
     if !attacher.is_empty() {
-        csi_driver_name(attacher, "spec.attacher", &mut causes);
+        volume::csi_driver_name(attacher, "spec.attacher", &mut causes);
     }
     if let Some(name) = pv.and_then(Value::as_str).filter(|n| !n.is_empty()) {
         class_name(name, "spec.source.persistentVolumeName", &mut causes);

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{selectors, storage};
+use super::selectors;
 use crate::cause::Cause;
 use crate::quantity::parse_milli;
 use crate::validation::is_dns1123_subdomain;
@@ -169,7 +169,7 @@ fn source(key: &str, src: &Value, field: &str, causes: &mut Vec<Cause>) {
             }
         }
         "csi" => {
-            storage::csi_driver_name(
+            csi_driver_name(
                 s(src, "driver").unwrap_or(""),
                 &format!("{field}.driver"),
                 causes,
@@ -679,6 +679,20 @@ fn set(v: &mut Value, key: &str, value: Option<Value>) {
                 m.remove(key);
             }
         }
+    }
+}
+
+/// Core's `ValidateCSIDriverName`: required, at most 63 bytes, a DNS
+/// subdomain once lower-cased.
+pub(crate) fn csi_driver_name(name: &str, field: &str, causes: &mut Vec<Cause>) {
+    if name.is_empty() {
+        causes.push(Cause::required(field, ""));
+    }
+    if name.len() > 63 {
+        causes.push(Cause::too_long(field, 63));
+    }
+    for msg in is_dns1123_subdomain(&name.to_ascii_lowercase()) {
+        causes.push(Cause::invalid(field, name, &msg));
     }
 }
 
