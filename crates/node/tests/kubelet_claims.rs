@@ -132,7 +132,10 @@ async fn claims_wait_until_bound_then_mount_their_volume() {
     bind(
         &client,
         &ro,
-        json!({"local": {"path": ro_dir.to_str().expect("utf-8")}}),
+        // A `local` volume needs node affinity (the API refuses it without).
+        json!({"local": {"path": ro_dir.to_str().expect("utf-8")},
+               "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                   {"key": "kubernetes.io/hostname", "operator": "Exists"}]}]}}}),
         &["ReadWriteOnce"],
     )
     .await;
