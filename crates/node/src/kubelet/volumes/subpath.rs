@@ -66,10 +66,9 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
 
-/// Create `sub` under `volume` if it is missing, one directory at a time,
-/// each with the volume directory's mode (as the kubelet's `SafeMakeDir`),
-/// never following a symlink out of the volume.
-pub fn safe_make_dir(volume: &Path, sub: &str) -> Result<(), SubPathError> {
+/// Checks `sub` (relative, no `..`) and resolves the volume's directory:
+/// the canonical volume path and `sub` joined to it.
+fn resolve_base(volume: &Path, sub: &str) -> Result<(PathBuf, PathBuf), SubPathError> {
     if !valid(sub) {
         return Err(SubPathError::Invalid(sub.to_string()));
     }
@@ -78,6 +77,14 @@ pub fn safe_make_dir(volume: &Path, sub: &str) -> Result<(), SubPathError> {
         source,
     })?;
     let full = base.join(sub);
+    Ok((base, full))
+}
+
+/// Create `sub` under `volume` if it is missing, one directory at a time,
+/// each with the volume directory's mode (as the kubelet's `SafeMakeDir`),
+/// never following a symlink out of the volume.
+pub fn safe_make_dir(volume: &Path, sub: &str) -> Result<(), SubPathError> {
+    let (base, full) = resolve_base(volume, sub)?;
     // The longest part that exists (following symlinks, as the kubelet's
     // `findExistingPrefix`), resolved, must be inside the volume.
     let comps = normal_components(Path::new(sub));
@@ -142,14 +149,7 @@ fn open_dir_at(base: &Path, rel: &Path) -> Result<OwnedFd, SubPathError> {
 /// following any symlink (`O_PATH|O_NOFOLLOW` for the last part, which may
 /// be a file). Returns the descriptor and whether it is a directory.
 pub fn safe_open(volume: &Path, sub: &str) -> Result<(OwnedFd, bool), SubPathError> {
-    if !valid(sub) {
-        return Err(SubPathError::Invalid(sub.to_string()));
-    }
-    let base = fs::canonicalize(volume).map_err(|source| SubPathError::Io {
-        path: volume.to_path_buf(),
-        source,
-    })?;
-    let full = base.join(sub);
+    let (base, full) = resolve_base(volume, sub)?;
     let resolved = fs::canonicalize(&full).map_err(|source| SubPathError::Io {
         path: full.clone(),
         source,
